@@ -1,0 +1,63 @@
+"""fastmf: fast matrix factorisation with Cython nogil kernels and OpenMP."""
+
+from __future__ import annotations
+
+try:
+    from ._kernels import _parallel
+except ImportError as exc:  # pragma: no cover - depends on how the package was installed
+    raise ImportError(
+        "fastmf's compiled kernels are missing. If you are running from a source checkout, "
+        "install it first (`pip install .`) and run Python from outside the source tree."
+    ) from exc
+
+from ._estimator import MatrixFactorization
+from ._sgd import DivergenceError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DivergenceError",
+    "MatrixFactorization",
+    "__version__",
+    "get_include",
+    "show_config",
+]
+
+
+def get_include() -> str:
+    """Folder holding fastmf's ``.pxd`` files and C headers, for Cython code that
+    ``cimport``s the kernels."""
+    import os
+
+    from . import _kernels
+
+    return os.path.dirname(_kernels.__file__)
+
+
+def show_config(file=None) -> dict:
+    """Print (to ``file``, default stdout) and return how this fastmf was built and what it
+    will use at run time: OpenMP on or off, thread counts, BLAS libraries."""
+    import platform
+    import sys
+
+    from threadpoolctl import threadpool_info
+
+    from ._threads import effective_n_threads
+
+    info = {
+        "fastmf": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "openmp": _parallel.openmp_enabled(),
+        "default_threads": effective_n_threads(None),
+        "processors": _parallel.num_procs(),
+        "blas": [
+            f"{m.get('internal_api')} {m.get('version')} ({m.get('num_threads')} threads)"
+            for m in threadpool_info() if m.get("user_api") == "blas"
+        ],
+    }
+    if not info["openmp"]:
+        info["warning"] = "built without OpenMP: kernels run on one thread"
+    width = max(map(len, info))
+    print("\n".join(f"{k:<{width}} : {v}" for k, v in info.items()), file=file)
+    return info

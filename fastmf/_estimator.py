@@ -1,0 +1,272 @@
+"""The MatrixFactorization estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _sgd
+from ._base import ParamsMixin
+from ._kernels import predict as _predict_kernel
+from ._losses import LOSSES
+from ._threads import effective_n_threads
+from ._validation import (
+    Ratings,
+    check_choice,
+    check_dtype,
+    check_float,
+    check_ids,
+    check_int,
+    check_random_state,
+    check_ratings,
+)
+
+SOLVERS = ("sgd",)
+
+
+class MatrixFactorization(ParamsMixin):
+    r"""Biased matrix factorisation fitted by SGD.
+
+    The model scores user :math:`u` and item :math:`i` as
+
+    .. math:: s_{ui} = \mu + b_u + b_i + p_u \cdot q_i
+
+    and predicts :math:`s_{ui}` itself for the squared loss (explicit ratings) or
+    :math:`\sigma(s_{ui})`, a probability, for the logistic loss (binary labels).
+
+    The objective summed over the observed ratings :math:`(u, i, y)` is
+
+    .. math::
+        \sum_{(u,i,y)} \ell(y, s_{ui})
+        + \tfrac{\lambda}{2} (\lVert p_u \rVert^2 + \lVert q_i \rVert^2)
+        + \tfrac{\lambda_b}{2} (b_u^2 + b_i^2)
+
+    with :math:`\ell(y, s) = (y - s)^2 / 2` (``loss="squared"``) or
+    :math:`\ell(y, s) = \log(1 + e^{s}) - y s` for :math:`y \in \{0, 1\}`
+    (``loss="logistic"``; labels in :math:`\{-1, +1\}` are mapped to :math:`\{0, 1\}`,
+    which is the same loss as :math:`\log(1 + e^{-y s})`).
+
+    **Weight decay.** The L2 penalty is attached to every rating, as in Funk's and
+    Surprise's SVD: each SGD update on rating :math:`(u, i)` decays exactly the four
+    parameters it touches, :math:`p_u, q_i` by :math:`(1 - \eta\lambda)` and
+    :math:`b_u, b_i` by :math:`(1 - \eta\lambda_b)`, with :math:`g = -\partial\ell/\partial s`:
+
+    .. math::
+        b_u \leftarrow b_u + \eta (g - \lambda_b b_u), \quad
+        p_u \leftarrow p_u + \eta (g\, q_i - \lambda p_u), \quad
+        q_i \leftarrow q_i + \eta (g\, p_u - \lambda q_i)
+
+    (both factor updates use the values from before the step).  Rows are therefore
+    decayed in proportion to how often they are rated; untouched rows are never decayed.
+    :math:`\mu` is not learned: it is the mean rating (squared loss) or the log-odds of
+    the mean label (logistic loss), and 0 when ``biases=False``.
+
+    Parameters
+    ----------
+    factors : int, default=32
+        Number of latent factors :math:`k`.
+    solver : {"sgd"}, default="sgd"
+        Optimiser.
+    loss : {"squared", "logistic"}, default="squared"
+        Per-rating loss :math:`\ell`.
+    epochs : int, default=20
+        Passes over the ratings (0 leaves the initial parameters).
+    learning_rate : float, default=0.01
+        SGD step size :math:`\eta` (constant).
+    l2 : float, default=0.02
+        Weight decay :math:`\lambda` of the factor rows.
+    l2_bias : float or None, default=None
+        Weight decay :math:`\lambda_b` of the biases; ``None`` uses ``l2``.
+    biases : bool, default=True
+        Learn :math:`\mu, b_u, b_i`; if False the score is :math:`p_u \cdot q_i` alone.
+    init_scale : float, default=0.1
+        Factors start as independent :math:`N(0, \text{init\_scale}^2)` draws.  Users and
+        items with no ratings keep zero factors and zero bias, so their prediction is the
+        bias-only one.
+    num_threads : int or None, default=None
+        OpenMP threads: ``None`` follows ``OMP_NUM_THREADS`` (or all cores), ``-1`` all
+        cores, ``n > 0`` exactly n.  The SGD result does not depend on the thread count
+        for 1 to 4 threads (conflict-free blocks, see Notes).
+    random_state : int, numpy Generator or None, default=None
+        Seeds the initial factors, the block layout and the per-epoch visiting order.
+        A fixed value makes fits bit-for-bit reproducible.
+    dtype : {numpy.float32, numpy.float64}, default=numpy.float32
+        Precision of parameters and of the copy of the ratings used for training.
+
+    Attributes
+    ----------
+    user_factors_ : ndarray of shape (n_users, factors)
+    item_factors_ : ndarray of shape (n_items, factors)
+    user_bias_ : ndarray of shape (n_users,)
+    item_bias_ : ndarray of shape (n_items,)
+    global_bias_ : float
+    training_loss_ : list of float
+        Mean of :math:`\ell` over the ratings in each epoch, each term taken just before
+        that rating's update (the penalty is not included).
+    n_threads_ : int
+        Threads the last fit used.
+
+    Notes
+    -----
+    The SGD kernel splits users and items into B random groups and visits the B x B
+    blocks in B strata of B blocks that share no user and no item (DSGD).  Blocks of a
+    stratum run in parallel without locks, so several threads converge exactly like
+    one.  Within a block ratings are visited user by user, which keeps the factor rows
+    in cache; each epoch shuffles the strata, the pairing of groups and where and in
+    which direction each block is visited.
+    """
+
+    def __init__(
+        self,
+        factors: int = 32,
+        *,
+        solver: str = "sgd",
+        loss: str = "squared",
+        epochs: int = 20,
+        learning_rate: float = 0.01,
+        l2: float = 0.02,
+        l2_bias: float | None = None,
+        biases: bool = True,
+        init_scale: float = 0.1,
+        num_threads: int | None = None,
+        random_state=None,
+        dtype=np.float32,
+    ) -> None:
+        self.factors = factors
+        self.solver = solver
+        self.loss = loss
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.l2 = l2
+        self.l2_bias = l2_bias
+        self.biases = biases
+        self.init_scale = init_scale
+        self.num_threads = num_threads
+        self.random_state = random_state
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X) -> MatrixFactorization:
+        """Fit the model to observed ratings.
+
+        Parameters
+        ----------
+        X : scipy.sparse matrix of shape (n_users, n_items), or tuple of three arrays
+            The ratings.  Every stored entry is a rating, explicit zeros included.  Any
+            sparse format is accepted (converted once; the caller's matrix is never
+            modified).  A ``(users, items, values)`` tuple gives one rating per position,
+            with ``n_users = max(users) + 1`` and likewise for items.  A (user, item)
+            pair may appear only once.
+
+        Returns
+        -------
+        self
+        """
+        p = self._check_params()
+        data = check_ratings(X, p["dtype"], loss=p["loss"])
+        rng = check_random_state(self.random_state)
+        n_threads = effective_n_threads(self.num_threads)
+
+        factors_u, factors_i, bias_u, bias_i, mu = self._init_parameters(data, p, rng)
+        if p["solver"] == "sgd":
+            blocks = _sgd.choose_blocks(data.n_users, data.n_items, p["factors"],
+                                        p["dtype"].itemsize, n_threads)
+            blocked = _sgd.block_layout(data, blocks, rng)
+            state = _sgd.SGDState(
+                factors_u, factors_i, bias_u, bias_i, mu,
+                rng.integers(0, 2**64, size=1, dtype=np.uint64),
+            )
+            losses = _sgd.run_epochs(
+                blocked, state, epochs=p["epochs"], learning_rate=p["learning_rate"],
+                l2=p["l2"], l2_bias=p["l2_bias"], biases=p["biases"],
+                loss_code=LOSSES[p["loss"]].code, n_threads=n_threads,
+            )
+
+        self.user_factors_ = factors_u
+        self.item_factors_ = factors_i
+        self.user_bias_ = bias_u
+        self.item_bias_ = bias_i
+        self.global_bias_ = float(mu)
+        self.training_loss_ = losses
+        self.n_threads_ = n_threads
+        self._fitted_loss = p["loss"]
+        return self
+
+    def _check_params(self) -> dict:
+        p = {
+            "factors": check_int("factors", self.factors, low=1),
+            "solver": check_choice("solver", self.solver, SOLVERS),
+            "loss": check_choice("loss", self.loss, LOSSES),
+            "epochs": check_int("epochs", self.epochs, low=0),
+            "learning_rate": check_float("learning_rate", self.learning_rate,
+                                         low_inclusive=False),
+            "l2": check_float("l2", self.l2),
+            "init_scale": check_float("init_scale", self.init_scale),
+            "dtype": check_dtype(self.dtype),
+        }
+        p["l2_bias"] = p["l2"] if self.l2_bias is None else check_float("l2_bias", self.l2_bias)
+        if not isinstance(self.biases, bool | np.bool_):
+            raise TypeError(f"biases must be a bool, got {self.biases!r}")
+        p["biases"] = bool(self.biases)
+        return p
+
+    @staticmethod
+    def _init_parameters(data: Ratings, p: dict, rng: np.random.Generator):
+        dtype, k = p["dtype"], p["factors"]
+        # Drawn in float64 for every dtype, so float32 and float64 fits start alike.
+        factors_u = (rng.standard_normal((data.n_users, k)) * p["init_scale"]).astype(dtype)
+        factors_i = (rng.standard_normal((data.n_items, k)) * p["init_scale"]).astype(dtype)
+        factors_u[np.bincount(data.users, minlength=data.n_users) == 0] = 0
+        factors_i[np.bincount(data.items, minlength=data.n_items) == 0] = 0
+        bias_u = np.zeros(data.n_users, dtype=dtype)
+        bias_i = np.zeros(data.n_items, dtype=dtype)
+        mu = 0.0
+        if p["biases"]:
+            mean = float(np.mean(data.values, dtype=np.float64))
+            if p["loss"] == "logistic":
+                mean = min(max(mean, 1e-6), 1 - 1e-6)
+                mu = float(np.log(mean / (1.0 - mean)))
+            else:
+                mu = mean
+        return factors_u, factors_i, bias_u, bias_i, mu
+
+    # ---------------------------------------------------------------- predicting
+    def predict(self, users, items) -> np.ndarray:
+        """Predicted rating (squared loss) or probability of a positive label (logistic
+        loss) for each (user, item) pair.
+
+        Parameters
+        ----------
+        users, items : array-like of int, same length
+            Indices of users and items seen in training.
+
+        Returns
+        -------
+        ndarray of the model dtype, same length as ``users``
+        """
+        return self._predict(users, items, raw=False)
+
+    def decision_function(self, users, items) -> np.ndarray:
+        """Raw scores :math:`\\mu + b_u + b_i + p_u \\cdot q_i` (no sigmoid)."""
+        return self._predict(users, items, raw=True)
+
+    def _predict(self, users, items, *, raw: bool) -> np.ndarray:
+        self._check_fitted()
+        u = check_ids("users", users, self.user_factors_.shape[0])
+        i = check_ids("items", items, self.item_factors_.shape[0])
+        if u.shape != i.shape:
+            raise ValueError(
+                f"users and items must have the same length, got {u.size} and {i.size}"
+            )
+        out = np.empty(u.shape[0], dtype=self.user_factors_.dtype)
+        _predict_kernel.predict_pairs(
+            u, i, self.user_factors_, self.item_factors_, self.user_bias_,
+            self.item_bias_, self.global_bias_, LOSSES[self._fitted_loss].code, raw, out,
+            effective_n_threads(self.num_threads),
+        )
+        return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "user_factors_"):
+            raise AttributeError(
+                f"this {type(self).__name__} is not fitted yet: call fit(X) first"
+            )

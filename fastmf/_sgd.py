@@ -1,0 +1,133 @@
+"""SGD solver driver: lays the ratings out in conflict-free blocks and runs the kernel.
+
+See ``src_cython/sgd.pyx`` for the parallel scheme.  This module owns the block layout
+(built once per fit) and the epoch loop with its divergence checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels import sgd as _sgd_kernel
+from ._validation import Ratings, find_duplicate
+
+logger = logging.getLogger("fastmf")
+
+# Item rows of one item group should stay in a core's cache while a block runs.
+_ITEM_GROUP_BYTES = 256 * 1024
+_MAX_BLOCKS = 64
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or parameter (the learning rate is too high)."""
+
+
+@dataclass(frozen=True)
+class BlockedRatings:
+    """Ratings reordered for the SGD kernel: block (r, c) of the B x B grid occupies
+    positions ``block_ptr[r*B + c] : block_ptr[r*B + c + 1]``, sorted by user."""
+
+    users: np.ndarray       # int32, block order
+    items: np.ndarray       # int32, block order
+    values: np.ndarray      # model dtype, block order
+    block_ptr: np.ndarray   # int64, B*B + 1
+    n_blocks: int
+    perm: np.ndarray        # int64: position p holds the rating number perm[p] of the input
+
+
+def choose_blocks(n_users: int, n_items: int, factors: int, itemsize: int,
+                  n_threads: int) -> int:
+    """Grid size B: enough blocks per stratum to balance ``n_threads`` threads (and at
+    least 8, so the layout, hence the result, is the same for 1 to 4 threads), item
+    groups small enough to stay in cache, and no more groups than users or items."""
+    cache_groups = -(-n_items * factors * itemsize // _ITEM_GROUP_BYTES)
+    b = max(8, 2 * n_threads, cache_groups)
+    return int(max(1, min(b, _MAX_BLOCKS, n_users, n_items)))
+
+
+def block_layout(data: Ratings, n_blocks: int, rng: np.random.Generator) -> BlockedRatings:
+    """Reorder the ratings into the B x B grid (random user and item groups), each block
+    sorted by a random user order; raises ValueError on a duplicate (user, item) pair."""
+    B = n_blocks
+    user_group = rng.permutation(data.n_users) % B
+    item_group = rng.permutation(data.n_items) % B
+    user_rank = rng.permutation(data.n_users)
+    users = data.users.astype(np.int64)
+    items = data.items.astype(np.int64)
+    block = user_group[users] * B + item_group[items]
+    # One sort on (block, user rank, item): blocks contiguous, each user's ratings
+    # consecutive within a block, duplicates adjacent.
+    if B * B * data.n_users * data.n_items < 2**62:
+        key = (block * data.n_users + user_rank[users]) * data.n_items + items
+        perm = np.argsort(key, kind="stable")
+    else:
+        perm = np.lexsort((items, user_rank[users], block))
+    del block
+    dup = find_duplicate(data.users[perm], data.items[perm])
+    if dup is not None:
+        raise ValueError(
+            f"X contains more than one rating for (user {dup[0]}, item {dup[1]}); "
+            "aggregate duplicates (for example average them) before fitting"
+        )
+    counts = np.bincount(user_group[data.users] * B + item_group[data.items],
+                         minlength=B * B)
+    block_ptr = np.zeros(B * B + 1, dtype=np.int64)
+    np.cumsum(counts, out=block_ptr[1:])
+    return BlockedRatings(
+        users=data.users[perm],
+        items=data.items[perm],
+        values=data.values[perm],
+        block_ptr=block_ptr,
+        n_blocks=B,
+        perm=perm,
+    )
+
+
+@dataclass
+class SGDState:
+    """Everything one SGD epoch reads and writes, besides the data."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    global_bias: float
+    rng_state: np.ndarray   # uint64[1], the kernel's SplitMix64 stream
+
+
+def run_epochs(blocked: BlockedRatings, state: SGDState, *, epochs: int,
+               learning_rate: float, l2: float, l2_bias: float, biases: bool,
+               loss_code: int, n_threads: int) -> list[float]:
+    """Run ``epochs`` epochs in place; returns the mean training loss of each epoch.
+
+    Raises DivergenceError as soon as an epoch meets a non-finite loss or leaves a
+    non-finite parameter behind.
+    """
+    nnz = blocked.values.shape[0]
+    losses = []
+    for epoch in range(epochs):
+        loss_sum, status = _sgd_kernel.sgd_epoch(
+            blocked.users, blocked.items, blocked.values, blocked.block_ptr,
+            blocked.n_blocks, state.user_factors, state.item_factors, state.user_bias,
+            state.item_bias, state.global_bias, learning_rate, l2, l2_bias, biases,
+            loss_code, state.rng_state, n_threads,
+        )
+        if status != 0 or not _all_finite(state):
+            raise DivergenceError(
+                f"SGD diverged in epoch {epoch + 1}: the training loss or a parameter "
+                f"became non-finite with learning_rate={learning_rate}. Lower the "
+                "learning rate (and check that the ratings are on a moderate scale)."
+            )
+        losses.append(loss_sum / nnz)
+        logger.debug("sgd epoch %d/%d: training loss %.6g", epoch + 1, epochs, losses[-1])
+    return losses
+
+
+def _all_finite(state: SGDState) -> bool:
+    return all(
+        np.isfinite(a).all()
+        for a in (state.user_factors, state.item_factors, state.user_bias, state.item_bias)
+    )

@@ -1,0 +1,206 @@
+"""Checks at the Python boundary: every input a kernel sees has been through here.
+
+Nothing in this module modifies the caller's arrays or matrices: conversions copy (or
+view read-only), and the kernels only ever write to arrays fastmf allocated itself.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+_INDEX_MAX = np.iinfo(np.int32).max
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """Validated ratings as parallel arrays (one entry per observed (user, item) pair)."""
+
+    users: np.ndarray       # int32
+    items: np.ndarray       # int32
+    values: np.ndarray      # model dtype
+    n_users: int
+    n_items: int
+
+    @property
+    def nnz(self) -> int:
+        return int(self.values.shape[0])
+
+    def to_csr(self, transpose: bool = False) -> sp.csr_matrix:
+        """Users x items CSR (items x users if ``transpose``), without summing anything:
+        the triples hold no duplicates."""
+        rows, cols, shape = self.users, self.items, (self.n_users, self.n_items)
+        if transpose:
+            rows, cols, shape = cols, rows, shape[::-1]
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+        csr = sp.csr_matrix(
+            (self.values[order], cols[order].astype(np.int32), indptr), shape=shape
+        )
+        csr.has_canonical_format = True
+        return csr
+
+
+def check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_int(name: str, value, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_float(name: str, value, *, low: float = 0.0, low_inclusive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    ok = value >= low if low_inclusive else value > low
+    if not np.isfinite(value) or not ok:
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be finite and {op} {low}, got {value!r}")
+    return value
+
+
+def check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def _index_array(name: str, a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(
+            a == np.round(a)
+        ):
+            return a.astype(np.int64)
+        raise TypeError(f"{name} must hold integer indices, got dtype {a.dtype}")
+    return a.astype(np.int64, copy=False)
+
+
+def check_ids(name: str, ids, n: int) -> np.ndarray:
+    """Indices in [0, n) as a contiguous int64 array (a copy only where needed)."""
+    a = _index_array(name, ids)
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0:
+            raise ValueError(f"{name} contains negative index {lo}")
+        if hi >= n:
+            raise ValueError(
+                f"{name} contains index {hi}, but the model knows only {n} "
+                f"({name} must be < {n}); unseen ids need a refit"
+            )
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def check_ratings(X, dtype: np.dtype, *, loss: str = "squared") -> Ratings:
+    """Turn a sparse users x items matrix, or a ``(users, items, values)`` triple, into
+    validated :class:`Ratings`.
+
+    Stored entries are ratings, explicit zeros included; duplicate (user, item) pairs are
+    an error rather than being summed silently.
+    """
+    if sp.issparse(X):
+        coo = X.tocoo() if X.format != "coo" else X
+        n_users, n_items = coo.shape
+        users, items, values = coo.row, coo.col, coo.data
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+            values = values.astype(np.float64)
+    elif isinstance(X, tuple) and len(X) == 3:
+        users = _index_array("users", X[0])
+        items = _index_array("items", X[1])
+        values = np.asarray(X[2])
+        if values.ndim != 1:
+            raise ValueError(f"values must be one-dimensional, got shape {values.shape}")
+        if not (len(users) == len(items) == len(values)):
+            raise ValueError(
+                "users, items and values must have the same length, got "
+                f"{len(users)}, {len(items)} and {len(values)}"
+            )
+        if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+            raise TypeError(f"values must be real numbers, got dtype {values.dtype}")
+        for name, a in (("users", users), ("items", items)):
+            if a.size and a.min() < 0:
+                raise ValueError(f"{name} contains negative index {int(a.min())}")
+        n_users = int(users.max()) + 1 if users.size else 0
+        n_items = int(items.max()) + 1 if items.size else 0
+    elif isinstance(X, np.ndarray | list):
+        raise TypeError(
+            "X must be a scipy.sparse matrix (users x items) or a (users, items, values) "
+            f"tuple; got a dense {type(X).__name__}. Use scipy.sparse.csr_matrix(X) if "
+            "every entry, zeros included, is a rating."
+        )
+    else:
+        raise TypeError(
+            "X must be a scipy.sparse matrix (users x items) or a (users, items, values) "
+            f"tuple, got {type(X).__name__}"
+        )
+
+    if len(values) == 0:
+        raise ValueError("X holds no ratings: at least one rating is needed to fit")
+    if n_users > _INDEX_MAX or n_items > _INDEX_MAX:
+        raise ValueError(f"X has shape ({n_users}, {n_items}); at most 2**31 - 1 per axis")
+    values = values.astype(dtype, copy=True)     # never a view of the caller's data
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(
+            f"X contains a non-finite rating ({values[bad]}) at user {int(users[bad])}, "
+            f"item {int(items[bad])}"
+        )
+    if loss == "logistic":
+        values = _binary_labels(values)
+    return Ratings(
+        users.astype(np.int32), items.astype(np.int32), values, int(n_users), int(n_items)
+    )
+
+
+def _binary_labels(values: np.ndarray) -> np.ndarray:
+    """Labels in {0, 1} or {-1, +1} mapped to {0, 1}."""
+    labels = np.unique(values)
+    if np.all(np.isin(labels, (0, 1))):
+        return values
+    if np.all(np.isin(labels, (-1, 1))):
+        return (values > 0).astype(values.dtype)
+    raise ValueError(
+        "loss='logistic' needs binary labels in {0, 1} or {-1, +1}; X contains "
+        f"{labels[:6].tolist()}{' ...' if labels.size > 6 else ''}"
+    )
+
+
+def find_duplicate(users: np.ndarray, items: np.ndarray) -> tuple[int, int] | None:
+    """The first repeated (user, item) pair among pairs sorted by (user, item), or None."""
+    same = (users[1:] == users[:-1]) & (items[1:] == items[:-1])
+    if same.any():
+        j = int(np.flatnonzero(same)[0])
+        return int(users[j]), int(items[j])
+    return None
+
+
+def check_random_state(random_state) -> np.random.Generator:
+    """A NumPy Generator from None, an int, a SeedSequence, a Generator or a RandomState."""
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**32, dtype=np.uint64))
+    if random_state is None or isinstance(
+        random_state, numbers.Integral | np.random.SeedSequence | np.random.Generator
+    ):
+        if isinstance(random_state, bool):
+            raise TypeError("random_state must be None, an int or a Generator, got a bool")
+        if isinstance(random_state, numbers.Integral) and random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}")
+        return np.random.default_rng(random_state)
+    raise TypeError(f"random_state must be None, an int or a Generator, got {random_state!r}")

@@ -1,0 +1,165 @@
+"""The SGD kernel against the NumPy reference, and SGD's behaviour as a solver."""
+
+import numpy as np
+import pytest
+from conftest import random_ratings
+
+from fastmf import MatrixFactorization, reference
+from fastmf import _sgd as sgd_driver
+from fastmf._kernels import sgd as kernel
+from fastmf._losses import LOSSES
+from fastmf._validation import check_ratings
+
+
+def _setup(X, dtype, loss, n_blocks, seed):
+    """Blocked data and a random starting point, as fit would make them."""
+    data = check_ratings(X, np.dtype(dtype), loss=loss)
+    rng = np.random.default_rng(seed)
+    blocked = sgd_driver.block_layout(data, n_blocks, rng)
+    k = 7
+    params = [
+        rng.normal(0, 0.3, size=(data.n_users, k)).astype(dtype),
+        rng.normal(0, 0.3, size=(data.n_items, k)).astype(dtype),
+        rng.normal(0, 0.1, size=data.n_users).astype(dtype),
+        rng.normal(0, 0.1, size=data.n_items).astype(dtype),
+    ]
+    mu = float(data.values.mean())
+    state = rng.integers(0, 2**64, size=1, dtype=np.uint64)
+    return blocked, params, mu, state
+
+
+def _kernel_epoch(blocked, params, mu, state, loss, biases, threads, lr=0.05, l2=0.03,
+                  l2_bias=0.01):
+    return kernel.sgd_epoch(
+        blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
+        *params, mu, lr, l2, l2_bias, biases, LOSSES[loss].code, state, threads)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("biases", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n_blocks", [1, 3, 8])
+def test_epoch_matches_reference(loss, biases, threads, n_blocks):
+    X = random_ratings(seed=None, binary=loss == "logistic")
+    blocked, params, mu, state = _setup(X, np.float64, loss, n_blocks, seed=None)
+    ref = [a.copy() for a in params]
+    start = [a.copy() for a in params]
+    order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
+    assert np.array_equal(np.sort(order), np.arange(blocked.values.size))
+    for _ in range(3):      # several epochs: each one continues the RNG stream
+        ref_loss = reference.sgd_epoch(
+            blocked.users, blocked.items, blocked.values, order, *ref, mu,
+            learning_rate=0.05, l2=0.03, l2_bias=0.01, biases=biases, loss=loss)
+        loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, biases, threads)
+        assert status == 0
+        assert loss_sum == pytest.approx(ref_loss, rel=1e-9)
+        for got, want in zip(params, ref):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+        order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
+    if not biases:      # biases are left untouched
+        assert np.array_equal(params[2], start[2]) and np.array_equal(params[3], start[3])
+
+
+def test_epoch_order_changes_between_epochs():
+    X = random_ratings(seed=1)
+    blocked, _, _, state = _setup(X, np.float64, "squared", 4, seed=2)
+    first = kernel.epoch_order(blocked.block_ptr, 4, state)
+    second = kernel.epoch_order(blocked.block_ptr, 4, state)
+    assert not np.array_equal(first, second)
+    assert np.array_equal(np.sort(first), np.sort(second))
+
+
+def test_blocks_are_conflict_free_strata():
+    """Within a block: one user group and one item group, users consecutive."""
+    X = random_ratings(200, 150, 0.2, seed=3)
+    data = check_ratings(X, np.dtype(np.float64))
+    B = 5
+    blocked = sgd_driver.block_layout(data, B, np.random.default_rng(0))
+    user_block = np.full(data.n_users, -1)
+    item_block = np.full(data.n_items, -1)
+    for r in range(B):
+        for c in range(B):
+            lo, hi = blocked.block_ptr[r * B + c], blocked.block_ptr[r * B + c + 1]
+            us, its = blocked.users[lo:hi], blocked.items[lo:hi]
+            assert np.all((user_block[us] == -1) | (user_block[us] == r))
+            assert np.all((item_block[its] == -1) | (item_block[its] == c))
+            user_block[us], item_block[its] = r, c
+            # each user's ratings are one run inside the block
+            changes = np.count_nonzero(us[1:] != us[:-1]) + 1 if us.size else 0
+            assert changes == np.unique(us).size
+    # the layout is a permutation of the input
+    np.testing.assert_array_equal(blocked.values, data.values[blocked.perm])
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_training_loss_decreases(loss):
+    X = random_ratings(300, 200, 0.1, seed=None, binary=loss == "logistic")
+    lr = 0.1 if loss == "logistic" else 0.02
+    model = MatrixFactorization(8, loss=loss, epochs=30, learning_rate=lr,
+                                random_state=0).fit(X)
+    curve = np.array(model.training_loss_)
+    assert curve.shape == (30,)
+    assert curve[-1] < 0.8 * curve[0]
+    assert np.all(np.diff(curve[:5]) < 0)
+
+
+def test_float32_agrees_with_float64():
+    X = random_ratings(200, 100, 0.2, seed=None)
+    kw = dict(factors=6, epochs=10, learning_rate=0.02, random_state=5, num_threads=1)
+    m32 = MatrixFactorization(dtype=np.float32, **kw).fit(X)
+    m64 = MatrixFactorization(dtype=np.float64, **kw).fit(X)
+    assert m32.user_factors_.dtype == np.float32 and m64.user_factors_.dtype == np.float64
+    coo = X.tocoo()
+    np.testing.assert_allclose(m32.predict(coo.row, coo.col), m64.predict(coo.row, coo.col),
+                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(m32.training_loss_, m64.training_loss_, rtol=2e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_is_bit_reproducible(dtype):
+    X = random_ratings(150, 80, 0.2, seed=None)
+    kw = dict(factors=5, epochs=4, random_state=11, dtype=dtype)
+    a = MatrixFactorization(num_threads=1, **kw).fit(X)
+    b = MatrixFactorization(num_threads=1, **kw).fit(X)
+    c = MatrixFactorization(num_threads=2, **kw).fit(X)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+        # conflict-free blocks: the thread count does not change the arithmetic
+        assert np.array_equal(getattr(a, name), getattr(c, name))
+    assert a.training_loss_ == b.training_loss_ == c.training_loss_
+    d = MatrixFactorization(num_threads=1, **{**kw, "random_state": 12}).fit(X)
+    assert not np.array_equal(a.user_factors_, d.user_factors_)
+
+
+def test_recovers_low_rank_signal():
+    """On noisy rank-3 data the held-out error approaches the noise level."""
+    rng = np.random.default_rng()
+    n_users, n_items, k = 400, 300, 3
+    u = rng.normal(size=(n_users, k))
+    v = rng.normal(size=(n_items, k))
+    users = rng.integers(0, n_users, 40000)
+    items = rng.integers(0, n_items, 40000)
+    pairs = np.unique(users * n_items + items)
+    users, items = pairs // n_items, pairs % n_items
+    values = 3 + (u[users] * v[items]).sum(1) + 0.1 * rng.normal(size=pairs.size)
+    test = rng.random(pairs.size) < 0.1
+    model = MatrixFactorization(8, epochs=60, learning_rate=0.02, l2=0.01, random_state=0)
+    model.fit((users[~test], items[~test], values[~test]))
+    rmse = np.sqrt(np.mean((model.predict(users[test], items[test]) - values[test]) ** 2))
+    baseline = np.std(values[test])
+    assert rmse < 0.25 * baseline
+
+
+def test_multithreaded_accuracy_matches_single_thread():
+    X = random_ratings(500, 300, 0.1, seed=None)
+    kw = dict(factors=8, epochs=10, learning_rate=0.02, random_state=3)
+    one = MatrixFactorization(num_threads=1, **kw).fit(X)
+    two = MatrixFactorization(num_threads=2, **kw).fit(X)
+    assert two.training_loss_[-1] == pytest.approx(one.training_loss_[-1], rel=1e-6)
+
+
+def test_divergence_raises_clear_error():
+    X = random_ratings(seed=None)
+    X.data *= 1e4
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        MatrixFactorization(4, epochs=50, learning_rate=5.0, random_state=0).fit(X)
