@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _sgd
@@ -221,7 +223,8 @@ class MatrixFactorization(ParamsMixin):
         bias_i = np.zeros(data.n_items, dtype=dtype)
         mu = 0.0
         if p["biases"]:
-            mean = float(np.mean(data.values, dtype=np.float64))
+            # Exact sum: the same ratings in any order give the same model.
+            mean = math.fsum(data.values) / data.nnz
             if p["loss"] == "logistic":
                 mean = min(max(mean, 1e-6), 1 - 1e-6)
                 mu = float(np.log(mean / (1.0 - mean)))
