@@ -36,8 +36,12 @@ def sigmoid(s: np.ndarray) -> np.ndarray:
 
 def logistic_value(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Logistic loss for ``y`` in {0, 1}: ``log(1 + exp(s)) - y s``, that is
-    ``log(1 + exp(-y' s))`` with ``y' = 2 y - 1`` in {-1, +1}."""
-    return log1pexp(s) - y * s
+    ``log(1 + exp(-y' s))`` with ``y' = 2 y - 1`` in {-1, +1}.
+
+    Evaluated as ``(max(s, 0) - y s) + log1p(exp(-|s|))``: the first bracket is exactly 0
+    for a confident correct score, so small losses keep their relative precision."""
+    s = np.asarray(s, dtype=float)
+    return (np.maximum(s, 0.0) - y * s) + np.log1p(np.exp(-np.abs(s)))
 
 
 def logistic_neg_grad(y: np.ndarray, s: np.ndarray) -> np.ndarray:

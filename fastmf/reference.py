@@ -20,7 +20,7 @@ def _squared(y: float, s: float) -> tuple[float, float]:
 def _logistic(y: float, s: float) -> tuple[float, float]:
     e = math.exp(-abs(s))
     if s >= 0:
-        return s + math.log1p(e) - y * s, y - 1.0 / (1.0 + e)
+        return (s - y * s) + math.log1p(e), y - 1.0 / (1.0 + e)
     return math.log1p(e) - y * s, y - e / (1.0 + e)
 
 

@@ -31,7 +31,8 @@ from cython.parallel cimport prange
 from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
-from _losses cimport LOSS_LOGISTIC, LOSS_SQUARED, Logistic, Squared, loss_grad, loss_t
+from _losses cimport (LOSS_LOGISTIC, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
+                      loss_sum_init, loss_sum_value, loss_t)
 from _rng cimport rng_below, rng_next
 from _vec cimport dot, pair_step
 
@@ -95,7 +96,7 @@ cdef inline double _run(loss_t tag, const int32_t *users, const int32_t *items,
                         const SGDParams *prm) noexcept nogil:
     """Update on `count` ratings starting at position `pos`, moving by `step` (+1 or -1).
     Returns the sum of the losses seen before each update."""
-    cdef double loss = 0.0
+    cdef LossSum loss
     cdef int k = prm.k
     cdef floating lr = <floating> prm.learning_rate
     cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)
@@ -106,6 +107,7 @@ cdef inline double _run(loss_t tag, const int32_t *users, const int32_t *items,
     cdef floating *q
     cdef int64_t j, idx
     cdef int32_t u, i
+    loss_sum_init(&loss)
     for j in range(count):
         idx = pos + j * step
         u = users[idx]
@@ -118,7 +120,7 @@ cdef inline double _run(loss_t tag, const int32_t *users, const int32_t *items,
             bu[u] = bias_decay * bu[u] + lr * g
             bi[i] = bias_decay * bi[i] + lr * g
         pair_step(p, q, k, decay, lr * g)
-    return loss
+    return loss_sum_value(&loss)
 
 
 cdef double _run_block(loss_t tag, const int32_t *users, const int32_t *items,
@@ -268,14 +270,15 @@ def epoch_order(const int64_t[::1] block_ptr, int n_blocks, uint64_t[::1] rng_st
 
 def py_loss_grad(int loss, double y, double s):
     """``(l(y, s), -dl/ds)`` in double precision, for tests of _losses.pxd."""
-    cdef double value = 0.0
+    cdef LossSum value
     cdef double g
     cdef Squared squared
     cdef Logistic logistic
+    loss_sum_init(&value)
     if loss == LOSS_SQUARED:
         g = loss_grad(squared, y, s, &value)
     elif loss == LOSS_LOGISTIC:
         g = loss_grad(logistic, y, s, &value)
     else:
         raise ValueError(f"unknown loss code {loss}")
-    return value, g
+    return loss_sum_value(&value), g

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from conftest import random_ratings
+from fastmf._kernels import sgd as kernel
 
 from fastmf import MatrixFactorization, reference
 from fastmf import _sgd as sgd_driver
-from fastmf._kernels import sgd as kernel
 from fastmf._losses import LOSSES
 from fastmf._validation import check_ratings
 
@@ -53,7 +53,7 @@ def test_epoch_matches_reference(loss, biases, threads, n_blocks):
         loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, biases, threads)
         assert status == 0
         assert loss_sum == pytest.approx(ref_loss, rel=1e-9)
-        for got, want in zip(params, ref):
+        for got, want in zip(params, ref, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
         order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
     if not biases:      # biases are left untouched

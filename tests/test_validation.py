@@ -153,5 +153,5 @@ def test_triples_never_modified():
     v = rng.integers(0, 2, u.size).astype(np.float64) * 2 - 1     # {-1, +1}
     copies = (u.copy(), i.copy(), v.copy())
     _fit((u, i, v), loss="logistic")
-    for a, b in zip((u, i, v), copies):
+    for a, b in zip((u, i, v), copies, strict=True):
         np.testing.assert_array_equal(a, b)
