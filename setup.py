@@ -12,9 +12,14 @@ Environment switches (all optional):
 ``FASTMF_NATIVE=1``
     Add ``-march=native`` (GCC/Clang).  Faster on the build machine, but the result is not
     portable: never use it for wheels that are distributed.
+
+Modules named ``*_avx2.pyx`` are built only for x86-64, with AVX2 and FMA enabled; the
+package imports them only on CPUs that have both (fastmf/_dispatch.py), so the wheel
+stays portable.
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -132,8 +137,16 @@ def _build_flags() -> tuple[list[str], list[str], bool]:
     return compile_args, link_args, use_openmp
 
 
+def _simd_flags(kind: str) -> list[str] | None:
+    """Extra flags for a ``*_avx2`` module, or None where it cannot be built."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    return ["/arch:AVX2"] if kind == "msvc" else ["-mavx2", "-mfma"]
+
+
 def _extensions() -> list:
     compile_args, link_args, _ = _build_flags()
+    kind = _compiler_kind()
     debug = _env_flag("FASTMF_DEBUG")
     directives = {
         "language_level": 3,
@@ -143,17 +156,23 @@ def _extensions() -> list:
         "cdivision": True,
         "embedsignature": True,
     }
-    exts = [
-        Extension(
-            f"fastmf._kernels.{pyx.stem}",
-            [f"{KERNEL_DIR}/{pyx.name}"],
-            include_dirs=[np.get_include(), KERNEL_DIR],
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-            extra_compile_args=compile_args,
-            extra_link_args=link_args,
+    exts = []
+    for pyx in sorted((HERE / KERNEL_DIR).glob("*.pyx")):
+        extra = []
+        if pyx.stem.endswith("_avx2"):
+            extra = _simd_flags(kind)
+            if extra is None or _env_flag("FASTMF_NATIVE"):
+                continue
+        exts.append(
+            Extension(
+                f"fastmf._kernels.{pyx.stem}",
+                [f"{KERNEL_DIR}/{pyx.name}"],
+                include_dirs=[np.get_include(), KERNEL_DIR],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+                extra_compile_args=compile_args + extra,
+                extra_link_args=link_args,
+            )
         )
-        for pyx in sorted((HERE / KERNEL_DIR).glob("*.pyx"))
-    ]
     return cythonize(
         exts,
         include_path=[KERNEL_DIR],

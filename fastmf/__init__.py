@@ -42,6 +42,7 @@ def show_config(file=None) -> dict:
 
     from threadpoolctl import threadpool_info
 
+    from ._dispatch import simd_level
     from ._threads import effective_n_threads
 
     info = {
@@ -49,6 +50,7 @@ def show_config(file=None) -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "openmp": _parallel.openmp_enabled(),
+        "simd": simd_level(),
         "default_threads": effective_n_threads(None),
         "processors": _parallel.num_procs(),
         "blas": [

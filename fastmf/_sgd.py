@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import sgd as _sgd_kernel
+from ._dispatch import kernel
 from ._validation import Ratings, find_duplicate
 
 logger = logging.getLogger("fastmf")
@@ -107,9 +107,10 @@ def run_epochs(blocked: BlockedRatings, state: SGDState, *, epochs: int,
     non-finite parameter behind.
     """
     nnz = blocked.values.shape[0]
+    sgd_epoch = kernel("sgd").sgd_epoch
     losses = []
     for epoch in range(epochs):
-        loss_sum, status = _sgd_kernel.sgd_epoch(
+        loss_sum, status = sgd_epoch(
             blocked.users, blocked.items, blocked.values, blocked.block_ptr,
             blocked.n_blocks, state.user_factors, state.item_factors, state.user_bias,
             state.item_bias, state.global_bias, learning_rate, l2, l2_bias, biases,

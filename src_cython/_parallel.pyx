@@ -3,12 +3,43 @@ from cython.parallel cimport prange, threadid
 
 from _openmp cimport FASTMF_OPENMP, omp_get_max_threads, omp_get_num_procs
 
+cdef extern from *:
+    """
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static int fmf_cpu_has_avx2_fma(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_AMD64))
+    #include <intrin.h>
+    static int fmf_cpu_has_avx2_fma(void) {
+        int r[4];
+        __cpuid(r, 0);
+        if (r[0] < 7) return 0;
+        __cpuid(r, 1);
+        int fma = (r[2] >> 12) & 1, osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1;
+        if (!(fma && osxsave && avx)) return 0;
+        if ((_xgetbv(0) & 6) != 6) return 0;    /* the OS saves the YMM registers */
+        __cpuidex(r, 7, 0);
+        return (r[1] >> 5) & 1;                  /* AVX2 */
+    }
+    #else
+    static int fmf_cpu_has_avx2_fma(void) { return 0; }
+    #endif
+    """
+    int fmf_cpu_has_avx2_fma() noexcept nogil
+
 import numpy as np
 
 
 def openmp_enabled():
     """True if the kernels were compiled with OpenMP."""
     return bool(FASTMF_OPENMP)
+
+
+def cpu_has_avx2_fma():
+    """True if this CPU (and OS) can run the kernels built for AVX2 + FMA."""
+    return bool(fmf_cpu_has_avx2_fma())
 
 
 def max_threads():

@@ -3,12 +3,17 @@
 import numpy as np
 import pytest
 from conftest import random_ratings
-from fastmf._kernels import sgd as kernel
 
-from fastmf import MatrixFactorization, reference
+from fastmf import MatrixFactorization, _dispatch, reference
 from fastmf import _sgd as sgd_driver
 from fastmf._losses import LOSSES
 from fastmf._validation import check_ratings
+
+kernel = _dispatch.kernel("sgd", "baseline")
+# Every build of the kernel this CPU runs (portable, and AVX2+FMA where available).
+KERNELS = pytest.mark.parametrize(
+    "build", [_dispatch.kernel("sgd", level) for level in _dispatch.levels()],
+    ids=_dispatch.levels())
 
 
 def _setup(X, dtype, loss, n_blocks, seed):
@@ -29,8 +34,8 @@ def _setup(X, dtype, loss, n_blocks, seed):
 
 
 def _kernel_epoch(blocked, params, mu, state, loss, biases, threads, lr=0.05, l2=0.03,
-                  l2_bias=0.01):
-    return kernel.sgd_epoch(
+                  l2_bias=0.01, build=kernel):
+    return build.sgd_epoch(
         blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
         *params, mu, lr, l2, l2_bias, biases, LOSSES[loss].code, state, threads)
 
@@ -39,7 +44,8 @@ def _kernel_epoch(blocked, params, mu, state, loss, biases, threads, lr=0.05, l2
 @pytest.mark.parametrize("biases", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n_blocks", [1, 3, 8])
-def test_epoch_matches_reference(loss, biases, threads, n_blocks):
+@KERNELS
+def test_epoch_matches_reference(loss, biases, threads, n_blocks, build):
     X = random_ratings(seed=None, binary=loss == "logistic")
     blocked, params, mu, state = _setup(X, np.float64, loss, n_blocks, seed=None)
     ref = [a.copy() for a in params]
@@ -50,7 +56,8 @@ def test_epoch_matches_reference(loss, biases, threads, n_blocks):
         ref_loss = reference.sgd_epoch(
             blocked.users, blocked.items, blocked.values, order, *ref, mu,
             learning_rate=0.05, l2=0.03, l2_bias=0.01, biases=biases, loss=loss)
-        loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, biases, threads)
+        loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, biases, threads,
+                                         build=build)
         assert status == 0
         assert loss_sum == pytest.approx(ref_loss, rel=1e-9)
         for got, want in zip(params, ref, strict=True):
@@ -58,6 +65,28 @@ def test_epoch_matches_reference(loss, biases, threads, n_blocks):
         order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
     if not biases:      # biases are left untouched
         assert np.array_equal(params[2], start[2]) and np.array_equal(params[3], start[3])
+
+
+@KERNELS
+def test_empty_blocks_are_skipped_regression(build):
+    """An empty block walked backwards used to visit one rating of its neighbour (or read
+    past the end of the data)."""
+    users = np.array([0, 0, 1, 5, 6, 6, 7])
+    items = np.array([0, 3, 1, 2, 0, 4, 4])
+    values = np.arange(1.0, 8.0)
+    for seed in range(20):
+        blocked, params, mu, state = _setup((users, items, values), np.float64, "squared", 4,
+                                            seed=seed)
+        counts = np.diff(blocked.block_ptr)
+        assert (counts == 0).sum() >= 9
+        ref = [a.copy() for a in params]
+        order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
+        assert np.array_equal(np.sort(order), np.arange(7))
+        reference.sgd_epoch(blocked.users, blocked.items, blocked.values, order, *ref, mu,
+                            learning_rate=0.05, l2=0.03, l2_bias=0.01)
+        _kernel_epoch(blocked, params, mu, state, "squared", True, 1, build=build)
+        for got, want in zip(params, ref, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_epoch_order_changes_between_epochs():
