@@ -2,10 +2,12 @@
 # module includes this file once; setup.py compiles them with different flags and
 # fastmf._dispatch imports the fastest one the CPU supports.  See sgd.pyx for the design.
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel
 from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
+from _openmp cimport (fmf_yield, omp_destroy_lock, omp_init_lock, omp_lock_t, omp_set_lock,
+                      omp_unset_lock)
 from _losses cimport (LOSS_LOGISTIC, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
                       loss_sum_init, loss_sum_value, loss_t)
 from _rng cimport rng_below, rng_next
@@ -65,96 +67,163 @@ cdef void _draw_plan(int n_blocks, const int64_t *block_ptr, uint64_t *state,
             plan.start[t * B + r] = <int64_t> ((x >> 1) % <uint64_t> n) if n > 0 else 0
 
 
-cdef inline double _run(loss_t tag, const int32_t *users, const int32_t *items,
-                        const floating *values, int64_t pos, int64_t count, int64_t step,
-                        floating *P, floating *Q, floating *bu, floating *bi,
-                        const SGDParams *prm) noexcept nogil:
-    """Update on `count` ratings starting at position `pos`, moving by `step` (+1 or -1).
-    Returns the sum of the losses seen before each update."""
-    cdef LossSum loss
-    cdef int k = prm.k
-    cdef floating lr = <floating> prm.learning_rate
-    cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)
-    cdef floating bias_decay = <floating> (1.0 - prm.learning_rate * prm.l2_bias)
-    cdef floating mu = <floating> prm.mu
-    cdef floating s, g
-    cdef floating *p
-    cdef floating *q
-    cdef int64_t j, idx
-    cdef int32_t u, i
-    loss_sum_init(&loss)
-    for j in range(count):
-        idx = pos + j * step
-        u = users[idx]
-        i = items[idx]
-        p = P + <int64_t> u * k
-        q = Q + <int64_t> i * k
-        s = mu + bu[u] + bi[i] + dot(p, q, k)
-        g = loss_grad(tag, values[idx], s, &loss)
-        if prm.biases:
-            bu[u] = bias_decay * bu[u] + lr * g
-            bi[i] = bias_decay * bi[i] + lr * g
-        pair_step(p, q, k, decay, lr * g)
-    return loss_sum_value(&loss)
+cdef inline void _update(loss_t tag, int64_t idx, const int32_t *users,
+                         const int32_t *items, const floating *values,
+                         floating *P, floating *Q, floating *bu, floating *bi, int k,
+                         floating mu, floating lr, floating decay, floating bias_decay,
+                         bint biases, LossSum *loss) noexcept nogil:
+    """The SGD step on rating number idx (see the update rule at the top)."""
+    cdef int32_t u = users[idx]
+    cdef int32_t i = items[idx]
+    cdef floating *p = P + <int64_t> u * k
+    cdef floating *q = Q + <int64_t> i * k
+    cdef floating s = mu + bu[u] + bi[i] + dot(p, q, k)
+    cdef floating g = loss_grad(tag, values[idx], s, loss)
+    if biases:
+        bu[u] = bias_decay * bu[u] + lr * g
+        bi[i] = bias_decay * bi[i] + lr * g
+    pair_step(p, q, k, decay, lr * g)
+
+
+cdef inline int64_t _advance(int64_t a, int64_t d, int64_t n) noexcept nogil:
+    """Next cyclic position in [0, n) moving by d = +1 or -1."""
+    a += d
+    if a == n:
+        return 0
+    if a < 0:
+        return n - 1
+    return a
 
 
 cdef double _run_block(loss_t tag, const int32_t *users, const int32_t *items,
                        const floating *values, int64_t begin, int64_t n, int64_t start,
                        bint backward, floating *P, floating *Q, floating *bu, floating *bi,
                        const SGDParams *prm) noexcept nogil:
-    """Visit the n ratings at [begin, begin + n) once, cyclically from begin + start."""
-    cdef double loss
-    if n == 0:
-        return 0.0
-    if backward:   # start, start-1, ..., 0, n-1, ..., start+1
-        loss = _run(tag, users, items, values, begin + start, start + 1, -1,
-                    P, Q, bu, bi, prm)
-        loss += _run(tag, users, items, values, begin + n - 1, n - 1 - start, -1,
-                     P, Q, bu, bi, prm)
-    else:          # start, ..., n-1, 0, ..., start-1
-        loss = _run(tag, users, items, values, begin + start, n - start, 1,
-                    P, Q, bu, bi, prm)
-        loss += _run(tag, users, items, values, begin, start, 1, P, Q, bu, bi, prm)
-    return loss
+    """Visit the n ratings at [begin, begin + n) once, cyclically from `start`, forwards
+    or backwards, and return the sum of their losses.  `_walk_order` lists the same
+    sequence for tests."""
+    cdef LossSum loss
+    cdef int k = prm.k
+    cdef floating lr = <floating> prm.learning_rate
+    cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)
+    cdef floating bias_decay = <floating> (1.0 - prm.learning_rate * prm.l2_bias)
+    cdef floating mu = <floating> prm.mu
+    cdef bint biases = prm.biases
+    cdef int64_t d = -1 if backward else 1
+    cdef int64_t a = start
+    cdef int64_t j
+    loss_sum_init(&loss)
+    for j in range(n):
+        _update(tag, begin + a, users, items, values, P, Q, bu, bi, k, mu, lr, decay,
+                bias_decay, biases, &loss)
+        a = _advance(a, d, n)
+    return loss_sum_value(&loss)
+
+
+cdef void _walk_order(int64_t begin, int64_t n, int64_t start, bint backward,
+                      int64_t *out) noexcept nogil:
+    """Write the positions `_run_block` visits, in its order, to out[0:n]."""
+    cdef int64_t d = -1 if backward else 1
+    cdef int64_t a = start
+    cdef int64_t j
+    for j in range(n):
+        out[j] = begin + a
+        a = _advance(a, d, n)
+
+
+cdef struct Progress:
+    # Shared by the threads of one epoch, guarded by `lock`.
+    omp_lock_t lock
+    int *row_done       # B: strata finished by each user group
+    int *col_done       # B: strata finished by each item group
+    signed char *taken  # B*B: plan entry claimed by a thread
+    int first_open      # every plan entry before this one is taken
+
+
+cdef int64_t _claim(Progress *pr, const Plan *plan, int B) noexcept nogil:
+    """Claim the first plan entry whose user group and item group have finished all their
+    earlier strata; -1 if none is ready yet, -2 once every entry is taken.  Call with the
+    lock held."""
+    cdef int64_t e, end
+    cdef int t, r, c, newest = 0
+    while pr.first_open < B * B and pr.taken[pr.first_open]:
+        pr.first_open += 1
+    if pr.first_open == B * B:
+        return -2
+    for r in range(B):
+        newest = max(newest, pr.row_done[r])
+    end = min(<int64_t> B * B, (<int64_t> newest + 1) * B)   # later strata cannot be ready
+    for e in range(pr.first_open, end):
+        if pr.taken[e]:
+            continue
+        t = <int> (e // B)
+        r = <int> (e % B)
+        c = <int> (plan.block[e] % B)
+        if pr.row_done[r] == t and pr.col_done[c] == t:
+            pr.taken[e] = 1
+            return e
+    return -1
 
 
 cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
                 const floating *values, const int64_t *block_ptr, int n_blocks,
                 floating *P, floating *Q, floating *bu, floating *bi,
                 const SGDParams *prm, uint64_t *state, int num_threads,
-                Plan *plan, double *block_loss, double *loss_out) noexcept nogil:
+                Plan *plan, Progress *pr, double *block_loss, double *loss_out) noexcept nogil:
+    """Run one epoch.  A block may start as soon as the blocks before it in the plan that
+    share its user group or its item group are done (the rows and columns of the grid
+    advance as a wavefront, with no barrier between strata).  Every parameter therefore
+    sees the same updates in the same order as on one thread: the result does not depend
+    on the number of threads or on how they are scheduled."""
     cdef int B = n_blocks
-    cdef int t, r
-    cdef int status = STATUS_OK
-    cdef int64_t blk, e
+    cdef int r, c
+    cdef int64_t e, blk
     cdef double total = 0.0
     _draw_plan(B, block_ptr, state, plan)
-    for t in range(B):
-        # The B blocks of a stratum are disjoint in users and items.  `dynamic`: block
-        # sizes differ, and which thread runs a block does not change the result.
-        for r in prange(B, num_threads=num_threads, schedule="dynamic", chunksize=1):
-            e = t * B + r
+    for r in range(B):
+        pr.row_done[r] = 0
+        pr.col_done[r] = 0
+    for e in range(B * B):
+        pr.taken[e] = 0
+    pr.first_open = 0
+    omp_init_lock(&pr.lock)
+    with parallel(num_threads=num_threads):
+        while True:
+            omp_set_lock(&pr.lock)
+            e = _claim(pr, plan, B)
+            omp_unset_lock(&pr.lock)
+            if e == -2:
+                break
+            if e == -1:
+                fmf_yield()
+                continue
             blk = plan.block[e]
-            block_loss[r] = _run_block(
+            block_loss[e] = _run_block(
                 tag, users, items, values, block_ptr[blk],
                 block_ptr[blk + 1] - block_ptr[blk], plan.start[e], plan.backward[e],
                 P, Q, bu, bi, prm)
-        for r in range(B):     # fixed summation order: same total for any thread count
-            total += block_loss[r]
-        if not isfinite(total):
-            status = STATUS_NONFINITE
-            break
+            r = <int> (e % B)
+            c = <int> (blk % B)
+            omp_set_lock(&pr.lock)
+            pr.row_done[r] += 1
+            pr.col_done[c] += 1
+            omp_unset_lock(&pr.lock)
+    omp_destroy_lock(&pr.lock)
+    for e in range(B * B):     # plan order: the same total for any thread count
+        total += block_loss[e]
     loss_out[0] = total
-    return status
+    return STATUS_OK if isfinite(total) else STATUS_NONFINITE
 
 
 cdef class _PlanBuffers:
     """Owns the scratch arrays behind a Plan for B x B blocks."""
     cdef int64_t[::1] block, start
     cdef signed char[::1] backward
-    cdef int[::1] perms
+    cdef int[::1] perms, done
+    cdef signed char[::1] taken
     cdef double[::1] block_loss
     cdef Plan plan
+    cdef Progress progress
 
     def __cinit__(self, int n_blocks):
         cdef int B = n_blocks
@@ -162,7 +231,12 @@ cdef class _PlanBuffers:
         self.start = np.empty(B * B, dtype=np.int64)
         self.backward = np.empty(B * B, dtype=np.int8)
         self.perms = np.empty(2 * B, dtype=np.intc)
-        self.block_loss = np.empty(B, dtype=np.float64)
+        self.block_loss = np.empty(B * B, dtype=np.float64)
+        self.done = np.empty(2 * B, dtype=np.intc)
+        self.taken = np.empty(B * B, dtype=np.int8)
+        self.progress.row_done = &self.done[0]
+        self.progress.col_done = &self.done[B]
+        self.progress.taken = &self.taken[0]
         self.plan.block = &self.block[0]
         self.plan.start = &self.start[0]
         self.plan.backward = &self.backward[0]
@@ -213,11 +287,11 @@ def sgd_epoch(const int32_t[::1] users,        # IN  user of each rating, block 
         if loss == LOSS_LOGISTIC:
             status = _epoch(logistic, u_ptr, i_ptr, v_ptr, &block_ptr[0], n_blocks,
                             P, Q, bu, bi, &prm, &rng_state[0], num_threads,
-                            &buf.plan, &buf.block_loss[0], &loss_sum)
+                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum)
         else:
             status = _epoch(squared, u_ptr, i_ptr, v_ptr, &block_ptr[0], n_blocks,
                             P, Q, bu, bi, &prm, &rng_state[0], num_threads,
-                            &buf.plan, &buf.block_loss[0], &loss_sum)
+                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum)
     return loss_sum, status
 
 
@@ -230,18 +304,13 @@ def epoch_order(const int64_t[::1] block_ptr, int n_blocks, uint64_t[::1] rng_st
     order_arr = np.empty(nnz, dtype=np.int64)
     cdef int64_t[::1] order = order_arr
     cdef _PlanBuffers buf = _PlanBuffers(n_blocks)
-    cdef int64_t w = 0, j, begin, n, start, e
+    cdef int64_t w = 0, begin, n, e
     _draw_plan(B, &block_ptr[0], &rng_state[0], &buf.plan)
     for e in range(B * B):
         begin = block_ptr[buf.plan.block[e]]
         n = block_ptr[buf.plan.block[e] + 1] - begin
-        start = buf.plan.start[e]
-        for j in range(n):
-            if buf.plan.backward[e]:
-                order[w] = begin + (start - j + n) % n
-            else:
-                order[w] = begin + (start + j) % n
-            w += 1
+        _walk_order(begin, n, buf.plan.start[e], buf.plan.backward[e], &order[w])
+        w += n
     return order_arr
 
 
