@@ -4,8 +4,18 @@
 # memory as a column-major (n, m) matrix, which is how the ALS kernel passes its buffers.
 # scipy declares every routine with non-const pointers; inputs are cast, never written.
 from cython cimport floating
-from scipy.linalg.cython_blas cimport dsyrk, ssyrk
+from scipy.linalg.cython_blas cimport dgemv, dsyrk, sgemv, ssyrk
 from scipy.linalg.cython_lapack cimport dpotrf, dpotrs, spotrf, spotrs
+
+
+cdef inline void gemv(char trans, int m, int n, floating alpha, const floating *a, int lda,
+                      const floating *x, floating beta, floating *y) noexcept nogil:
+    """y <- alpha op(A) x + beta y for the m x n matrix A (unit strides)."""
+    cdef int one = 1
+    if floating is float:
+        sgemv(&trans, &m, &n, &alpha, <float *> a, &lda, <float *> x, &one, &beta, y, &one)
+    else:
+        dgemv(&trans, &m, &n, &alpha, <double *> a, &lda, <double *> x, &one, &beta, y, &one)
 
 
 cdef inline void syrk(char uplo, char trans, int n, int k, floating alpha,

@@ -21,8 +21,12 @@
 #     into a per-thread buffer and A is accumulated with BLAS-3 syrk (much faster than n_u
 #     rank-1 updates once a row has more than a handful of ratings), then potrf/potrs.  CG:
 #     a few conjugate-gradient steps warm-started from the current x (Takacs et al. 2011);
-#     each step applies A through the ratings (one dot and one axpy per rating) and G0 with
-#     k short dot products, so nothing of size k x k is built per row.
+#     each step applies A through its terms, never building it: G0 p with one gemv and
+#     Z^T (w * (Z p)) with two gemv over the row's features z_i, gathered once per row
+#     into a contiguous per-thread buffer (rows longer than CG_GATHER_MAX, rare, are
+#     applied in place rating by rating).  BLAS gemv is used rather than inline loops
+#     because OpenBLAS picks the widest vector kernels of the CPU at run time, while the
+#     portable build of fastmf targets the baseline ISA; that alone was worth about 2x.
 # (c) Parallelism.  Rows are independent: `prange` with a `dynamic` schedule, because row
 #     lengths follow the (heavy-tailed) popularity of users and items and a static split
 #     leaves one thread with the popular rows.  Each thread allocates its scratch once,
@@ -47,7 +51,7 @@ from libc.math cimport exp, fabs, fmax, isfinite, log1p, sqrt
 from libc.stdint cimport int8_t, int32_t, int64_t
 from libc.string cimport memcpy, memset
 
-from _blas cimport potrf, potrs, syrk
+from _blas cimport gemv, potrf, potrs, syrk
 from _vec cimport dot
 
 import numpy as np
@@ -101,6 +105,14 @@ cdef enum:
     # Ratings gathered per syrk call: bounds the scratch whatever the row length, and
     # keeps the gathered block (CHUNK x (k+1)) in L2.
     CHUNK = 256
+    # Longest row whose features CG gathers (CG_GATHER_MAX x (k+1) scratch per thread).
+    CG_GATHER_MAX = 8192
+    # Rows with fewer ratings build their Gram matrix by rank-1 updates: below this,
+    # syrk's per-call cost (tens of microseconds in OpenBLAS) outweighs its speed.
+    SYRK_MIN = 32
+    # Systems up to this size are factorised inline (see design (b)); larger ones by
+    # LAPACK potrf/potrs, whose blocking pays off only there.
+    CHOL_INLINE_MAX = 128
 
 # CG stops early once the squared residual norm falls below this.
 cdef double CG_TINY = 1e-20
@@ -121,11 +133,12 @@ cdef struct Problem:
     double l2_bias
     double alpha        # implicit confidence scale
     int64_t max_nnz     # longest row
+    int64_t zrows       # rows of the gather buffer: CHUNK, or up to CG_GATHER_MAX for CG
 
 
 cdef struct Scratch:
     # Per-thread views into one aligned allocation (sizes in elements).
-    void *z             # CHUNK * d   gathered sqrt(w_i) z_i, row-major
+    void *z             # zrows * d   gathered sqrt(w_i) z_i (Cholesky) or z_i (CG)
     void *a             # d * d       the system matrix, then its Cholesky factor
     void *b             # d           right-hand side, then the solution
     void *x             # d           the row's unknowns
@@ -134,6 +147,7 @@ cdef struct Scratch:
     void *ap            # d           A p
     void *w             # max_nnz     per-rating weights
     void *v             # max_nnz     per-rating working responses
+    void *t             # zrows       CG: Z p, then w * (Z p)
 
 
 cdef inline int64_t _pad(int64_t n) noexcept nogil:
@@ -143,14 +157,15 @@ cdef inline int64_t _pad(int64_t n) noexcept nogil:
 
 cdef inline int64_t _scratch_len(const Problem *pb) noexcept nogil:
     cdef int64_t d = pb.d
-    return _pad(CHUNK * d) + _pad(d * d) + 5 * _pad(d) + 2 * _pad(pb.max_nnz)
+    return (_pad(pb.zrows * d) + _pad(d * d) + 5 * _pad(d) + 2 * _pad(pb.max_nnz)
+            + _pad(pb.zrows))
 
 
 cdef inline Scratch _carve(floating *base, const Problem *pb) noexcept nogil:
     cdef int64_t d = pb.d
     cdef floating *at = base
     cdef Scratch s
-    s.z = at; at += _pad(CHUNK * d)
+    s.z = at; at += _pad(pb.zrows * d)
     s.a = at; at += _pad(d * d)
     s.b = at; at += _pad(d)
     s.x = at; at += _pad(d)
@@ -158,7 +173,8 @@ cdef inline Scratch _carve(floating *base, const Problem *pb) noexcept nogil:
     s.p = at; at += _pad(d)
     s.ap = at; at += _pad(d)
     s.w = at; at += _pad(pb.max_nnz)
-    s.v = at
+    s.v = at; at += _pad(pb.max_nnz)
+    s.t = at
     return s
 
 
@@ -214,6 +230,55 @@ cdef void _weights(const Problem *pb, const index_t *cols, const floating *vals,
             v[j] = w[j] * zx + vals[j] - sig
 
 
+cdef extern from "fastmf_chol.h" nogil:
+    void fmf_syr_upper_f(float *a, int d, const float *z)
+    void fmf_syr_upper_d(double *a, int d, const double *z)
+    int fmf_chol_upper_f(float *a, int d, const float *diag, float eps)
+    int fmf_chol_upper_d(double *a, int d, const double *diag, double eps)
+    void fmf_chol_solve_f(const float *u, int d, float *b)
+    void fmf_chol_solve_d(const double *u, int d, double *b)
+
+
+cdef inline void _syr_upper(floating *A, int d, const floating *z) noexcept nogil:
+    """A += z z^T on the row-major upper triangle."""
+    if floating is float:
+        fmf_syr_upper_f(A, d, z)
+    else:
+        fmf_syr_upper_d(A, d, z)
+
+
+cdef int _factor(floating *A, int d, const floating *diag) noexcept nogil:
+    """In place A = U^T U for the symmetric A stored row-major upper (column-major lower).
+    A pivot that is not > eps times the row's original diagonal means A is not
+    (numerically) positive definite; returns a status."""
+    cdef floating eps = FLT_EPSILON if floating is float else DBL_EPSILON
+    cdef floating piv
+    cdef int j
+    if d > CHOL_INLINE_MAX:                 # large systems: LAPACK's blocked potrf
+        if potrf(c'L', d, A, d) != 0:
+            return STATUS_NOT_PD
+        for j in range(d):
+            piv = A[j * d + j] * A[j * d + j]
+            if not (piv > eps * diag[j]):
+                return STATUS_NOT_PD if isfinite(piv) else STATUS_NONFINITE
+        return STATUS_OK
+    # fastmf_chol.h codes 0/1/2 are STATUS_OK/NOT_PD/NONFINITE
+    if floating is float:
+        return fmf_chol_upper_f(A, d, diag, eps)
+    else:
+        return fmf_chol_upper_d(A, d, diag, eps)
+
+
+cdef void _factor_solve(const floating *U, int d, floating *b) noexcept nogil:
+    """b <- A^{-1} b given _factor's U (A = U^T U)."""
+    if d > CHOL_INLINE_MAX:
+        potrs(c'L', d, 1, U, d, b, d)
+    elif floating is float:
+        fmf_chol_solve_f(U, d, b)
+    else:
+        fmf_chol_solve_d(U, d, b)
+
+
 cdef int _solve_cholesky(const Problem *pb, const index_t *cols, int64_t n,
                          const floating *Y, const floating *G, floating lam,
                          floating lam_b, Scratch *s) noexcept nogil:
@@ -230,9 +295,8 @@ cdef int _solve_cholesky(const Problem *pb, const index_t *cols, int64_t n,
     cdef const floating *yi
     cdef floating *zrow
     cdef floating sw
-    cdef floating eps = FLT_EPSILON if floating is float else DBL_EPSILON
     cdef int64_t start, j
-    cdef int m, jj, a, f
+    cdef int m, jj, a, f, status
 
     if G != NULL:                           # implicit: A starts from Y^T Y (d == k)
         memcpy(A, G, <size_t> d * d * sizeof(floating))
@@ -252,8 +316,12 @@ cdef int _solve_cholesky(const Problem *pb, const index_t *cols, int64_t n,
             if pb.biases:
                 zrow[k] = sw
             _zaxpy(pb, v[j], yi, b)         # b += v_i z_i
-        # Column-major, Z is d x m with leading dimension d: A += Z Z^T (upper triangle).
-        syrk(c'U', c'N', d, m, 1, Z, d, 1, A, d)
+            if m < SYRK_MIN:                # short rows: rank-1 updates of the upper part
+                _syr_upper(A, d, zrow)
+        if m >= SYRK_MIN:
+            # Column-major, Z is d x m (leading dimension d): A += Z Z^T on the lower
+            # triangle, which is the upper one of the row-major A that _factor reads.
+            syrk(c'L', c'N', d, m, 1, Z, d, 1, A, d)
         start += m
     for a in range(k):
         A[a * d + a] += lam
@@ -263,37 +331,46 @@ cdef int _solve_cholesky(const Problem *pb, const index_t *cols, int64_t n,
         if not isfinite(A[a * d + a]):
             return STATUS_NONFINITE
         diag[a] = A[a * d + a]
-    if potrf(c'U', d, A, d) != 0:
-        return STATUS_NOT_PD
-    for a in range(d):
-        # pivot^2 of the factor vs the original diagonal: nothing significant left
-        if not (A[a * d + a] * A[a * d + a] > eps * diag[a]):
-            return STATUS_NOT_PD
-    if potrs(c'U', d, 1, A, d, b, d) != 0:
-        return STATUS_NONFINITE
+    status = _factor(A, d, diag)
+    if status != STATUS_OK:
+        return status
+    _factor_solve(A, d, b)
     memcpy(x, b, <size_t> d * sizeof(floating))
     return STATUS_OK
 
 
 cdef void _apply(const Problem *pb, const index_t *cols, int64_t n, const floating *Y,
                  const floating *G, floating lam, floating lam_b, const floating *w,
-                 const floating *p, floating *out) noexcept nogil:
-    """out <- A p, with A applied through its terms (G0, the ratings, the penalty)."""
+                 const floating *p, floating *out, const floating *Z,
+                 floating *t) noexcept nogil:
+    """out <- A p, with A applied through its terms (G0, the penalty, the ratings).  With
+    Z != NULL the n features are gathered in Z (row-major n x d) and t has room for n."""
     cdef int k = pb.k
+    cdef int d = pb.d
     cdef int a
     cdef int64_t j
     cdef const floating *yi
     if G != NULL:
+        gemv(c'N', k, k, 1, G, k, p, 0, out)             # G0 symmetric: no transpose
         for a in range(k):
-            out[a] = dot(G + <int64_t> a * k, p, k) + lam * p[a]
+            out[a] += lam * p[a]
     else:
         for a in range(k):
             out[a] = lam * p[a]
     if pb.biases:
         out[k] = lam_b * p[k]
-    for j in range(n):
-        yi = Y + <int64_t> cols[j] * k
-        _zaxpy(pb, w[j] * _zdot(pb, yi, p), yi, out)     # out += w_i (z_i . p) z_i
+    if n == 0:
+        return
+    if Z != NULL:
+        # Column-major Z is d x n: t = Z^T p (= z_i . p), t *= w, out += Z t.
+        gemv(c'T', d, <int> n, 1, Z, d, p, 0, t)
+        for j in range(n):
+            t[j] *= w[j]
+        gemv(c'N', d, <int> n, 1, Z, d, t, 1, out)
+    else:
+        for j in range(n):
+            yi = Y + <int64_t> cols[j] * k
+            _zaxpy(pb, w[j] * _zdot(pb, yi, p), yi, out)  # out += w_i (z_i . p) z_i
 
 
 cdef int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
@@ -301,10 +378,14 @@ cdef int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
                    floating lam_b, Scratch *s) noexcept nogil:
     """cg_steps conjugate-gradient steps on A x = b, from the current s.x."""
     cdef int d = pb.d
+    cdef int k = pb.k
     cdef floating *x = <floating *> s.x
     cdef floating *r = <floating *> s.r
     cdef floating *p = <floating *> s.p
     cdef floating *ap = <floating *> s.ap
+    cdef floating *t = <floating *> s.t
+    cdef floating *Z = NULL
+    cdef floating *zrow
     cdef const floating *w = <const floating *> s.w
     cdef const floating *v = <const floating *> s.v
     cdef const floating *yi
@@ -312,13 +393,27 @@ cdef int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
     cdef int a, it
     cdef int64_t j
 
-    # r = b - A x, in one pass over the ratings: b - A x = sum_i (v_i - w_i z_i.x) z_i - ...
-    _apply(pb, cols, 0, Y, G, lam, lam_b, w, x, r)       # G0 x + penalty
+    if n <= pb.zrows:                       # gather z_i = [y_i, 1] once for all steps
+        Z = <floating *> s.z
+        for j in range(n):
+            yi = Y + <int64_t> cols[j] * k
+            zrow = Z + j * d
+            memcpy(zrow, yi, <size_t> k * sizeof(floating))
+            if pb.biases:
+                zrow[k] = 1
+    # r = b - A x = sum_i (v_i - w_i z_i.x) z_i - (G0 + penalty) x
+    _apply(pb, cols, 0, Y, G, lam, lam_b, w, x, r, NULL, t)
     for a in range(d):
         r[a] = -r[a]
-    for j in range(n):
-        yi = Y + <int64_t> cols[j] * pb.k
-        _zaxpy(pb, v[j] - w[j] * _zdot(pb, yi, x), yi, r)
+    if Z != NULL:
+        gemv(c'T', d, <int> n, 1, Z, d, x, 0, t)
+        for j in range(n):
+            t[j] = v[j] - w[j] * t[j]
+        gemv(c'N', d, <int> n, 1, Z, d, t, 1, r)
+    else:
+        for j in range(n):
+            yi = Y + <int64_t> cols[j] * k
+            _zaxpy(pb, v[j] - w[j] * _zdot(pb, yi, x), yi, r)
     memcpy(p, r, <size_t> d * sizeof(floating))
     rs = dot(r, r, d)
     for it in range(pb.cg_steps):
@@ -326,7 +421,7 @@ cdef int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
             return STATUS_NONFINITE
         if rs < CG_TINY:
             break
-        _apply(pb, cols, n, Y, G, lam, lam_b, w, p, ap)
+        _apply(pb, cols, n, Y, G, lam, lam_b, w, p, ap, Z, t)
         pap = dot(p, ap, d)
         if not isfinite(pap):
             return STATUS_NONFINITE
@@ -453,6 +548,9 @@ def solve_rows(const index_t[::1] indptr,        # IN  (n_rows + 1,) CSR row off
     for r in range(n_rows):
         if indptr[r + 1] - indptr[r] > pb.max_nnz:
             pb.max_nnz = indptr[r + 1] - indptr[r]
+    pb.zrows = CHUNK
+    if linear_solver == SOLVER_CG:
+        pb.zrows = min(max(pb.max_nnz, 1), CG_GATHER_MAX)
     if n_rows == 0:
         return STATUS_OK, -1
 
