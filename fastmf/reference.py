@@ -121,7 +121,8 @@ def als_half_sweep(
     (Hu, Koren & Volinsky: preference 1 and confidence ``1 + alpha r`` on the stored
     entries, preference 0 and confidence 1 on every other column, summed densely here) or
     ``"logistic"`` (``newton_steps`` Newton steps on the row's L2-regularised logistic
-    regression).  With ``weighted_l2`` the penalties are multiplied by the row's count.
+    regression).  Without ``biases``, ``global_bias`` and ``y_bias`` are not used.  With
+    ``weighted_l2`` the penalties are multiplied by the row's count.
     Rows without entries get zeros.
     """
     n_cols, k = Y.shape
@@ -142,7 +143,7 @@ def als_half_sweep(
         if use_bias:
             penalty[-1] = l2_bias * scale
         if model == "explicit":
-            target = vals - global_bias - (y_bias[cols] if use_bias else 0.0)
+            target = vals - (global_bias + y_bias[cols] if use_bias else 0.0)
             x = np.linalg.solve(Z.T @ Z + np.diag(penalty), Z.T @ target)
         elif model == "implicit":
             conf = np.ones(n_cols)
@@ -156,7 +157,7 @@ def als_half_sweep(
             x = X[row].astype(np.float64)
             if use_bias:
                 x = np.append(x, float(x_bias[row]))
-            offset = global_bias + (y_bias[cols] if use_bias else 0.0)
+            offset = global_bias + y_bias[cols] if use_bias else 0.0
             for _ in range(newton_steps):
                 s = offset + Z @ x
                 prob = 1.0 / (1.0 + np.exp(-s))

@@ -12,7 +12,8 @@
 #       explicit (squared loss):  w = 1,             v = y - mu - b_i,            G0 = 0
 #       implicit (Hu et al. 2008): w = alpha y,       v = 1 + alpha y (= c_ui),    G0 = Y^T Y
 #       logistic (one IRLS step):  w = s'(1 - s'),    v = w z.x + y - s',          G0 = 0
-#     where s' = sigmoid(mu + b_i + z.x) at the current x.  For the logistic loss the
+#     where s' = sigmoid(mu + b_i + z.x) at the current x.  Without biases mu and b_i
+#     are not part of the model and are not read.  For the logistic loss the
 #     solution of A x = b is exactly one Newton step on the row's L2-regularised logistic
 #     regression; `newton_steps` repeats it.  Implicit ALS sums the confidence-1 term over
 #     *all* columns through the Gram matrix G0 = Y^T Y, computed once per half-sweep by the
@@ -219,13 +220,13 @@ cdef void _weights(const Problem *pb, const index_t *cols, const floating *vals,
     for j in range(n):
         if pb.model == MODEL_EXPLICIT:
             w[j] = 1
-            v[j] = vals[j] - mu - yb[cols[j]]
+            v[j] = vals[j] - (mu + yb[cols[j]] if pb.biases else 0)
         elif pb.model == MODEL_IMPLICIT:
             w[j] = alpha * vals[j]
             v[j] = 1 + w[j]
         else:
             zx = _zdot(pb, Y + <int64_t> cols[j] * k, x)
-            sig = _sigmoid(mu + yb[cols[j]] + zx)
+            sig = _sigmoid((mu + yb[cols[j]] if pb.biases else 0) + zx)
             w[j] = sig * (1 - sig)
             v[j] = w[j] * zx + vals[j] - sig
 
@@ -459,7 +460,8 @@ cdef double _row_loss(const Problem *pb, const index_t *cols, const floating *va
         elif pb.model == MODEL_IMPLICIT:
             total += v[j] * (1 - s) * (1 - s) - s * s
         else:
-            s += pb.mu + yb[cols[j]]
+            if pb.biases:
+                s += pb.mu + yb[cols[j]]
             total += 2 * (fmax(s, 0) + log1p(exp(-fabs(s))) - vals[j] * s)
     return 0.5 * total
 
