@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import random_ratings
+from fastmf._kernels import als as kernel
 
 from fastmf import ALSError, MatrixFactorization, reference
 from fastmf import _als as driver
-from fastmf._kernels import als as kernel
 from fastmf._threads import single_threaded_blas
 from fastmf._validation import check_ratings
 
