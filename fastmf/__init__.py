@@ -10,12 +10,14 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
         "install it first (`pip install .`) and run Python from outside the source tree."
     ) from exc
 
+from ._als import ALSError
 from ._estimator import MatrixFactorization
 from ._sgd import DivergenceError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALSError",
     "DivergenceError",
     "MatrixFactorization",
     "__version__",

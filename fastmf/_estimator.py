@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _sgd
+from . import _als, _sgd
 from ._base import ParamsMixin
 from ._kernels import predict as _predict_kernel
 from ._losses import LOSSES
@@ -22,11 +22,12 @@ from ._validation import (
     check_ratings,
 )
 
-SOLVERS = ("sgd",)
+SOLVERS = ("sgd", "als")
+FEEDBACKS = ("explicit", "implicit")
 
 
 class MatrixFactorization(ParamsMixin):
-    r"""Biased matrix factorisation fitted by SGD.
+    r"""Biased matrix factorisation fitted by SGD or alternating least squares (ALS).
 
     The model scores user :math:`u` and item :math:`i` as
 
@@ -66,20 +67,54 @@ class MatrixFactorization(ParamsMixin):
     ----------
     factors : int, default=32
         Number of latent factors :math:`k`.
-    solver : {"sgd"}, default="sgd"
-        Optimiser.
+    solver : {"sgd", "als"}, default="sgd"
+        Optimiser.  ``"als"`` alternates exact solves of every user's and every item's
+        regularised problem with the other side fixed (see Notes); it fits the same model
+        and sets the same attributes.
     loss : {"squared", "logistic"}, default="squared"
         Per-rating loss :math:`\ell`.
     epochs : int, default=20
-        Passes over the ratings (0 leaves the initial parameters).
+        Passes over the ratings (0 leaves the initial parameters).  For ALS, sweeps: one
+        sweep solves all users, then all items.
     learning_rate : float, default=0.01
         SGD step size :math:`\eta` (constant).
     l2 : float, default=0.02
-        Weight decay :math:`\lambda` of the factor rows.
+        Weight decay :math:`\lambda` of the factor rows.  For ALS this is the penalty
+        :math:`\tfrac{\lambda}{2}\lVert p_u \rVert^2` of each row once (or per rating with
+        ``weighted_l2``); good values are usually much larger than SGD's, e.g. 0.1 to 10.
     l2_bias : float or None, default=None
         Weight decay :math:`\lambda_b` of the biases; ``None`` uses ``l2``.
-    biases : bool, default=True
+    biases : bool or None, default=None
         Learn :math:`\mu, b_u, b_i`; if False the score is :math:`p_u \cdot q_i` alone.
+        ``None`` means True for explicit feedback and False for implicit feedback, which
+        has no biases (``biases=True`` with ``feedback="implicit"`` is an error).
+    feedback : {"explicit", "implicit"}, default="explicit"
+        ``"explicit"``: the stored values are ratings (or binary labels with
+        ``loss="logistic"``) and only they enter the objective.  ``"implicit"`` (ALS
+        only, squared loss): every stored entry :math:`r_{ui} \ge 0` is an observed
+        interaction with preference 1 and confidence :math:`c_{ui} = 1 + \alpha r_{ui}`,
+        and every other (user, item) cell has preference 0 and confidence 1 (Hu, Koren &
+        Volinsky 2008); the objective is
+        :math:`\tfrac12 \sum_{u,i} c_{ui} (p_{ui} - p_u \cdot q_i)^2
+        + \tfrac{\lambda}{2} (\sum_u \lVert p_u \rVert^2 + \sum_i \lVert q_i \rVert^2)`
+        over all cells, evaluated without ever forming them.
+    alpha : float, default=1.0
+        Confidence scale :math:`\alpha \ge 0` of implicit feedback.
+    weighted_l2 : bool, default=False
+        ALS only: multiply each row's :math:`\lambda` and :math:`\lambda_b` by its
+        number of ratings (ALS-WR, Zhou et al. 2008).  This is the penalty that SGD's
+        per-rating weight decay corresponds to, so similar ``l2`` values then behave
+        alike for both solvers.
+    linear_solver : {"cholesky", "cg"} or None, default=None
+        ALS only: how each row's :math:`(k+1) \times (k+1)` (or :math:`k \times k`) system
+        is solved.  ``"cholesky"`` solves it exactly (BLAS-3 Gram build, ``potrf``);
+        ``"cg"`` takes ``cg_steps`` conjugate-gradient steps warm-started from the
+        current row (Takacs et al. 2011), cheaper per sweep and as good after a few
+        sweeps.  ``None``: ``"cg"`` for implicit feedback, ``"cholesky"`` otherwise.
+    cg_steps : int, default=3
+        Conjugate-gradient steps per row and half-sweep (``linear_solver="cg"``).
+    newton_steps : int, default=1
+        ALS with ``loss="logistic"``: Newton (IRLS) steps per row and half-sweep.
     init_scale : float, default=0.1
         Factors start as independent :math:`N(0, \text{init\_scale}^2)` draws.  Users and
         items with no ratings keep zero factors and zero bias, so their prediction is the
@@ -107,6 +142,11 @@ class MatrixFactorization(ParamsMixin):
     n_threads_ : int
         Threads the last fit used.
 
+        For ALS, ``training_loss_`` is read after each sweep: the mean of :math:`\ell`
+        over the ratings (penalty excluded); for implicit feedback it is the
+        confidence-weighted loss :math:`\tfrac12 \sum_{u,i} c_{ui} (p_{ui} - s_{ui})^2`
+        over *all* cells (penalty excluded) divided by the number of stored entries.
+
     Notes
     -----
     The SGD kernel splits users and items into B random groups and visits the B x B
@@ -115,6 +155,22 @@ class MatrixFactorization(ParamsMixin):
     one.  Within a block ratings are visited user by user, which keeps the factor rows
     in cache; each epoch shuffles the strata, the pairing of groups and where and in
     which direction each block is visited.
+
+    **ALS.** With the items fixed, each user's problem is an L2-regularised least-squares
+    problem in :math:`x_u = [p_u, b_u]` with features :math:`[q_i, 1]` and targets
+    :math:`y - \mu - b_i` over its ratings, i.e. one :math:`(k+1) \times (k+1)` system
+    (the bias is penalised by :math:`\lambda_b`); items are solved alike.  :math:`\mu` is
+    fixed as for SGD.  For the logistic loss each row's problem is an L2-regularised
+    logistic regression, improved by ``newton_steps`` Newton steps per sweep; like SGD it
+    fits the observed labels only, so negative examples must be present in X.  Implicit
+    feedback has no biases and sums over all cells through the Gram matrix
+    :math:`Q^T Q` (computed once per half-sweep), so a sweep costs
+    :math:`O(\text{nnz}\, k + (\text{users} + \text{items})\, k^2)` per CG step.  ALS
+    uses no randomness after the initial factors: the result is bit-identical for any
+    thread count.  Users and items without ratings get zero factors and (explicit) zero
+    bias, so their prediction is the bias-only one.  A row whose system is not positive
+    definite (e.g. ``l2=0`` with fewer ratings than unknowns) or non-finite raises
+    :class:`fastmf.ALSError`.
     """
 
     def __init__(
@@ -127,7 +183,13 @@ class MatrixFactorization(ParamsMixin):
         learning_rate: float = 0.01,
         l2: float = 0.02,
         l2_bias: float | None = None,
-        biases: bool = True,
+        biases: bool | None = None,
+        feedback: str = "explicit",
+        alpha: float = 1.0,
+        weighted_l2: bool = False,
+        linear_solver: str | None = None,
+        cg_steps: int = 3,
+        newton_steps: int = 1,
         init_scale: float = 0.1,
         num_threads: int | None = None,
         random_state=None,
@@ -141,6 +203,12 @@ class MatrixFactorization(ParamsMixin):
         self.l2 = l2
         self.l2_bias = l2_bias
         self.biases = biases
+        self.feedback = feedback
+        self.alpha = alpha
+        self.weighted_l2 = weighted_l2
+        self.linear_solver = linear_solver
+        self.cg_steps = cg_steps
+        self.newton_steps = newton_steps
         self.init_scale = init_scale
         self.num_threads = num_threads
         self.random_state = random_state
@@ -182,6 +250,17 @@ class MatrixFactorization(ParamsMixin):
                 l2=p["l2"], l2_bias=p["l2_bias"], biases=p["biases"],
                 loss_code=LOSSES[p["loss"]].code, n_threads=n_threads,
             )
+        else:
+            cfg = _als.ALSConfig(
+                model=_als.model_for(p["feedback"], p["loss"]),
+                linear_solver=p["linear_solver"], cg_steps=p["cg_steps"],
+                newton_steps=p["newton_steps"], l2=p["l2"], l2_bias=p["l2_bias"],
+                weighted_l2=p["weighted_l2"], biases=p["biases"], alpha=p["alpha"],
+            )
+            losses = _als.run_sweeps(
+                _als.prepare(data, cfg.model), factors_u, factors_i, bias_u, bias_i, cfg,
+                global_bias=mu, epochs=p["epochs"], n_threads=n_threads,
+            )
 
         self.user_factors_ = factors_u
         self.item_factors_ = factors_i
@@ -206,9 +285,36 @@ class MatrixFactorization(ParamsMixin):
             "dtype": check_dtype(self.dtype),
         }
         p["l2_bias"] = p["l2"] if self.l2_bias is None else check_float("l2_bias", self.l2_bias)
-        if not isinstance(self.biases, bool | np.bool_):
-            raise TypeError(f"biases must be a bool, got {self.biases!r}")
-        p["biases"] = bool(self.biases)
+        p["feedback"] = check_choice("feedback", self.feedback, FEEDBACKS)
+        p["alpha"] = check_float("alpha", self.alpha)
+        p["cg_steps"] = check_int("cg_steps", self.cg_steps, low=1)
+        p["newton_steps"] = check_int("newton_steps", self.newton_steps, low=1)
+        if self.linear_solver is None:
+            p["linear_solver"] = "cg" if p["feedback"] == "implicit" else "cholesky"
+        else:
+            p["linear_solver"] = check_choice("linear_solver", self.linear_solver,
+                                              _als.LINEAR_SOLVERS)
+        for name in ("weighted_l2", "biases"):
+            value = getattr(self, name)
+            if not isinstance(value, bool | np.bool_) and not (name == "biases" and value
+                                                                 is None):
+                raise TypeError(f"{name} must be a bool, got {value!r}")
+        implicit = p["feedback"] == "implicit"
+        if implicit and p["solver"] != "als":
+            raise ValueError(
+                f"feedback='implicit' needs solver='als', got solver={p['solver']!r}"
+            )
+        if implicit and p["loss"] != "squared":
+            raise ValueError(
+                f"feedback='implicit' is fitted with the squared loss, got loss={p['loss']!r}"
+            )
+        if implicit and self.biases:
+            raise ValueError(
+                "biases=True is not available with feedback='implicit' (implicit ALS has no "
+                "biases): use biases=None or False"
+            )
+        p["weighted_l2"] = bool(self.weighted_l2)
+        p["biases"] = (not implicit) if self.biases is None else bool(self.biases)
         return p
 
     @staticmethod

@@ -93,3 +93,125 @@ def predict(
         e = np.exp(-np.abs(s))
         s = np.where(s >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return s
+
+
+# ------------------------------------------------------------------------------ ALS
+def als_half_sweep(
+    csr,
+    X: np.ndarray,
+    x_bias: np.ndarray,
+    Y: np.ndarray,
+    y_bias: np.ndarray,
+    *,
+    model: str = "explicit",
+    global_bias: float = 0.0,
+    l2: float,
+    l2_bias: float = 0.0,
+    weighted_l2: bool = False,
+    biases: bool = True,
+    alpha: float = 1.0,
+    newton_steps: int = 1,
+) -> None:
+    """Solve every row of ``csr`` (rows x cols) for ``X[row]`` (and ``x_bias[row]``) with
+    ``Y`` and ``y_bias`` fixed, in place, by building each row's normal equations densely
+    and calling ``np.linalg.solve``.
+
+    ``model`` is ``"explicit"`` (squared loss; with ``biases`` the unknowns are
+    ``[x, b]`` and the features ``[y_i, 1]``, target ``r - mu - b_i``), ``"implicit"``
+    (Hu, Koren & Volinsky: preference 1 and confidence ``1 + alpha r`` on the stored
+    entries, preference 0 and confidence 1 on every other column, summed densely here) or
+    ``"logistic"`` (``newton_steps`` Newton steps on the row's L2-regularised logistic
+    regression).  Without ``biases``, ``global_bias`` and ``y_bias`` are not used.  With
+    ``weighted_l2`` the penalties are multiplied by the row's count.
+    Rows without entries get zeros.
+    """
+    n_cols, k = Y.shape
+    use_bias = biases and model != "implicit"
+    for row in range(X.shape[0]):
+        lo, hi = csr.indptr[row], csr.indptr[row + 1]
+        cols = csr.indices[lo:hi]
+        vals = csr.data[lo:hi].astype(np.float64)
+        if cols.size == 0:
+            X[row] = 0
+            if use_bias:
+                x_bias[row] = 0
+            continue
+        scale = cols.size if weighted_l2 else 1.0
+        Yr = Y[cols].astype(np.float64)
+        Z = np.hstack([Yr, np.ones((cols.size, 1))]) if use_bias else Yr
+        penalty = np.full(Z.shape[1], l2 * scale)
+        if use_bias:
+            penalty[-1] = l2_bias * scale
+        if model == "explicit":
+            target = vals - (global_bias + y_bias[cols] if use_bias else 0.0)
+            x = np.linalg.solve(Z.T @ Z + np.diag(penalty), Z.T @ target)
+        elif model == "implicit":
+            conf = np.ones(n_cols)
+            conf[cols] = 1.0 + alpha * vals
+            pref = np.zeros(n_cols)
+            pref[cols] = 1.0
+            Yall = Y.astype(np.float64)
+            A = Yall.T @ (conf[:, None] * Yall) + np.diag(penalty)
+            x = np.linalg.solve(A, Yall.T @ (conf * pref))
+        elif model == "logistic":
+            x = X[row].astype(np.float64)
+            if use_bias:
+                x = np.append(x, float(x_bias[row]))
+            offset = global_bias + y_bias[cols] if use_bias else 0.0
+            for _ in range(newton_steps):
+                s = offset + Z @ x
+                prob = 1.0 / (1.0 + np.exp(-s))
+                grad = Z.T @ (prob - vals) + penalty * x
+                hess = Z.T @ ((prob * (1.0 - prob))[:, None] * Z) + np.diag(penalty)
+                x = x - np.linalg.solve(hess, grad)
+        else:
+            raise ValueError(f"unknown model {model!r}")
+        X[row] = x[:k]
+        if use_bias:
+            x_bias[row] = x[k]
+
+
+def als_objective(
+    csr,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    user_bias: np.ndarray,
+    item_bias: np.ndarray,
+    *,
+    model: str = "explicit",
+    global_bias: float = 0.0,
+    l2: float,
+    l2_bias: float = 0.0,
+    weighted_l2: bool = False,
+    alpha: float = 1.0,
+) -> float:
+    """The objective ALS minimises, penalty included, evaluated densely.
+
+    Data term: ``sum 1/2 (r - s)^2`` over stored entries (explicit), ``sum log(1 + e^s) -
+    r s`` (logistic), or ``1/2 sum c (p - s)^2`` over every user x item cell (implicit).
+    Penalty: ``l2/2 |p_u|^2 + l2_bias/2 b_u^2`` per user and likewise per item, each
+    multiplied by the row's count with ``weighted_l2``.
+    """
+    coo = csr.tocoo()
+    P = user_factors.astype(np.float64)
+    Q = item_factors.astype(np.float64)
+    if model == "implicit":
+        conf = np.ones(csr.shape)
+        conf[coo.row, coo.col] = 1.0 + alpha * coo.data
+        pref = np.zeros(csr.shape)
+        pref[coo.row, coo.col] = 1.0
+        data = 0.5 * float(np.sum(conf * (pref - P @ Q.T) ** 2))
+    else:
+        s = predict(coo.row, coo.col, P, Q, user_bias.astype(np.float64),
+                    item_bias.astype(np.float64), global_bias, raw=True)
+        y = coo.data.astype(np.float64)
+        if model == "logistic":
+            data = float(np.sum(np.logaddexp(0.0, s) - y * s))
+        else:
+            data = 0.5 * float(np.sum((y - s) ** 2))
+    n_u = np.bincount(coo.row, minlength=csr.shape[0]) if weighted_l2 else 1.0
+    n_i = np.bincount(coo.col, minlength=csr.shape[1]) if weighted_l2 else 1.0
+    penalty = 0.5 * l2 * (np.sum(n_u * np.sum(P**2, axis=1)) + np.sum(n_i * np.sum(Q**2, axis=1)))
+    penalty += 0.5 * l2_bias * (np.sum(n_u * user_bias.astype(np.float64) ** 2)
+                                + np.sum(n_i * item_bias.astype(np.float64) ** 2))
+    return data + float(penalty)
