@@ -139,20 +139,28 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
     return float(row_loss.sum()) if want_loss else 0.0
 
 
+def sweep(data: ALSData, user_factors: np.ndarray, item_factors: np.ndarray,
+          user_bias: np.ndarray, item_bias: np.ndarray, cfg: ALSConfig, *,
+          global_bias: float, n_threads: int, number: int = 1) -> float:
+    """One sweep (users, then items) in place; returns the training loss after it: the
+    data term divided by the number of observed entries."""
+    with single_threaded_blas():
+        half_sweep(data.by_user, user_factors, user_bias, item_factors, item_bias, cfg,
+                   global_bias=global_bias, n_threads=n_threads, side="user")
+        total = half_sweep(data.by_item, item_factors, item_bias, user_factors, user_bias,
+                           cfg, global_bias=global_bias, n_threads=n_threads,
+                           want_loss=True, side="item")
+    loss = total / data.nnz
+    logger.debug("als sweep %d: training loss %.6g", number, loss)
+    return loss
+
+
 def run_sweeps(data: ALSData, user_factors: np.ndarray, item_factors: np.ndarray,
                user_bias: np.ndarray, item_bias: np.ndarray, cfg: ALSConfig, *,
                global_bias: float, epochs: int, n_threads: int) -> list[float]:
-    """Run ``epochs`` sweeps (users, then items) in place; returns the training loss after
-    each sweep: the data term divided by the number of observed entries."""
-    losses = []
-    with single_threaded_blas():
-        for sweep in range(epochs):
-            half_sweep(data.by_user, user_factors, user_bias, item_factors, item_bias, cfg,
-                       global_bias=global_bias, n_threads=n_threads, side="user")
-            total = half_sweep(data.by_item, item_factors, item_bias, user_factors,
-                               user_bias, cfg, global_bias=global_bias, n_threads=n_threads,
-                               want_loss=True, side="item")
-            losses.append(total / data.nnz)
-            logger.debug("als sweep %d/%d: training loss %.6g", sweep + 1, epochs,
-                         losses[-1])
-    return losses
+    """Run ``epochs`` sweeps in place; returns the training loss after each."""
+    return [
+        sweep(data, user_factors, item_factors, user_bias, item_bias, cfg,
+              global_bias=global_bias, n_threads=n_threads, number=e + 1)
+        for e in range(epochs)
+    ]

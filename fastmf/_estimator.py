@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _als, _sgd
+from . import _als, _sgd, _training
 from ._base import ParamsMixin
 from ._kernels import predict as _predict_kernel
 from ._losses import LOSSES
@@ -123,6 +123,13 @@ class MatrixFactorization(ParamsMixin):
         OpenMP threads: ``None`` follows ``OMP_NUM_THREADS`` (or all cores), ``-1`` all
         cores, ``n > 0`` exactly n.  The SGD result does not depend on the thread count
         for 1 to 4 threads (conflict-free blocks, see Notes).
+    early_stopping : int or None, default=None
+        Patience: stop when the validation metric has not improved for this many
+        epochs, and keep the parameters of the best epoch.  Needs ``fit(X,
+        validation=...)``.
+    verbose : bool, default=False
+        Show a progress bar (when tqdm is installed).  Per-epoch metrics are always
+        logged to the ``"fastmf"`` logger at INFO level.
     random_state : int, numpy Generator or None, default=None
         Seeds the initial factors, the block layout and the per-epoch visiting order.
         A fixed value makes fits bit-for-bit reproducible.
@@ -139,20 +146,26 @@ class MatrixFactorization(ParamsMixin):
     training_loss_ : list of float
         Mean of :math:`\ell` over the ratings in each epoch, each term taken just before
         that rating's update (the penalty is not included).
+        For ALS it is read after each sweep: the mean of :math:`\ell` over the ratings
+        (penalty excluded); for implicit feedback it is the confidence-weighted loss
+        :math:`\tfrac12 \sum_{u,i} c_{ui} (p_{ui} - s_{ui})^2` over *all* cells
+        (penalty excluded) divided by the number of stored entries.
+    history_ : dict of str to list of float
+        Per-epoch record: ``"loss"`` (the same list as ``training_loss_``) and, when
+        ``fit`` was given validation data, ``"val_rmse"`` (squared loss) or
+        ``"val_log_loss"`` (logistic loss).
+    best_epoch_ : int or None
+        With ``early_stopping``, the epoch whose parameters the model holds.
     n_threads_ : int
         Threads the last fit used.
-
-        For ALS, ``training_loss_`` is read after each sweep: the mean of :math:`\ell`
-        over the ratings (penalty excluded); for implicit feedback it is the
-        confidence-weighted loss :math:`\tfrac12 \sum_{u,i} c_{ui} (p_{ui} - s_{ui})^2`
-        over *all* cells (penalty excluded) divided by the number of stored entries.
 
     Notes
     -----
     The SGD kernel splits users and items into B random groups and visits the B x B
-    blocks in B strata of B blocks that share no user and no item (DSGD).  Blocks of a
-    stratum run in parallel without locks, so several threads converge exactly like
-    one.  Within a block ratings are visited user by user, which keeps the factor rows
+    blocks in B strata of B blocks that share no user and no item (DSGD).  Blocks run in
+    parallel without locks on the parameters, and each block waits only for the earlier
+    blocks of its own user and item group, so several threads compute exactly what one
+    thread does.  Within a block ratings are visited user by user, which keeps the factor rows
     in cache; each epoch shuffles the strata, the pairing of groups and where and in
     which direction each block is visited.
 
@@ -191,6 +204,8 @@ class MatrixFactorization(ParamsMixin):
         cg_steps: int = 3,
         newton_steps: int = 1,
         init_scale: float = 0.1,
+        early_stopping: int | None = None,
+        verbose: bool = False,
         num_threads: int | None = None,
         random_state=None,
         dtype=np.float32,
@@ -210,12 +225,14 @@ class MatrixFactorization(ParamsMixin):
         self.cg_steps = cg_steps
         self.newton_steps = newton_steps
         self.init_scale = init_scale
+        self.early_stopping = early_stopping
+        self.verbose = verbose
         self.num_threads = num_threads
         self.random_state = random_state
         self.dtype = dtype
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X) -> MatrixFactorization:
+    def fit(self, X, *, validation=None, callback=None) -> MatrixFactorization:
         """Fit the model to observed ratings.
 
         Parameters
@@ -226,6 +243,18 @@ class MatrixFactorization(ParamsMixin):
             modified).  A ``(users, items, values)`` tuple gives one rating per position,
             with ``n_users = max(users) + 1`` and likewise for items.  A (user, item)
             pair may appear only once.
+        validation : same forms as X, optional
+            Held-out ratings of users and items of X, scored after every epoch into
+            ``history_`` (RMSE for the squared loss, log loss for the logistic loss);
+            needed by ``early_stopping``.  Not available for implicit feedback.
+        callback : callable, optional
+            ``callback(epoch, model, metrics)`` after every epoch, with the model usable
+            (predict works) and ``metrics`` a dict of this epoch's values; returning
+            ``False`` stops training.
+
+        A ``KeyboardInterrupt`` (Ctrl-C) during ``fit`` takes effect at the end of the
+        current epoch: the model keeps the parameters and history so far and the
+        interrupt is raised again.  If training diverges the model is left unfitted.
 
         Returns
         -------
@@ -233,44 +262,98 @@ class MatrixFactorization(ParamsMixin):
         """
         p = self._check_params()
         data = check_ratings(X, p["dtype"], loss=p["loss"])
+        evaluate, monitor = self._validation(validation, data, p)
         rng = check_random_state(self.random_state)
         n_threads = effective_n_threads(self.num_threads)
 
-        factors_u, factors_i, bias_u, bias_i, mu = self._init_parameters(data, p, rng)
+        arrays = list(self._init_parameters(data, p, rng))
+        mu = arrays.pop()
+        step = self._solver_step(data, p, arrays, mu, rng, n_threads)
+        self._publish(arrays, mu, p["loss"], n_threads)
+        try:
+            self.best_epoch_ = _training.run_epochs(
+                step, p["epochs"], history=self.history_, arrays=arrays, evaluate=evaluate,
+                monitor=monitor, patience=p["early_stopping"], callback=callback,
+                model=self, progress=p["verbose"], desc=f"fastmf {p['solver']}",
+            )
+        except KeyboardInterrupt:
+            raise                  # parameters and history so far stay usable
+        except BaseException:
+            self._unpublish()      # e.g. divergence: the parameters are not usable
+            raise
+        return self
+
+    def _solver_step(self, data: Ratings, p: dict, arrays: list, mu: float,
+                     rng: np.random.Generator, n_threads: int):
+        """A function running one epoch of the chosen solver in place on ``arrays``."""
+        factors_u, factors_i, bias_u, bias_i = arrays
         if p["solver"] == "sgd":
             blocks = _sgd.choose_blocks(data.n_users, data.n_items, p["factors"],
                                         p["dtype"].itemsize, n_threads)
             blocked = _sgd.block_layout(data, blocks, rng)
-            state = _sgd.SGDState(
-                factors_u, factors_i, bias_u, bias_i, mu,
-                rng.integers(0, 2**64, size=1, dtype=np.uint64),
-            )
-            losses = _sgd.run_epochs(
-                blocked, state, epochs=p["epochs"], learning_rate=p["learning_rate"],
-                l2=p["l2"], l2_bias=p["l2_bias"], biases=p["biases"],
-                loss_code=LOSSES[p["loss"]].code, n_threads=n_threads,
-            )
-        else:
-            cfg = _als.ALSConfig(
-                model=_als.model_for(p["feedback"], p["loss"]),
-                linear_solver=p["linear_solver"], cg_steps=p["cg_steps"],
-                newton_steps=p["newton_steps"], l2=p["l2"], l2_bias=p["l2_bias"],
-                weighted_l2=p["weighted_l2"], biases=p["biases"], alpha=p["alpha"],
-            )
-            losses = _als.run_sweeps(
-                _als.prepare(data, cfg.model), factors_u, factors_i, bias_u, bias_i, cfg,
-                global_bias=mu, epochs=p["epochs"], n_threads=n_threads,
-            )
+            state = _sgd.SGDState(factors_u, factors_i, bias_u, bias_i, mu,
+                                  rng.integers(0, 2**64, size=1, dtype=np.uint64))
+            def sgd_epoch(number: int) -> float:
+                return _sgd.epoch(
+                    blocked, state, learning_rate=p["learning_rate"], l2=p["l2"],
+                    l2_bias=p["l2_bias"], biases=p["biases"],
+                    loss_code=LOSSES[p["loss"]].code, n_threads=n_threads, number=number)
 
-        self.user_factors_ = factors_u
-        self.item_factors_ = factors_i
-        self.user_bias_ = bias_u
-        self.item_bias_ = bias_i
+            return sgd_epoch
+        cfg = _als.ALSConfig(
+            model=_als.model_for(p["feedback"], p["loss"]),
+            linear_solver=p["linear_solver"], cg_steps=p["cg_steps"],
+            newton_steps=p["newton_steps"], l2=p["l2"], l2_bias=p["l2_bias"],
+            weighted_l2=p["weighted_l2"], biases=p["biases"], alpha=p["alpha"],
+        )
+        als_data = _als.prepare(data, cfg.model)
+
+        def als_sweep(number: int) -> float:
+            return _als.sweep(als_data, factors_u, factors_i, bias_u, bias_i, cfg,
+                              global_bias=mu, n_threads=n_threads, number=number)
+
+        return als_sweep
+
+    def _validation(self, validation, data: Ratings, p: dict):
+        """``(evaluate, monitor)`` for the validation data, or ``(None, None)``."""
+        if validation is None:
+            if p["early_stopping"] is not None:
+                raise ValueError(
+                    f"early_stopping={p['early_stopping']} needs validation data: "
+                    "call fit(X, validation=X_val)")
+            return None, None
+        if p["feedback"] == "implicit":
+            raise ValueError("validation is not available for feedback='implicit'")
+        val = check_ratings(validation, p["dtype"], loss=p["loss"])
+        users = check_ids("validation users", val.users, data.n_users)
+        items = check_ids("validation items", val.items, data.n_items)
+        name = "val_log_loss" if p["loss"] == "logistic" else "val_rmse"
+        metric = LOSSES[p["loss"]].value
+
+        def evaluate() -> dict[str, float]:
+            scores = self.decision_function(users, items).astype(np.float64)
+            if p["loss"] == "logistic":
+                return {name: float(np.mean(metric(val.values, scores)))}
+            return {name: float(np.sqrt(np.mean((val.values - scores) ** 2)))}
+
+        return evaluate, name
+
+    def _publish(self, arrays: list, mu: float, loss: str, n_threads: int) -> None:
+        """Expose the (live) parameter arrays as fitted attributes."""
+        (self.user_factors_, self.item_factors_, self.user_bias_,
+         self.item_bias_) = arrays
         self.global_bias_ = float(mu)
-        self.training_loss_ = losses
+        self.history_ = {"loss": []}
+        self.training_loss_ = self.history_["loss"]
+        self.best_epoch_ = None
         self.n_threads_ = n_threads
-        self._fitted_loss = p["loss"]
-        return self
+        self._fitted_loss = loss
+
+    def _unpublish(self) -> None:
+        for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_",
+                     "global_bias_", "history_", "training_loss_", "best_epoch_",
+                     "n_threads_", "_fitted_loss"):
+            self.__dict__.pop(name, None)
 
     def _check_params(self) -> dict:
         p = {
@@ -282,6 +365,8 @@ class MatrixFactorization(ParamsMixin):
                                          low_inclusive=False),
             "l2": check_float("l2", self.l2),
             "init_scale": check_float("init_scale", self.init_scale),
+            "early_stopping": None if self.early_stopping is None else check_int(
+                "early_stopping", self.early_stopping, low=1),
             "dtype": check_dtype(self.dtype),
         }
         p["l2_bias"] = p["l2"] if self.l2_bias is None else check_float("l2_bias", self.l2_bias)
@@ -294,7 +379,7 @@ class MatrixFactorization(ParamsMixin):
         else:
             p["linear_solver"] = check_choice("linear_solver", self.linear_solver,
                                               _als.LINEAR_SOLVERS)
-        for name in ("weighted_l2", "biases"):
+        for name in ("weighted_l2", "biases", "verbose"):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_) and not (name == "biases" and value
                                                                  is None):
@@ -314,6 +399,7 @@ class MatrixFactorization(ParamsMixin):
                 "biases): use biases=None or False"
             )
         p["weighted_l2"] = bool(self.weighted_l2)
+        p["verbose"] = bool(self.verbose)
         p["biases"] = (not implicit) if self.biases is None else bool(self.biases)
         return p
 

@@ -98,33 +98,36 @@ class SGDState:
     rng_state: np.ndarray   # uint64[1], the kernel's SplitMix64 stream
 
 
-def run_epochs(blocked: BlockedRatings, state: SGDState, *, epochs: int,
-               learning_rate: float, l2: float, l2_bias: float, biases: bool,
-               loss_code: int, n_threads: int) -> list[float]:
-    """Run ``epochs`` epochs in place; returns the mean training loss of each epoch.
+def epoch(blocked: BlockedRatings, state: SGDState, *, learning_rate: float, l2: float,
+          l2_bias: float, biases: bool, loss_code: int, n_threads: int,
+          number: int = 1) -> float:
+    """Run one epoch in place; returns its mean training loss.
 
-    Raises DivergenceError as soon as an epoch meets a non-finite loss or leaves a
-    non-finite parameter behind.
+    Raises DivergenceError if the epoch meets a non-finite loss or leaves a non-finite
+    parameter behind (``number`` only labels the message).
     """
-    nnz = blocked.values.shape[0]
-    sgd_epoch = kernel("sgd").sgd_epoch
-    losses = []
-    for epoch in range(epochs):
-        loss_sum, status = sgd_epoch(
-            blocked.users, blocked.items, blocked.values, blocked.block_ptr,
-            blocked.n_blocks, state.user_factors, state.item_factors, state.user_bias,
-            state.item_bias, state.global_bias, learning_rate, l2, l2_bias, biases,
-            loss_code, state.rng_state, n_threads,
+    loss_sum, status = kernel("sgd").sgd_epoch(
+        blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
+        state.user_factors, state.item_factors, state.user_bias, state.item_bias,
+        state.global_bias, learning_rate, l2, l2_bias, biases, loss_code, state.rng_state,
+        n_threads,
+    )
+    if status != 0 or not _all_finite(state):
+        raise DivergenceError(
+            f"SGD diverged in epoch {number}: the training loss or a parameter became "
+            f"non-finite with learning_rate={learning_rate}. Lower the learning rate (and "
+            "check that the ratings are on a moderate scale)."
         )
-        if status != 0 or not _all_finite(state):
-            raise DivergenceError(
-                f"SGD diverged in epoch {epoch + 1}: the training loss or a parameter "
-                f"became non-finite with learning_rate={learning_rate}. Lower the "
-                "learning rate (and check that the ratings are on a moderate scale)."
-            )
-        losses.append(loss_sum / nnz)
-        logger.debug("sgd epoch %d/%d: training loss %.6g", epoch + 1, epochs, losses[-1])
-    return losses
+    loss = loss_sum / blocked.values.shape[0]
+    logger.debug("sgd epoch %d: training loss %.6g", number, loss)
+    return loss
+
+
+def run_epochs(blocked: BlockedRatings, state: SGDState, *, epochs: int,
+               **params) -> list[float]:
+    """Run ``epochs`` epochs in place (keyword arguments as for :func:`epoch`); returns
+    the mean training loss of each."""
+    return [epoch(blocked, state, number=e + 1, **params) for e in range(epochs)]
 
 
 def _all_finite(state: SGDState) -> bool:
