@@ -12,6 +12,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
 
 from ._als import ALSError
 from ._estimator import MatrixFactorization
+from ._persistence import load
 from ._sgd import DivergenceError
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ __all__ = [
     "MatrixFactorization",
     "__version__",
     "get_include",
+    "load",
     "show_config",
 ]
 

@@ -424,6 +424,13 @@ class MatrixFactorization(ParamsMixin):
                 mu = mean
         return factors_u, factors_i, bias_u, bias_i, mu
 
+    def save(self, path) -> None:
+        """Write the fitted model to a single ``.npz`` file (no pickles); read it back with
+        :func:`fastmf.load`.  The round trip is exact."""
+        from ._persistence import save
+
+        save(self, path)
+
     # ---------------------------------------------------------------- predicting
     def predict(self, users, items) -> np.ndarray:
         """Predicted rating (squared loss) or probability of a positive label (logistic

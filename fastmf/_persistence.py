@@ -1,0 +1,98 @@
+"""Saving fitted models to a single ``.npz`` file and loading them back.
+
+The file holds plain arrays and one JSON document (no pickles, so loading never runs
+code from the file): the constructor parameters, the fitted arrays, the training history
+and a format version.  A file from another format version is refused with a clear
+message rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "fastmf.MatrixFactorization"
+FORMAT_VERSION = 1
+_ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+
+
+def _json_params(model) -> dict:
+    params = model.get_params()
+    params["dtype"] = np.dtype(params["dtype"]).name
+    state = params["random_state"]
+    if state is not None and not isinstance(state, int | np.integer):
+        params["random_state"] = None      # a Generator's state is not a parameter to keep
+    elif state is not None:
+        params["random_state"] = int(state)
+    return params
+
+
+def save(model, path: str | os.PathLike) -> None:
+    """Write a fitted model to ``path`` (``.npz``; the suffix is added when missing)."""
+    model._check_fitted()
+    from . import __version__
+
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fastmf_version": __version__,
+        "params": _json_params(model),
+        "global_bias": model.global_bias_,
+        "history": model.history_,
+        "best_epoch": model.best_epoch_,
+        "n_threads": model.n_threads_,
+        "loss": model._fitted_loss,
+    }
+    arrays = {name.rstrip("_"): getattr(model, name) for name in _ARRAYS}
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def load(path: str | os.PathLike):
+    """Read a model written by :meth:`MatrixFactorization.save`.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        The file is not a fastmf model, or was written in another format version.
+    """
+    from ._estimator import MatrixFactorization
+
+    path = Path(path)
+    if not path.exists() and path.with_suffix(".npz").exists():
+        path = path.with_suffix(".npz")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a fastmf model file: {exc}") from exc
+    with archive:
+        if "meta" not in archive.files:
+            raise ValueError(f"{path} is not a fastmf model file (no 'meta' entry)")
+        meta = json.loads(str(archive["meta"]))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a fastmf model file")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} was written in model format version {meta.get('format_version')} "
+                f"(fastmf {meta.get('fastmf_version')}); this fastmf reads version "
+                f"{FORMAT_VERSION}. Refit the model or load it with a matching fastmf."
+            )
+        arrays = {name: archive[name.rstrip("_")] for name in _ARRAYS}
+    params = meta["params"]
+    params["dtype"] = np.dtype(params["dtype"])
+    model = MatrixFactorization(**params)
+    for name, value in arrays.items():
+        setattr(model, name, value)
+    model.global_bias_ = float(meta["global_bias"])
+    model.history_ = {k: list(v) for k, v in meta["history"].items()}
+    model.training_loss_ = model.history_["loss"]
+    model.best_epoch_ = meta["best_epoch"]
+    model.n_threads_ = meta["n_threads"]
+    model._fitted_loss = meta["loss"]
+    return model
