@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -23,7 +24,32 @@ from ._validation import (
 )
 
 SOLVERS = ("sgd", "als")
+
+
+def _initial_rows(rng: np.random.Generator, ids: np.ndarray, n: int, p: dict) -> np.ndarray:
+    """Starting factors for n rows: N(0, init_scale^2), zero for rows without ratings.
+    Drawn in float64 for every dtype, so float32 and float64 fits start alike."""
+    rows = (rng.standard_normal((n, p["factors"])) * p["init_scale"]).astype(p["dtype"])
+    rows[np.bincount(ids, minlength=n) == 0] = 0
+    return rows
 FEEDBACKS = ("explicit", "implicit")
+
+
+def _keep_unrated_rows(step, arrays: list, data: Ratings):
+    """Wrap an ALS sweep so rows without a rating in ``data`` keep their values (a sweep
+    alone would reset them to zero)."""
+    user_free = np.bincount(data.users, minlength=data.n_users) == 0
+    item_free = np.bincount(data.items, minlength=data.n_items) == 0
+    masks = (user_free, item_free, user_free, item_free)
+
+    def sweep(number: int) -> float:
+        kept = [a[m].copy() for a, m in zip(arrays, masks, strict=True)]
+        loss = step(number)
+        for a, m, rows in zip(arrays, masks, kept, strict=True):
+            a[m] = rows
+        return loss
+
+    return sweep
 
 
 class MatrixFactorization(ParamsMixin):
@@ -269,10 +295,77 @@ class MatrixFactorization(ParamsMixin):
         arrays = list(self._init_parameters(data, p, rng))
         mu = arrays.pop()
         step = self._solver_step(data, p, arrays, mu, rng, n_threads)
-        self._publish(arrays, mu, p["loss"], n_threads)
+        self._publish(arrays, mu, p, n_threads, {"loss": []})
+        self._rng = rng
+        return self._train(step, p["epochs"], p, arrays, evaluate, monitor, callback)
+
+    def partial_fit(self, X, *, epochs: int | None = None, validation=None,
+                    callback=None) -> MatrixFactorization:
+        """Continue training from the current parameters.
+
+        Runs ``epochs`` more epochs (default: the ``epochs`` parameter) on ``X``, which
+        may hold new ratings only (SGD) or all of them.  Users and items beyond the
+        current shape are added: their factors start like in :meth:`fit` and their biases
+        at 0.  Rows that have no rating in ``X`` keep their values (for ALS too).  The
+        global bias stays as fitted, and ``history_`` continues.  On an unfitted model
+        this is :meth:`fit`.  ``factors``, ``loss``, ``biases``, ``feedback`` and
+        ``dtype`` cannot change between calls.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "user_factors_"):
+            if epochs is not None:
+                self.epochs = epochs
+            return self.fit(X, validation=validation, callback=callback)
+        p = self._check_params()
+        fitted = {"factors": self.user_factors_.shape[1], "dtype": self.user_factors_.dtype,
+                  **self._fitted}
+        for name, value in fitted.items():
+            if p[name] != value:
+                raise ValueError(
+                    f"partial_fit cannot change {name} from {value!r} to {p[name]!r}; "
+                    "call fit to start over")
+        n_epochs = p["epochs"] if epochs is None else check_int("epochs", epochs, low=0)
+        data = check_ratings(X, p["dtype"], loss=p["loss"])
+        data = dataclasses.replace(
+            data, n_users=max(data.n_users, self.user_factors_.shape[0]),
+            n_items=max(data.n_items, self.item_factors_.shape[0]))
+        evaluate, monitor = self._validation(validation, data, p)
+        rng = getattr(self, "_rng", None) or check_random_state(self.random_state)
+        n_threads = effective_n_threads(self.num_threads)
+        arrays = [
+            self._grown(self.user_factors_, data.users, data.n_users, p, rng),
+            self._grown(self.item_factors_, data.items, data.n_items, p, rng),
+            self._grown(self.user_bias_, data.users, data.n_users, p, rng),
+            self._grown(self.item_bias_, data.items, data.n_items, p, rng),
+        ]
+        step = self._solver_step(data, p, arrays, self.global_bias_, rng, n_threads)
+        if p["solver"] == "als":
+            step = _keep_unrated_rows(step, arrays, data)
+        self._publish(arrays, self.global_bias_, p, n_threads, self.history_)
+        self._rng = rng
+        return self._train(step, n_epochs, p, arrays, evaluate, monitor, callback)
+
+    @staticmethod
+    def _grown(a: np.ndarray, ids: np.ndarray, n: int, p: dict,
+               rng: np.random.Generator) -> np.ndarray:
+        """``a`` with rows appended up to n: new factor rows drawn as in fit, new biases 0."""
+        if a.shape[0] >= n:
+            return a
+        if a.ndim == 2:
+            new_ids = ids[ids >= a.shape[0]] - a.shape[0]
+            extra = _initial_rows(rng, new_ids, n - a.shape[0], p)
+        else:
+            extra = np.zeros(n - a.shape[0], dtype=a.dtype)
+        return np.concatenate([a, extra])
+
+    def _train(self, step, epochs: int, p: dict, arrays: list, evaluate, monitor,
+               callback) -> MatrixFactorization:
         try:
             self.best_epoch_ = _training.run_epochs(
-                step, p["epochs"], history=self.history_, arrays=arrays, evaluate=evaluate,
+                step, epochs, history=self.history_, arrays=arrays, evaluate=evaluate,
                 monitor=monitor, patience=p["early_stopping"], callback=callback,
                 model=self, progress=p["verbose"], desc=f"fastmf {p['solver']}",
             )
@@ -338,21 +431,23 @@ class MatrixFactorization(ParamsMixin):
 
         return evaluate, name
 
-    def _publish(self, arrays: list, mu: float, loss: str, n_threads: int) -> None:
+    def _publish(self, arrays: list, mu: float, p: dict, n_threads: int,
+                 history: dict) -> None:
         """Expose the (live) parameter arrays as fitted attributes."""
         (self.user_factors_, self.item_factors_, self.user_bias_,
          self.item_bias_) = arrays
         self.global_bias_ = float(mu)
-        self.history_ = {"loss": []}
+        self.history_ = history
         self.training_loss_ = self.history_["loss"]
         self.best_epoch_ = None
         self.n_threads_ = n_threads
-        self._fitted_loss = loss
+        # what predictions and partial_fit rely on, whatever the parameters say later
+        self._fitted = {name: p[name] for name in ("loss", "biases", "feedback")}
 
     def _unpublish(self) -> None:
         for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_",
                      "global_bias_", "history_", "training_loss_", "best_epoch_",
-                     "n_threads_", "_fitted_loss"):
+                     "n_threads_", "_fitted", "_rng"):
             self.__dict__.pop(name, None)
 
     def _check_params(self) -> dict:
@@ -405,12 +500,9 @@ class MatrixFactorization(ParamsMixin):
 
     @staticmethod
     def _init_parameters(data: Ratings, p: dict, rng: np.random.Generator):
-        dtype, k = p["dtype"], p["factors"]
-        # Drawn in float64 for every dtype, so float32 and float64 fits start alike.
-        factors_u = (rng.standard_normal((data.n_users, k)) * p["init_scale"]).astype(dtype)
-        factors_i = (rng.standard_normal((data.n_items, k)) * p["init_scale"]).astype(dtype)
-        factors_u[np.bincount(data.users, minlength=data.n_users) == 0] = 0
-        factors_i[np.bincount(data.items, minlength=data.n_items) == 0] = 0
+        dtype = p["dtype"]
+        factors_u = _initial_rows(rng, data.users, data.n_users, p)
+        factors_i = _initial_rows(rng, data.items, data.n_items, p)
         bias_u = np.zeros(data.n_users, dtype=dtype)
         bias_i = np.zeros(data.n_items, dtype=dtype)
         mu = 0.0
@@ -462,7 +554,7 @@ class MatrixFactorization(ParamsMixin):
         out = np.empty(u.shape[0], dtype=self.user_factors_.dtype)
         _predict_kernel.predict_pairs(
             u, i, self.user_factors_, self.item_factors_, self.user_bias_,
-            self.item_bias_, self.global_bias_, LOSSES[self._fitted_loss].code, raw, out,
+            self.item_bias_, self.global_bias_, LOSSES[self._fitted["loss"]].code, raw, out,
             effective_n_threads(self.num_threads),
         )
         return out

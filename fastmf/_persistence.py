@@ -44,7 +44,7 @@ def save(model, path: str | os.PathLike) -> None:
         "history": model.history_,
         "best_epoch": model.best_epoch_,
         "n_threads": model.n_threads_,
-        "loss": model._fitted_loss,
+        "fitted": model._fitted,
     }
     arrays = {name.rstrip("_"): getattr(model, name) for name in _ARRAYS}
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
@@ -94,5 +94,5 @@ def load(path: str | os.PathLike):
     model.training_loss_ = model.history_["loss"]
     model.best_epoch_ = meta["best_epoch"]
     model.n_threads_ = meta["n_threads"]
-    model._fitted_loss = meta["loss"]
+    model._fitted = meta["fitted"]
     return model

@@ -117,3 +117,53 @@ def test_verbose_progress_bar_optional(ratings, capsys):
     assert len(model.training_loss_) == 2
     with pytest.raises(TypeError, match="verbose must be a bool"):
         MatrixFactorization(verbose="yes").fit(ratings)
+
+
+def test_partial_fit_continues_like_one_long_fit_for_als(ratings):
+    """ALS has no per-epoch randomness: 3 + 2 sweeps equal 5 sweeps."""
+    kw = dict(factors=4, solver="als", l2=0.5, random_state=0, dtype=np.float64)
+    five = MatrixFactorization(epochs=5, **kw).fit(ratings)
+    split = MatrixFactorization(epochs=3, **kw).fit(ratings).partial_fit(ratings, epochs=2)
+    np.testing.assert_allclose(split.user_factors_, five.user_factors_, rtol=1e-12)
+    assert split.training_loss_ == pytest.approx(five.training_loss_, rel=1e-12)
+
+
+def test_partial_fit_sgd_improves_and_keeps_history(ratings):
+    model = MatrixFactorization(4, epochs=2, learning_rate=0.02, random_state=0).fit(ratings)
+    first = list(model.training_loss_)
+    model.partial_fit(ratings, epochs=3)
+    assert model.training_loss_[:2] == first and len(model.training_loss_) == 5
+    assert model.training_loss_[-1] < first[-1]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "als"])
+def test_partial_fit_grows_for_new_users_and_items(solver):
+    X = random_ratings(40, 30, 0.3, seed=None)
+    model = MatrixFactorization(3, solver=solver, epochs=2, random_state=0).fit(X)
+    before_u = model.user_factors_.copy()
+    # ratings of 5 new users on 4 new items (and on item 0)
+    users = np.repeat(np.arange(40, 45), 3)
+    items = np.tile([30, 33, 0], 5)
+    values = np.full(users.size, 4.0)
+    model.partial_fit((users, items, values), epochs=1)
+    assert model.user_factors_.shape == (45, 3) and model.item_factors_.shape == (34, 3)
+    assert model.user_bias_.shape == (45,) and model.item_bias_.shape == (34,)
+    # users that were not in the new batch are untouched
+    np.testing.assert_array_equal(model.user_factors_[:40], before_u)
+    assert np.isfinite(model.predict([44, 44], [33, 0])).all()
+    assert not model.item_factors_[31].any()     # item 31 still has no rating
+
+
+def test_partial_fit_refuses_to_change_the_model(ratings):
+    model = MatrixFactorization(4, epochs=1, random_state=0).fit(ratings)
+    with pytest.raises(ValueError, match="cannot change factors"):
+        model.set_params(factors=5).partial_fit(ratings)
+    model.set_params(factors=4, dtype=np.float64)
+    with pytest.raises(ValueError, match="cannot change dtype"):
+        model.partial_fit(ratings)
+
+
+def test_partial_fit_on_unfitted_model_is_fit(ratings):
+    a = MatrixFactorization(4, random_state=1).partial_fit(ratings, epochs=2)
+    b = MatrixFactorization(4, epochs=2, random_state=1).fit(ratings)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
