@@ -1,4 +1,7 @@
-"""Command line: ``python -m fastmf demo`` and ``python -m fastmf config``."""
+"""Command line: ``fastmf demo|fit|evaluate|recommend|config`` (or ``python -m fastmf``).
+
+Mistakes (a missing file, a bad value) are reported as one line on stderr with exit
+status 1 (argparse's usage errors: status 2), never as a traceback."""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ def demo(argv: list[str]) -> int:
     from . import MatrixFactorization, datasets
 
     parser = argparse.ArgumentParser(
-        prog="python -m fastmf demo",
+        prog="fastmf demo",
         description="Fit biased matrix factorisation by SGD on synthetic ratings (or a "
                     "MovieLens file) and report accuracy and throughput.")
     parser.add_argument("path", nargs="?", help="MovieLens u.data / ratings.dat / "
@@ -84,19 +87,159 @@ def demo(argv: list[str]) -> int:
     return 0
 
 
+class _CLIError(Exception):
+    """A user mistake reported as one line, without a traceback."""
+
+
+def _load_ratings(path: str):
+    from . import datasets
+
+    try:
+        return datasets.load_movielens(path)
+    except (OSError, ValueError) as exc:
+        raise _CLIError(f"cannot read ratings from {path}: {exc}") from exc
+
+
+def _load_model(path: str):
+    from . import load
+
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _CLIError(f"cannot read model {path}: {exc}") from exc
+
+
+def _to_indices(model, raw_users, raw_items):
+    """Map raw ids of a ratings file to the model's indices; drops unknown ids."""
+    u_ids = getattr(model, "user_ids_", None)
+    i_ids = getattr(model, "item_ids_", None)
+    if u_ids is None or i_ids is None:
+        raise _CLIError("the model has no id mapping (it was not fitted by `fastmf fit`)")
+    u = np.searchsorted(u_ids, raw_users)
+    i = np.searchsorted(i_ids, raw_items)
+    u_ok = (u < u_ids.size) & (u_ids[np.minimum(u, u_ids.size - 1)] == raw_users)
+    i_ok = (i < i_ids.size) & (i_ids[np.minimum(i, i_ids.size - 1)] == raw_items)
+    return u, i, u_ok & i_ok
+
+
+def fit_command(args) -> int:
+    from . import MatrixFactorization
+
+    users, items, values, user_ids, item_ids = _load_ratings(args.data)
+    model = MatrixFactorization(
+        args.factors, solver=args.solver, loss=args.loss, epochs=args.epochs,
+        learning_rate=args.learning_rate, l2=args.l2, feedback=args.feedback,
+        alpha=args.alpha, num_threads=args.threads, random_state=args.seed)
+    if args.loss == "logistic":
+        values = (values >= args.threshold).astype(np.float32)
+
+    def report(epoch, _model, metrics):
+        print(f"epoch {epoch:3d}/{args.epochs}: training loss {metrics['loss']:.5f}",
+              flush=True)
+
+    start = time.perf_counter()
+    try:
+        model.fit((users, items, values), callback=report)
+    except ValueError as exc:
+        raise _CLIError(str(exc)) from exc
+    seconds = time.perf_counter() - start
+    model.user_ids_, model.item_ids_ = user_ids, item_ids
+    print(f"fitted {values.size:,} ratings of {user_ids.size:,} users x {item_ids.size:,} "
+          f"items in {seconds:.2f} s on {model.n_threads_} thread(s)")
+    model.save(args.output)
+    print(f"saved {args.output}")
+    return 0
+
+
+def evaluate_command(args) -> int:
+    model = _load_model(args.model)
+    users, items, values, user_ids, item_ids = _load_ratings(args.test)
+    u, i, known = _to_indices(model, user_ids[users], item_ids[items])
+    if not known.any():
+        raise _CLIError(f"no rating in {args.test} is of a user and item the model knows")
+    pred = model.predict(u[known], i[known]).astype(np.float64)
+    y = values[known].astype(np.float64)
+    print(f"ratings : {known.sum():,} scored, {(~known).sum():,} skipped (unknown ids)")
+    if model.loss == "logistic":
+        y = (y >= args.threshold).astype(np.float64)
+        p = np.clip(pred, 1e-15, 1 - 1e-15)
+        print(f"log loss: {-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)):.5f}")
+    else:
+        print(f"RMSE    : {np.sqrt(np.mean((pred - y) ** 2)):.5f}")
+        print(f"MAE     : {np.mean(np.abs(pred - y)):.5f}")
+    return 0
+
+
+def recommend_command(args) -> int:
+    model = _load_model(args.model)
+    u, _, known = _to_indices(model, np.array([args.user]), model.item_ids_[:1])
+    if not known[0]:
+        raise _CLIError(f"user {args.user} is not in the model")
+    if args.n < 1:
+        raise _CLIError(f"-n must be >= 1, got {args.n}")
+    scores = model.predict(np.full(model.item_ids_.size, u[0]), np.arange(model.item_ids_.size))
+    top = np.argsort(-scores, kind="stable")[: args.n]
+    for rank, j in enumerate(top, 1):
+        print(f"{rank:3d}. item {model.item_ids_[j]}  score {scores[j]:.4f}")
+    return 0
+
+
+def config_command(args) -> int:
+    from . import show_config
+
+    show_config()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastmf", description="Fast matrix factorisation (also: python -m fastmf).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("demo", add_help=False,
+                   help="fit on synthetic ratings (or a MovieLens file), report speed")
+    p = sub.add_parser("fit", help="fit a model to a ratings file and save it")
+    p.add_argument("data", help="MovieLens-style ratings file (u.data, ratings.dat, "
+                   "ratings.csv)")
+    p.add_argument("-o", "--output", default="model.npz", help="model file to write")
+    p.add_argument("--solver", choices=["sgd", "als"], default="sgd")
+    p.add_argument("--loss", choices=["squared", "logistic"], default="squared")
+    p.add_argument("--feedback", choices=["explicit", "implicit"], default="explicit")
+    p.add_argument("--factors", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--learning-rate", type=float, default=0.01)
+    p.add_argument("--l2", type=float, default=0.02)
+    p.add_argument("--alpha", type=float, default=1.0, help="implicit confidence scale")
+    p.add_argument("--threshold", type=float, default=4.0,
+                   help="logistic loss: ratings >= threshold are positives")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=fit_command)
+    p = sub.add_parser("evaluate", help="score a saved model on a held-out ratings file")
+    p.add_argument("model", help="model file written by `fastmf fit`")
+    p.add_argument("test", help="ratings file in the same format as the training data")
+    p.add_argument("--threshold", type=float, default=4.0,
+                   help="logistic models: ratings >= threshold are positives")
+    p.set_defaults(run=evaluate_command)
+    p = sub.add_parser("recommend", help="top items for one user of a saved model")
+    p.add_argument("model", help="model file written by `fastmf fit`")
+    p.add_argument("--user", type=int, required=True, help="user id as in the ratings file")
+    p.add_argument("-n", type=int, default=10, help="number of items")
+    p.set_defaults(run=recommend_command)
+    p = sub.add_parser("config", help="how fastmf was built (OpenMP, SIMD, BLAS)")
+    p.set_defaults(run=config_command)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["demo"]:
         return demo(argv[1:])
-    if argv[:1] == ["config"]:
-        from . import show_config
-
-        show_config()
-        return 0
-    print("usage: python -m fastmf {demo [PATH] [options] | config}\n"
-          "  demo    fit on synthetic ratings (or a MovieLens file) and report speed\n"
-          "  config  show how fastmf was built (OpenMP, threads, BLAS)", file=sys.stderr)
-    return 2
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except _CLIError as exc:
+        print(f"fastmf {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import numpy as np
 FORMAT = "fastmf.MatrixFactorization"
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+# Optional: raw ids of the rows (set by the command line's `fit`), kept when present.
+_ID_MAPS = ("user_ids_", "item_ids_")
 
 
 def _json_params(model) -> dict:
@@ -46,7 +48,8 @@ def save(model, path: str | os.PathLike) -> None:
         "n_threads": model.n_threads_,
         "fitted": model._fitted,
     }
-    arrays = {name.rstrip("_"): getattr(model, name) for name in _ARRAYS}
+    arrays = {name.rstrip("_"): getattr(model, name) for name in _ARRAYS + _ID_MAPS
+              if getattr(model, name, None) is not None}
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
@@ -83,7 +86,8 @@ def load(path: str | os.PathLike):
                 f"(fastmf {meta.get('fastmf_version')}); this fastmf reads version "
                 f"{FORMAT_VERSION}. Refit the model or load it with a matching fastmf."
             )
-        arrays = {name: archive[name.rstrip("_")] for name in _ARRAYS}
+        arrays = {name: archive[name.rstrip("_")] for name in _ARRAYS + _ID_MAPS
+                  if name.rstrip("_") in archive.files}
     params = meta["params"]
     params["dtype"] = np.dtype(params["dtype"])
     model = MatrixFactorization(**params)
