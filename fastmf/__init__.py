@@ -14,6 +14,7 @@ from ._als import ALSError
 from ._estimator import MatrixFactorization
 from ._persistence import load
 from ._sgd import DivergenceError
+from .plotting import plot_history
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "__version__",
     "get_include",
     "load",
+    "plot_history",
     "show_config",
 ]
 

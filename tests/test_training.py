@@ -167,3 +167,21 @@ def test_partial_fit_on_unfitted_model_is_fit(ratings):
     a = MatrixFactorization(4, random_state=1).partial_fit(ratings, epochs=2)
     b = MatrixFactorization(4, epochs=2, random_state=1).fit(ratings)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+
+
+def test_plot_history_saves_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    train, val = _split(random_ratings(100, 80, 0.2, seed=None))
+    model = MatrixFactorization(4, epochs=8, learning_rate=0.05, l2=0.0, early_stopping=2,
+                                random_state=0).fit(train, validation=val)
+    from fastmf import plot_history
+
+    fig = plot_history(model)
+    path = tmp_path / "history.png"
+    fig.savefig(path)
+    assert path.stat().st_size > 5000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
+    assert "training loss" in labels and "val_rmse" in labels

@@ -1,0 +1,48 @@
+"""Training curves with matplotlib (an optional dependency, imported only when used)."""
+
+from __future__ import annotations
+
+
+def plot_history(model, ax=None):
+    """Plot a fitted model's per-epoch training loss and validation metrics.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        A fitted model; its ``history_`` is drawn (training loss on the left axis,
+        validation metrics on a right-hand axis, the best epoch marked when early
+        stopping chose one).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("plot_history needs matplotlib: pip install matplotlib") from exc
+    model._check_fitted()
+    history = model.history_
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    epochs = range(1, len(history["loss"]) + 1)
+    lines = ax.plot(epochs, history["loss"], marker="o", ms=3, label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    others = [name for name in history if name != "loss"]
+    if others:
+        right = ax.twinx()
+        for name, color in zip(others, ("tab:orange", "tab:green", "tab:red"), strict=False):
+            lines += right.plot(range(1, len(history[name]) + 1), history[name], marker="s",
+                                ms=3, color=color, label=name)
+        right.set_ylabel("validation")
+    if getattr(model, "best_epoch_", None):
+        lines.append(ax.axvline(model.best_epoch_, color="grey", ls="--", label="best epoch"))
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
+    ax.set_title(f"{type(model).__name__}: {model.solver}, {model.loss} loss")
+    fig.tight_layout()
+    return fig
