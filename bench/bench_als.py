@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from fastmf import _als, reference
 from fastmf._threads import single_threaded_blas
 from fastmf._validation import check_ratings
+from fastmf.datasets import make_ratings
 
 FACTORS = 64
 CONFIDENCE = 10.0        # confidence of an observed interaction, both libraries
@@ -39,25 +40,14 @@ WARMUP = 2
 
 
 def _interactions(n_users: int, n_items: int, n: int, seed: int):
-    """Distinct (user, item) pairs with Zipf-like user activity and item popularity."""
-    try:
-        from fastmf.datasets import make_ratings
-    except ImportError:
-        make_ratings = None
-    if make_ratings is not None:
-        users, items, _ = make_ratings(n_users, n_items, n, seed=seed)
-        return np.asarray(users), np.asarray(items)
-    rng = np.random.default_rng(seed)
-    pu = rng.permutation(np.arange(1, n_users + 1) ** -0.6)
-    pi = rng.permutation(np.arange(1, n_items + 1) ** -0.8)
-    keys = np.empty(0, dtype=np.int64)
-    while keys.size < n:
-        draw = 2 * (n - keys.size)
-        u = rng.choice(n_users, draw, p=pu / pu.sum())
-        i = rng.choice(n_items, draw, p=pi / pi.sum())
-        keys = np.unique(np.concatenate([keys, u * n_items + i]))
-    keys = rng.permutation(keys)[:n]
-    return keys // n_items, keys % n_items
+    """Distinct (user, item) pairs of the synthetic benchmark recipe (BENCHMARK-DATA.md)."""
+    users, items, _ = make_ratings(n_users, n_items, n, seed=seed)
+    return users, items
+
+
+def _per_second(benchmark, count: int) -> float | None:
+    """``count`` over the fastest round, or None when benchmarking is disabled."""
+    return None if benchmark.stats is None else count / benchmark.stats.stats.min
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +107,7 @@ def test_implicit_fastmf(benchmark, implicit_data, linear_solver, threads):
 
     benchmark.group = f"implicit-{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
-    benchmark.extra_info["interactions_per_s"] = train.nnz / benchmark.stats.stats.min
+    benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
     benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
 
 
@@ -141,7 +131,7 @@ def test_implicit_library(benchmark, implicit_data, linear_solver, threads):
 
     benchmark.group = f"implicit-{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
-    benchmark.extra_info["interactions_per_s"] = train.nnz / benchmark.stats.stats.min
+    benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
     benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
 
 
@@ -176,4 +166,4 @@ def test_explicit_half_sweep_small(benchmark, explicit_slice, impl):
     benchmark.group = "explicit-half-sweep-small"
     benchmark.pedantic(fastmf_half if impl == "fastmf" else reference_half,
                        rounds=3, warmup_rounds=1, iterations=1)
-    benchmark.extra_info["ratings_per_s"] = csr.nnz / benchmark.stats.stats.min
+    benchmark.extra_info["ratings_per_s"] = _per_second(benchmark, csr.nnz)

@@ -1,0 +1,243 @@
+"""pytest-benchmark suite for fastmf's SGD solver.
+
+Groups put fastmf beside its baseline on the same data:
+
+* ``epoch <set> k=<k> <dtype>``: one SGD epoch (``run_epochs(..., epochs=1)`` on a prepared
+  block layout, so the one-off layout is not timed) for the squared and logistic losses at
+  1 thread and all cores, next to one epoch of the pure-NumPy ``reference.sgd_epoch`` on a
+  20,000-rating slice of the same training set (the baseline);
+* ``fit movielens-100k``: a full fit with Surprise's SVD defaults next to ``surprise.SVD``;
+* ``loss synth-1M``: full fits with the squared and the logistic loss on the same pairs.
+
+Compare rows through ``updates_per_s`` in ``extra_info`` (and the summary printed at the end):
+the reference runs on fewer ratings, so its raw time is not comparable.  With
+``--benchmark-disable`` every benchmark runs once on reduced work, as a smoke test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import peers_sgd
+import pytest
+from conftest import thread_counts
+
+from fastmf import MatrixFactorization, reference
+from fastmf._losses import LOSSES
+from fastmf._sgd import SGDState, block_layout, choose_blocks, run_epochs
+from fastmf._validation import check_ratings
+
+THREADS = thread_counts()
+REFERENCE_SLICE = 20_000
+SMOKE_REFERENCE_SLICE = 2_000
+EPOCH_ROUNDS = 5
+# Hyperparameters of the epoch benchmarks (they do not change the work per rating).
+EPOCH_PARAMS = {"learning_rate": 0.01, "l2": 0.02}
+
+
+# --------------------------------------------------------------------------- epoch set-up
+@dataclass
+class PreparedEpoch:
+    """A block layout and initial parameters from which one epoch is timed."""
+
+    data: object            # fastmf._validation.Ratings, the checked training ratings
+    blocked: object         # fastmf._sgd.BlockedRatings
+    initial: SGDState
+    loss: str
+    dtype: np.dtype
+
+    def fresh_state(self) -> SGDState:
+        """Copies of the initial parameters (each round starts from the same point)."""
+        s = self.initial
+        return replace(s, user_factors=s.user_factors.copy(),
+                       item_factors=s.item_factors.copy(), user_bias=s.user_bias.copy(),
+                       item_bias=s.item_bias.copy(), rng_state=s.rng_state.copy())
+
+
+_PREPARED: dict[tuple, PreparedEpoch] = {}
+
+
+def prepare_epoch(split, loss: str, factors: int, dtype, n_threads: int) -> PreparedEpoch:
+    """Checked ratings, block layout and initial state for one (set, loss, k, dtype).
+
+    Built the way ``MatrixFactorization.fit`` builds them.  Only the latest case is kept,
+    so the parametrisation below varies the thread count fastest.
+    """
+    dtype = np.dtype(dtype)
+    n_blocks = choose_blocks(split.n_users, split.n_items, factors, dtype.itemsize, n_threads)
+    key = (split.name, loss, factors, dtype.name, n_blocks)
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        matrix = split.train_matrix(binary=loss == "logistic")
+        data = check_ratings(matrix, dtype, loss=loss)
+        rng = np.random.default_rng(0)
+        params = {"factors": factors, "dtype": dtype, "init_scale": 0.1, "biases": True,
+                  "loss": loss}
+        pu, qi, bu, bi, mu = MatrixFactorization._init_parameters(data, params, rng)
+        blocked = block_layout(data, n_blocks, rng)
+        state = SGDState(pu, qi, bu, bi, mu, rng.integers(0, 2**64, size=1, dtype=np.uint64))
+        _PREPARED[key] = PreparedEpoch(data, blocked, state, loss, dtype)
+    return _PREPARED[key]
+
+
+def _epoch_cases(set_name: str, factor_list, dtypes) -> list:
+    cases = []
+    for factors in factor_list:
+        for dtype in dtypes:
+            for loss in ("squared", "logistic"):
+                for n in THREADS:
+                    cases.append(pytest.param(
+                        set_name, loss, factors, dtype, n,
+                        id=f"{set_name}-{loss}-k{factors}-{np.dtype(dtype).name}-t{n}"))
+    return cases
+
+
+EPOCH_CASES = (
+    _epoch_cases("synth_1m", (32, 100, 128), (np.float32, np.float64))
+    + _epoch_cases("synth_small", (32,), (np.float32,))
+)
+REFERENCE_CASES = [
+    pytest.param(set_name, loss, factors, dtype,
+                 id=f"{set_name}-{loss}-k{factors}-{np.dtype(dtype).name}")
+    for set_name, factor_list, dtypes in (
+        ("synth_1m", (32, 100, 128), (np.float32, np.float64)),
+        ("synth_small", (32,), (np.float32,)),
+    )
+    for factors in factor_list
+    for dtype in dtypes
+    for loss in ("squared", "logistic")
+]
+
+
+def _epoch_group(split, factors: int, dtype) -> str:
+    return f"epoch {split.name} k={factors} {np.dtype(dtype).name}"
+
+
+# ------------------------------------------------------------------------ (a) fastmf epoch
+@pytest.mark.parametrize(("set_name", "loss", "factors", "dtype", "n_threads"), EPOCH_CASES)
+def test_sgd_epoch(benchmark, record_throughput, request, set_name, loss, factors, dtype,
+                   n_threads):
+    """One fastmf SGD epoch over the whole training set, block layout prepared."""
+    split = request.getfixturevalue(set_name)
+    prep = prepare_epoch(split, loss, factors, dtype, n_threads)
+    benchmark.group = _epoch_group(split, factors, dtype)
+    kwargs = dict(epochs=1, l2_bias=EPOCH_PARAMS["l2"], biases=True,
+                  loss_code=LOSSES[loss].code, n_threads=n_threads, **EPOCH_PARAMS)
+
+    def setup():
+        return (prep.blocked, prep.fresh_state()), kwargs
+
+    losses = benchmark.pedantic(run_epochs, setup=setup, rounds=EPOCH_ROUNDS, warmup_rounds=1)
+    assert len(losses) == 1 and np.isfinite(losses[0])
+    record_throughput(prep.data.nnz, loss=loss, threads=n_threads, train_loss=losses[0])
+
+
+# ----------------------------------------------------------------- (b) the NumPy reference
+@pytest.mark.parametrize(("set_name", "loss", "factors", "dtype"), REFERENCE_CASES)
+def test_reference_epoch(benchmark, record_throughput, request, set_name, loss, factors,
+                         dtype):
+    """One epoch of ``reference.sgd_epoch`` on a slice of the same training set."""
+    split = request.getfixturevalue(set_name)
+    prep = prepare_epoch(split, loss, factors, dtype, 1)
+    benchmark.group = _epoch_group(split, factors, dtype)
+    n = SMOKE_REFERENCE_SLICE if benchmark.disabled else REFERENCE_SLICE
+    data = prep.data
+    order = np.random.default_rng(1).permutation(n)
+    users, items, values = data.users[:n], data.items[:n], data.values[:n]
+    state = prep.initial
+
+    def setup():
+        s = prep.fresh_state()
+        args = (users, items, values, order, s.user_factors, s.item_factors, s.user_bias,
+                s.item_bias, state.global_bias)
+        return args, dict(l2_bias=EPOCH_PARAMS["l2"], loss=loss, **EPOCH_PARAMS)
+
+    total = benchmark.pedantic(reference.sgd_epoch, setup=setup, rounds=1 if
+                               benchmark.disabled else 3)
+    assert np.isfinite(total)
+    record_throughput(n, baseline=True, loss=loss, threads=1, train_loss=total / n)
+
+
+# ---------------------------------------------------- (c) MovieLens 100K against Surprise
+ML_SETTINGS = {"factors": 100, "epochs": 20, "learning_rate": 0.005, "l2": 0.02}
+
+
+def _smoke_epochs(benchmark, epochs: int) -> int:
+    return 1 if benchmark.disabled else epochs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("n_threads", THREADS, ids=[f"t{n}" for n in THREADS])
+def test_fit_movielens_fastmf(benchmark, record_throughput, movielens_100k, n_threads,
+                              dtype):
+    """Full fastmf fit on MovieLens 100K with Surprise's SVD defaults (layout included)."""
+    split = movielens_100k
+    benchmark.group = "fit movielens-100k k=100 20 epochs (Surprise defaults)"
+    epochs = _smoke_epochs(benchmark, ML_SETTINGS["epochs"])
+    matrix = split.train_matrix()
+    models = []
+
+    def fit(matrix):
+        models.append(MatrixFactorization(ML_SETTINGS["factors"], epochs=epochs,
+                                          learning_rate=ML_SETTINGS["learning_rate"],
+                                          l2=ML_SETTINGS["l2"], num_threads=n_threads,
+                                          random_state=0, dtype=dtype).fit(matrix))
+
+    benchmark.pedantic(fit, args=(matrix,), rounds=5, warmup_rounds=1)
+    users, items, values = split.test
+    record_throughput(split.n_train * epochs, threads=n_threads,
+                      rmse=peers_sgd.rmse(models[-1].predict(users, items), values))
+
+
+def test_fit_movielens_surprise(benchmark, record_throughput, movielens_100k):
+    """``surprise.SVD`` with its defaults on the same split (Trainset built untimed)."""
+    surprise = pytest.importorskip("surprise")
+    split = movielens_100k
+    benchmark.group = "fit movielens-100k k=100 20 epochs (Surprise defaults)"
+    epochs = _smoke_epochs(benchmark, ML_SETTINGS["epochs"])
+    trainset = peers_sgd.surprise_trainset(split)
+    algos = []
+
+    def fit():
+        algo = surprise.SVD(n_factors=ML_SETTINGS["factors"], n_epochs=epochs,
+                            lr_all=ML_SETTINGS["learning_rate"], reg_all=ML_SETTINGS["l2"],
+                            random_state=0)
+        algos.append(algo.fit(trainset))
+
+    benchmark.pedantic(fit, rounds=1 if benchmark.disabled else 2)
+    users, items, values = split.test
+    predicted = peers_sgd.surprise_predict(algos[-1], trainset, users, items)
+    record_throughput(split.n_train * epochs, baseline=True, threads=1,
+                      rmse=peers_sgd.rmse(predicted, values))
+
+
+# ------------------------------------------------------------- (d) logistic against squared
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_fit_loss(benchmark, record_throughput, synth_1m, loss):
+    """Full fits (k=32, 20 epochs, all cores) with each loss on the same synth 1M pairs.
+
+    The squared fit is the group's baseline; test RMSE (squared) or log-loss and AUC
+    against the ``rating >= 4`` labels (logistic) go into ``extra_info``.
+    """
+    split = synth_1m
+    benchmark.group = "loss synth-1M k=32 20 epochs fit"
+    epochs = _smoke_epochs(benchmark, 20)
+    matrix = split.train_matrix(binary=loss == "logistic")
+    models = []
+
+    def fit():
+        models.append(MatrixFactorization(32, loss=loss, epochs=epochs, learning_rate=0.03,
+                                          l2=0.05, random_state=0, num_threads=-1).fit(matrix))
+
+    benchmark.pedantic(fit, rounds=1 if benchmark.disabled else 3)
+    users, items, values = split.test
+    predicted = models[-1].predict(users, items)
+    if loss == "squared":
+        metrics = {"rmse": peers_sgd.rmse(predicted, values)}
+    else:
+        labels = peers_sgd.binary_labels(values)
+        metrics = {"log_loss": peers_sgd.log_loss(predicted, labels),
+                   "auc": peers_sgd.auc(predicted, labels)}
+    record_throughput(split.n_train * epochs, baseline=loss == "squared", loss=loss,
+                      **metrics)
