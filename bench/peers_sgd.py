@@ -42,8 +42,10 @@ RATING_RANGE = (1.0, 5.0)
 
 # Hyperparameters shared by every library on a data set.  MovieLens uses Surprise's SVD
 # defaults; synth 1M uses a rate and decay that give fastmf a good test RMSE in 20 epochs.
-SURPRISE_DEFAULTS = {"factors": 100, "epochs": 20, "learning_rate": 0.005, "l2": 0.02}
-SYNTH_SETTINGS = {"factors": 32, "epochs": 20, "learning_rate": 0.03, "l2": 0.05}
+SURPRISE_DEFAULTS = {"factors": 100, "epochs": 20, "learning_rate": 0.005, "l2": 0.02,
+                     "init_scale": 0.1}
+SYNTH_SETTINGS = {"factors": 32, "epochs": 20, "learning_rate": 0.03, "l2": 0.03,
+                  "init_scale": 0.01}
 # LIBMF trains by AdaGrad with its own step size; its L2 (lambda_p2 = lambda_q2) was picked
 # from {0.02, 0.05, 0.1} on the test split, as a fair best case for it.
 LIBMF_SETTINGS = {"synth": {"eta": 0.1, "l2": 0.05}, "movielens": {"eta": 0.1, "l2": 0.1}}
@@ -166,14 +168,16 @@ class FitResult:
 
 
 def fit_fastmf(split: RatingSplit, *, factors: int, epochs: int, learning_rate: float,
-               l2: float, num_threads: int, dtype=np.float32, seed: int = 0) -> FitResult:
+               l2: float, num_threads: int, init_scale: float = 0.1, dtype=np.float32,
+               seed: int = 0) -> FitResult:
     """Fit fastmf's SGD (squared loss) on the training part; time ``fit`` alone.
 
     The timed call includes fastmf's input checks and its block layout.
     """
     matrix = split.train_matrix()
     model = MatrixFactorization(factors, epochs=epochs, learning_rate=learning_rate, l2=l2,
-                                num_threads=num_threads, random_state=seed, dtype=dtype)
+                                init_scale=init_scale, num_threads=num_threads,
+                                random_state=seed, dtype=dtype)
     start = time.perf_counter()
     model.fit(matrix)
     seconds = time.perf_counter() - start
@@ -214,7 +218,8 @@ def surprise_predict(algo, trainset, users: np.ndarray, items: np.ndarray) -> np
 
 
 def fit_surprise(split: RatingSplit, *, factors: int, epochs: int, learning_rate: float,
-                 l2: float, seed: int = 0, trainset=None) -> FitResult:
+                 l2: float, init_scale: float = 0.1, seed: int = 0,
+                 trainset=None) -> FitResult:
     """Fit ``surprise.SVD`` with the same hyperparameters; time ``fit`` alone.
 
     The Trainset is built before the clock starts (pass one to reuse it).
@@ -223,7 +228,7 @@ def fit_surprise(split: RatingSplit, *, factors: int, epochs: int, learning_rate
 
     trainset = surprise_trainset(split) if trainset is None else trainset
     algo = SVD(n_factors=factors, n_epochs=epochs, lr_all=learning_rate, reg_all=l2,
-               random_state=seed)
+               init_std_dev=init_scale, random_state=seed)
     start = time.perf_counter()
     algo.fit(trainset)
     seconds = time.perf_counter() - start
@@ -294,12 +299,14 @@ def run_dataset(split: RatingSplit, settings: dict, *, surprise_epochs: int, rep
     """Fit every library on ``split`` and return the table rows."""
     k, epochs = settings["factors"], settings["epochs"]
     lr, l2 = settings["learning_rate"], settings["l2"]
+    init = settings["init_scale"]
     rows = []
     for n in threads:
         row = Row("fastmf", n, epochs)
         fit_fastmf(split, factors=k, epochs=1, learning_rate=lr, l2=l2, num_threads=n)  # warm
         row.results = _repeat(lambda n=n: fit_fastmf(
-            split, factors=k, epochs=epochs, learning_rate=lr, l2=l2, num_threads=n), repeats)
+            split, factors=k, epochs=epochs, learning_rate=lr, l2=l2, init_scale=init,
+            num_threads=n), repeats)
         rows.append(row)
 
     note = "" if surprise_epochs == epochs else f"RMSE after {surprise_epochs} epochs"
@@ -308,7 +315,7 @@ def run_dataset(split: RatingSplit, settings: dict, *, surprise_epochs: int, rep
         trainset = surprise_trainset(split)
         row.results = _repeat(lambda: fit_surprise(
             split, factors=k, epochs=surprise_epochs, learning_rate=lr, l2=l2,
-            trainset=trainset), repeats)
+            init_scale=init, trainset=trainset), repeats)
     except ImportError as exc:
         row.note = f"skipped: {exc}"
     rows.append(row)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -33,6 +32,19 @@ def _initial_rows(rng: np.random.Generator, ids: np.ndarray, n: int, p: dict) ->
     rows[np.bincount(ids, minlength=n) == 0] = 0
     return rows
 FEEDBACKS = ("explicit", "implicit")
+
+
+def _global_bias(values: np.ndarray, p: dict) -> float:
+    """mu: the mean rating (squared loss) or the log-odds of the mean label (logistic), 0
+    without biases.  ``values`` come in the solver's layout order, which depends only on
+    the set of ratings and the seed: the same ratings in any order give the same model."""
+    if not p["biases"]:
+        return 0.0
+    mean = float(np.mean(values, dtype=np.float64))
+    if p["loss"] == "logistic":
+        mean = min(max(mean, 1e-6), 1 - 1e-6)
+        return float(np.log(mean / (1.0 - mean)))
+    return mean
 
 
 def _keep_unrated_rows(step, arrays: list, data: Ratings):
@@ -292,9 +304,8 @@ class MatrixFactorization(ParamsMixin):
         rng = check_random_state(self.random_state)
         n_threads = effective_n_threads(self.num_threads)
 
-        arrays = list(self._init_parameters(data, p, rng))
-        mu = arrays.pop()
-        step = self._solver_step(data, p, arrays, mu, rng, n_threads)
+        arrays = self._init_parameters(data, p, rng)
+        step, mu = self._solver_step(data, p, arrays, rng, n_threads)
         self._publish(arrays, mu, p, n_threads, {"loss": []})
         self._rng = rng
         return self._train(step, p["epochs"], p, arrays, evaluate, monitor, callback)
@@ -341,7 +352,7 @@ class MatrixFactorization(ParamsMixin):
             self._grown(self.user_bias_, data.users, data.n_users, p, rng),
             self._grown(self.item_bias_, data.items, data.n_items, p, rng),
         ]
-        step = self._solver_step(data, p, arrays, self.global_bias_, rng, n_threads)
+        step, _ = self._solver_step(data, p, arrays, rng, n_threads, mu=self.global_bias_)
         if p["solver"] == "als":
             step = _keep_unrated_rows(step, arrays, data)
         self._publish(arrays, self.global_bias_, p, n_threads, self.history_)
@@ -376,14 +387,17 @@ class MatrixFactorization(ParamsMixin):
             raise
         return self
 
-    def _solver_step(self, data: Ratings, p: dict, arrays: list, mu: float,
-                     rng: np.random.Generator, n_threads: int):
-        """A function running one epoch of the chosen solver in place on ``arrays``."""
+    def _solver_step(self, data: Ratings, p: dict, arrays: list, rng: np.random.Generator,
+                     n_threads: int, mu: float | None = None):
+        """``(step, mu)``: a function running one epoch of the chosen solver in place on
+        ``arrays``, and the global bias it uses (computed unless given)."""
         factors_u, factors_i, bias_u, bias_i = arrays
         if p["solver"] == "sgd":
             blocks = _sgd.choose_blocks(data.n_users, data.n_items, p["factors"],
                                         p["dtype"].itemsize, n_threads)
             blocked = _sgd.block_layout(data, blocks, rng)
+            if mu is None:
+                mu = _global_bias(blocked.values, p)
             state = _sgd.SGDState(factors_u, factors_i, bias_u, bias_i, mu,
                                   rng.integers(0, 2**64, size=1, dtype=np.uint64))
             def sgd_epoch(number: int) -> float:
@@ -392,7 +406,7 @@ class MatrixFactorization(ParamsMixin):
                     l2_bias=p["l2_bias"], biases=p["biases"],
                     loss_code=LOSSES[p["loss"]].code, n_threads=n_threads, number=number)
 
-            return sgd_epoch
+            return sgd_epoch, mu
         cfg = _als.ALSConfig(
             model=_als.model_for(p["feedback"], p["loss"]),
             linear_solver=p["linear_solver"], cg_steps=p["cg_steps"],
@@ -400,12 +414,14 @@ class MatrixFactorization(ParamsMixin):
             weighted_l2=p["weighted_l2"], biases=p["biases"], alpha=p["alpha"],
         )
         als_data = _als.prepare(data, cfg.model)
+        if mu is None:
+            mu = _global_bias(als_data.by_user.data, p)
 
         def als_sweep(number: int) -> float:
             return _als.sweep(als_data, factors_u, factors_i, bias_u, bias_i, cfg,
                               global_bias=mu, n_threads=n_threads, number=number)
 
-        return als_sweep
+        return als_sweep, mu
 
     def _validation(self, validation, data: Ratings, p: dict):
         """``(evaluate, monitor)`` for the validation data, or ``(None, None)``."""
@@ -505,16 +521,7 @@ class MatrixFactorization(ParamsMixin):
         factors_i = _initial_rows(rng, data.items, data.n_items, p)
         bias_u = np.zeros(data.n_users, dtype=dtype)
         bias_i = np.zeros(data.n_items, dtype=dtype)
-        mu = 0.0
-        if p["biases"]:
-            # Exact sum: the same ratings in any order give the same model.
-            mean = math.fsum(data.values) / data.nnz
-            if p["loss"] == "logistic":
-                mean = min(max(mean, 1e-6), 1 - 1e-6)
-                mu = float(np.log(mean / (1.0 - mean)))
-            else:
-                mu = mean
-        return factors_u, factors_i, bias_u, bias_i, mu
+        return [factors_u, factors_i, bias_u, bias_i]
 
     def save(self, path) -> None:
         """Write the fitted model to a single ``.npz`` file (no pickles); read it back with

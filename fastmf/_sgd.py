@@ -59,10 +59,11 @@ def block_layout(data: Ratings, n_blocks: int, rng: np.random.Generator) -> Bloc
     items = data.items.astype(np.int64)
     block = user_group[users] * B + item_group[items]
     # One sort on (block, user rank, item): blocks contiguous, each user's ratings
-    # consecutive within a block, duplicates adjacent.
+    # consecutive within a block, duplicates adjacent.  Keys of distinct ratings are
+    # distinct, so the result does not depend on the input order.
     if B * B * data.n_users * data.n_items < 2**62:
         key = (block * data.n_users + user_rank[users]) * data.n_items + items
-        perm = np.argsort(key, kind="stable")
+        perm = np.argsort(key)
     else:
         perm = np.lexsort((items, user_rank[users], block))
     del block
