@@ -94,8 +94,9 @@ def _exclusion_csr(exclude, n_rows: int, n_items: int) -> tuple[np.ndarray, np.n
         drops = np.flatnonzero(np.diff(indices) < 0) + 1
         starts = np.isin(drops, indptr)
         if not np.all(starts):
-            csr = sp.csr_matrix((np.ones(nnz, dtype=np.int8), indices, indptr),
-                                shape=(n_rows, n_items))      # fresh arrays, caller's kept
+            # csr_matrix((data, indices, indptr)) shares the index arrays: copy them first
+            csr = sp.csr_matrix((np.ones(nnz, dtype=np.int8), indices.copy(), indptr.copy()),
+                                shape=(n_rows, n_items))
             csr.sort_indices()
             indptr, indices = csr.indptr, csr.indices
     wide = indptr.dtype.itemsize > 4 or indices.dtype.itemsize > 4 or nnz > np.iinfo(
