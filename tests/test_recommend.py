@@ -361,3 +361,14 @@ def test_fold_in_validation():
         fold_in(X, items, item_bias=np.ones(4))
     with pytest.raises(ValueError, match="global_bias must be a finite"):
         fold_in(X, items, global_bias=np.nan)
+
+
+def test_read_only_inputs():
+    """Kernel inputs are const memoryviews: read-only arrays and matrices are accepted."""
+    rng = np.random.default_rng()
+    users, items, bias = integer_model(rng, 20, 90, 3, np.float32)
+    exclude, mask = random_exclusion(rng, 20, 90, 0.3, np.int32)
+    for a in (users, items, bias, exclude.indices, exclude.indptr, exclude.data):
+        a.setflags(write=False)
+    ids, _ = recommend(users, items, bias, n=8, exclude=exclude)
+    np.testing.assert_array_equal(ids, brute_force(users, items, bias, 8, mask=mask)[0])
