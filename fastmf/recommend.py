@@ -193,8 +193,6 @@ def recommend(
             f"user_vectors has {queries.shape[1]} columns but item_factors has {k}: both "
             "must hold the same number of factors"
         )
-    if k == 0:
-        raise ValueError("item_factors must have at least one column (factor)")
     n = _check_n(n)
     if item_bias is None:
         ibias = np.zeros(n_items, dtype=dtype)

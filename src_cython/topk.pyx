@@ -36,6 +36,7 @@ from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 ctypedef fused index_t:
@@ -176,7 +177,10 @@ def topk(const floating[:, ::1] queries,      # IN  (m, k) query vectors
                 for ct in range(n_item_tiles):
                     c0 = ct * ITEM_TILE
                     nc = <int> (n_cand - c0 if n_cand - c0 < ITEM_TILE else ITEM_TILE)
-                    _scores_tile(&items[c0, 0], &queries[r0, 0], nc, nr, k, buf)
+                    if k > 0:
+                        _scores_tile(&items[c0, 0], &queries[r0, 0], nc, nr, k, buf)
+                    else:       # no factors: every dot product is 0 (scores = biases)
+                        memset(buf, 0, nr * nc * sizeof(floating))
                     for r in range(nr):
                         row = r0 + r
                         hs = &out_scores[row, 0]

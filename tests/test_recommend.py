@@ -372,3 +372,12 @@ def test_read_only_inputs():
         a.setflags(write=False)
     ids, _ = recommend(users, items, bias, n=8, exclude=exclude)
     np.testing.assert_array_equal(ids, brute_force(users, items, bias, 8, mask=mask)[0])
+
+
+def test_zero_factors_rank_by_bias():
+    """A model with no factors ranks by item bias alone."""
+    rng = np.random.default_rng()
+    bias = rng.permutation(40).astype(np.float64)
+    ids, scores = recommend(np.zeros((3, 0)), np.zeros((40, 0)), bias, n=5)
+    np.testing.assert_array_equal(ids, np.tile(np.argsort(-bias)[:5], (3, 1)))
+    np.testing.assert_array_equal(scores, np.tile(-np.sort(-bias)[:5], (3, 1)))
