@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from ._kernels import topk as _topk_kernel
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import check_int
 from .recommend import _check_matrix, _check_vector, _exclusion_csr, _run_topk
@@ -45,8 +46,6 @@ __all__ = [
 
 # Users per kernel call for the top-k metrics.
 _BATCH_USERS = 2048
-# Bound on batch_users * n_items for roc_auc_per_user, which ranks every item.
-_FULL_RANK_CELLS = 1 << 22
 
 
 # ---------------------------------------------------------------------------
@@ -228,6 +227,22 @@ class _Ranking:
         return (ids >= 0) & (keys.size > 0) & (keys[pos] == query)
 
 
+    def pair_counts(self, users: np.ndarray) -> np.ndarray:
+        """(positives, negatives, wrongly ordered pairs, tied pairs) per user; see
+        ``topk.pair_counts`` (BLAS must be single-threaded by the caller)."""
+        excl = None if self.train is None else self.train[users]
+        indptr, indices = _exclusion_csr(excl, users.size, self.n_items)
+        rel = self.test[users]
+        q = np.ascontiguousarray(self.users[users])
+        out = np.empty((users.size, 4), dtype=np.int64)
+        status = _topk_kernel.pair_counts(
+            q, self.items, self.bias, self.all_ids, indptr, indices,
+            rel.indptr.astype(np.int64), rel.indices.astype(np.int64), out, self.n_threads)
+        if status:
+            raise MemoryError("pair_counts: could not allocate per-thread scratch buffers")
+        return out
+
+
 def _top_k_metric(model, test, k, train, num_threads, per_user) -> float:
     k = check_int("k", k, low=1)
     ranking = _Ranking(model, test, train, num_threads)
@@ -344,23 +359,14 @@ def roc_auc_per_user(model, test, train=None, num_threads: int | None = None) ->
     float
     """
     ranking = _Ranking(model, test, train, num_threads)
-    n = ranking.n_items
-    batch = max(1, min(_BATCH_USERS, _FULL_RANK_CELLS // n))
     total, counted = 0.0, 0
     with single_threaded_blas():
-        for users in ranking.batches(batch):
-            ids, scores = ranking.top(users, n)
-            pos = ranking.hits(users, ids)
-            n_avail = (ids >= 0).sum(axis=1)
-            n_pos = pos.sum(axis=1)
-            n_neg = n_avail - n_pos
+        for users in ranking.batches(_BATCH_USERS):
+            counts = ranking.pair_counts(users)
+            n_pos, n_neg, wrong, ties = counts.T
             ok = (n_pos > 0) & (n_neg > 0)
-            if not ok.any():
-                continue
-            # Padding (-inf) takes the lowest ranks; real items' ranks start above it.
-            ranks = rankdata(scores[ok], axis=1) - (n - n_avail[ok])[:, None]
-            u_stat = (ranks * pos[ok]).sum(axis=1) - n_pos[ok] * (n_pos[ok] + 1) / 2
-            total += float((u_stat / (n_pos[ok] * n_neg[ok])).sum())
+            pairs = (n_pos[ok] * n_neg[ok]).astype(np.float64)
+            total += float((1.0 - (wrong[ok] + 0.5 * ties[ok]) / pairs).sum())
             counted += int(ok.sum())
     if counted == 0:
         raise ValueError("no user has both a positive test item and a negative item")

@@ -29,13 +29,20 @@
 # (g) The schedule is dynamic: every tile costs about the same, but the kernel often
 #     shares cores with other work, and a result never depends on the schedule (c).
 #
+# (h) pair_counts serves per-user ROC AUC, which needs every item's rank rather than a
+#     top n.  Instead of sorting all items it counts, for each row, (negative, positive)
+#     pairs ordered the wrong way and ties: pass 1 collects the positives' scores and
+#     sorts them, pass 2 binary-searches every negative among them, O(n_items log P) per
+#     row.  Pass 2 recomputes the same GEMM tiles with the same arguments, so positives
+#     and negatives are scored by bit-identical arithmetic and exact ties stay ties.
+#
 # BLAS: the GEMM is called from OpenMP threads, so the caller must keep BLAS on one thread
 # (fastmf._threads.single_threaded_blas).
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -221,4 +228,148 @@ def topk(const floating[:, ::1] queries,      # IN  (m, k) query vectors
             free(buf)
             free(fill)
             free(cursor)
+    return failed[0]
+
+
+cdef int _cmp_float(const void *a, const void *b) noexcept nogil:
+    cdef float x = (<const float *> a)[0]
+    cdef float y = (<const float *> b)[0]
+    return (x > y) - (x < y)
+
+
+cdef int _cmp_double(const void *a, const void *b) noexcept nogil:
+    cdef double x = (<const double *> a)[0]
+    cdef double y = (<const double *> b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline Py_ssize_t _count_below(const floating *a, Py_ssize_t size, floating s,
+                                    bint or_equal) noexcept nogil:
+    """Number of entries of ascending a[0:size] that are < s (<= s if or_equal)."""
+    cdef Py_ssize_t lo = 0
+    cdef Py_ssize_t hi = size
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < s or (or_equal and a[mid] == s):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def pair_counts(const floating[:, ::1] queries,   # IN  (m, k)
+                const floating[:, ::1] items,     # IN  (n_cand, k)
+                const floating[::1] item_bias,    # IN  (n_cand,)
+                const int64_t[::1] item_ids,      # IN  (n_cand,) ascending
+                const index_t[::1] excl_indptr,   # IN  (m + 1,) items left out of a row
+                const index_t[::1] excl_indices,  # IN  sorted within rows
+                const int64_t[::1] pos_indptr,    # IN  (m + 1,) positive items of a row
+                const int64_t[::1] pos_indices,   # IN  sorted within rows
+                int64_t[:, ::1] out,              # OUT (m, 4) see below
+                int num_threads):
+    """Per row: out[u] = (positives ranked, negatives ranked, pairs with the negative
+    scoring higher, pairs with equal scores).  Excluded items are neither; a positive that
+    is excluded or not a candidate is not counted.  Returns 0, or 1 on allocation failure.
+    """
+    cdef int64_t m = queries.shape[0]
+    cdef int k = queries.shape[1]
+    cdef int64_t n_cand = items.shape[0]
+    cdef int64_t n_tiles = (m + ROW_TILE - 1) // ROW_TILE
+    cdef int64_t n_item_tiles = (n_cand + ITEM_TILE - 1) // ITEM_TILE
+    cdef int64_t max_pos = 0
+    cdef int failed[1]
+    cdef int64_t t, ct, r0, c0, e, e_end, p, p_end, g, row, u, below, below_eq
+    cdef int r, c, nr, nc, sweep
+    cdef floating s
+    cdef floating *buf
+    cdef floating *pos_scores
+    cdef floating *tile_scores
+    cdef floating *row_pos
+    cdef int64_t *n_pos
+    cdef int64_t *e_cur
+    cdef int64_t *p_cur
+    failed[0] = 0
+    for u in range(m):
+        if pos_indptr[u + 1] - pos_indptr[u] > max_pos:
+            max_pos = pos_indptr[u + 1] - pos_indptr[u]
+    if m == 0:
+        return 0
+    with nogil, parallel(num_threads=num_threads):
+        buf = <floating *> malloc(ROW_TILE * ITEM_TILE * sizeof(floating))
+        pos_scores = <floating *> malloc((ROW_TILE * max_pos + 1) * sizeof(floating))
+        n_pos = <int64_t *> malloc(ROW_TILE * sizeof(int64_t))
+        e_cur = <int64_t *> malloc(ROW_TILE * sizeof(int64_t))
+        p_cur = <int64_t *> malloc(ROW_TILE * sizeof(int64_t))
+        try:
+            if (buf == NULL or pos_scores == NULL or n_pos == NULL or e_cur == NULL
+                    or p_cur == NULL):
+                failed[0] = 1
+            for t in prange(n_tiles, schedule="dynamic"):
+                if failed[0]:
+                    continue
+                r0 = t * ROW_TILE
+                nr = <int> (m - r0 if m - r0 < ROW_TILE else ROW_TILE)
+                for r in range(nr):
+                    n_pos[r] = 0
+                    out[r0 + r, 0] = 0
+                    out[r0 + r, 1] = 0
+                    out[r0 + r, 2] = 0
+                    out[r0 + r, 3] = 0
+                # sweep 0 collects the positives' scores; sweep 1 ranks the negatives
+                for sweep in range(2):
+                    for r in range(nr):
+                        e_cur[r] = excl_indptr[r0 + r]
+                        p_cur[r] = pos_indptr[r0 + r]
+                    for ct in range(n_item_tiles):
+                        c0 = ct * ITEM_TILE
+                        nc = <int> (n_cand - c0 if n_cand - c0 < ITEM_TILE else ITEM_TILE)
+                        if k > 0:
+                            _scores_tile(&items[c0, 0], &queries[r0, 0], nc, nr, k, buf)
+                        else:
+                            memset(buf, 0, nr * nc * sizeof(floating))
+                        for r in range(nr):
+                            row = r0 + r
+                            tile_scores = buf + r * nc
+                            row_pos = pos_scores + r * max_pos
+                            e = e_cur[r]
+                            e_end = excl_indptr[row + 1]
+                            p = p_cur[r]
+                            p_end = pos_indptr[row + 1]
+                            for c in range(nc):
+                                g = item_ids[c0 + c]
+                                while e < e_end and excl_indices[e] < g:
+                                    e = e + 1
+                                if e < e_end and excl_indices[e] == g:
+                                    continue
+                                while p < p_end and pos_indices[p] < g:
+                                    p = p + 1
+                                s = tile_scores[c] + item_bias[c0 + c]
+                                if p < p_end and pos_indices[p] == g:
+                                    if sweep == 0:
+                                        row_pos[n_pos[r]] = s
+                                        n_pos[r] += 1
+                                elif sweep == 1:
+                                    below = _count_below(row_pos, n_pos[r], s, False)
+                                    below_eq = _count_below(row_pos, n_pos[r], s, True)
+                                    out[row, 1] += 1
+                                    out[row, 2] += below
+                                    out[row, 3] += below_eq - below
+                            e_cur[r] = e
+                            p_cur[r] = p
+                    if sweep == 0:
+                        for r in range(nr):
+                            out[r0 + r, 0] = n_pos[r]
+                            if floating is float:
+                                qsort(pos_scores + r * max_pos, n_pos[r], sizeof(float),
+                                      _cmp_float)
+                            else:
+                                qsort(pos_scores + r * max_pos, n_pos[r], sizeof(double),
+                                      _cmp_double)
+        finally:
+            free(buf)
+            free(pos_scores)
+            free(n_pos)
+            free(e_cur)
+            free(p_cur)
     return failed[0]

@@ -181,15 +181,29 @@ def test_ranking_metric_matches_slow(name, num_threads, dtype, monkeypatch):
         assert got == pytest.approx(slow_metric(name, model, test, k, train), rel=1e-12)
     got = METRICS[name](model, test, k=5, num_threads=num_threads)
     assert got == pytest.approx(slow_metric(name, model, test, 5, None), rel=1e-12)
+    test = add_overlap(rng, train, test)
+    got = METRICS[name](model, test, k=5, train=train, num_threads=num_threads)
+    assert got == pytest.approx(slow_metric(name, model, test, 5, train), rel=1e-12)
+
+
+def add_overlap(rng, train, test):
+    """Test entries that are also training entries: excluded, so never ranked."""
+    coo = train.tocoo()
+    pick = rng.random(coo.nnz) < 0.3
+    extra = sp.csr_matrix((np.full(int(pick.sum()), 5.0), (coo.row[pick], coo.col[pick])),
+                          shape=test.shape)
+    return (test + extra).tocsr()
 
 
 @pytest.mark.parametrize("num_threads", [1, 2])
 @pytest.mark.parametrize("integer", [True, False])
-def test_roc_auc_per_user_matches_slow(num_threads, integer, monkeypatch):
-    monkeypatch.setattr(metrics, "_FULL_RANK_CELLS", 300)     # several batches
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roc_auc_per_user_matches_slow(num_threads, integer, dtype, monkeypatch):
+    monkeypatch.setattr(metrics, "_BATCH_USERS", 6)           # several batches
     rng = np.random.default_rng()
-    model = stand_in_model(rng, 35, 60, integer=integer)
+    model = stand_in_model(rng, 35, 60, integer=integer, dtype=dtype)
     train, test = split_matrices(rng, 35, 60)
+    test = add_overlap(rng, train, test)
     got = roc_auc_per_user(model, test, train=train, num_threads=num_threads)
     assert got == pytest.approx(slow_auc_per_user(model, test, train), rel=1e-12)
     got = roc_auc_per_user(model, test, num_threads=num_threads)
