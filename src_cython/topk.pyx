@@ -270,7 +270,8 @@ def pair_counts(const floating[:, ::1] queries,   # IN  (m, k)
                 int num_threads):
     """Per row: out[u] = (positives ranked, negatives ranked, pairs with the negative
     scoring higher, pairs with equal scores).  Excluded items are neither; a positive that
-    is excluded or not a candidate is not counted.  Returns 0, or 1 on allocation failure.
+    is excluded or not a candidate is not counted; in a row with no positive the other
+    three counts are 0.  Returns 0, or 1 on allocation failure.
     """
     cdef int64_t m = queries.shape[0]
     cdef int k = queries.shape[1]
@@ -280,6 +281,7 @@ def pair_counts(const floating[:, ::1] queries,   # IN  (m, k)
     cdef int64_t max_pos = 0
     cdef int failed[1]
     cdef int64_t t, ct, r0, c0, e, e_end, p, p_end, g, row, u, below, below_eq
+    cdef int64_t npos_r, neg_acc, wrong_acc, tie_acc
     cdef int r, c, nr, nc, sweep
     cdef floating s
     cdef floating *buf
@@ -336,6 +338,10 @@ def pair_counts(const floating[:, ::1] queries,   # IN  (m, k)
                             e_end = excl_indptr[row + 1]
                             p = p_cur[r]
                             p_end = pos_indptr[row + 1]
+                            npos_r = n_pos[r]
+                            neg_acc = 0
+                            wrong_acc = 0
+                            tie_acc = 0
                             for c in range(nc):
                                 g = item_ids[c0 + c]
                                 while e < e_end and excl_indices[e] < g:
@@ -347,14 +353,24 @@ def pair_counts(const floating[:, ::1] queries,   # IN  (m, k)
                                 s = tile_scores[c] + item_bias[c0 + c]
                                 if p < p_end and pos_indices[p] == g:
                                     if sweep == 0:
-                                        row_pos[n_pos[r]] = s
-                                        n_pos[r] += 1
-                                elif sweep == 1:
-                                    below = _count_below(row_pos, n_pos[r], s, False)
-                                    below_eq = _count_below(row_pos, n_pos[r], s, True)
-                                    out[row, 1] += 1
-                                    out[row, 2] += below
-                                    out[row, 3] += below_eq - below
+                                        row_pos[npos_r] = s
+                                        npos_r = npos_r + 1
+                                elif sweep == 1 and npos_r > 0:
+                                    neg_acc = neg_acc + 1
+                                    # most negatives fall outside [min, max] of the positives
+                                    if s < row_pos[0]:
+                                        continue
+                                    if s > row_pos[npos_r - 1]:
+                                        wrong_acc = wrong_acc + npos_r
+                                        continue
+                                    below = _count_below(row_pos, npos_r, s, False)
+                                    below_eq = _count_below(row_pos, npos_r, s, True)
+                                    wrong_acc = wrong_acc + below
+                                    tie_acc = tie_acc + below_eq - below
+                            n_pos[r] = npos_r
+                            out[row, 1] = out[row, 1] + neg_acc
+                            out[row, 2] = out[row, 2] + wrong_acc
+                            out[row, 3] = out[row, 3] + tie_acc
                             e_cur[r] = e
                             p_cur[r] = p
                     if sweep == 0:
