@@ -1,0 +1,271 @@
+"""From raw (user id, item id, value) records to the users x items matrix fastmf fits.
+
+Raw ids may be integers or strings.  Each axis gets an :class:`IdMap`: the sorted distinct
+raw ids, so index ``j`` is the j-th smallest raw id, and raw -> index lookups are binary
+searches over that sorted array (no Python dict, no per-id objects).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validation import check_choice
+
+__all__ = ["IdMap", "Interactions", "from_arrays", "from_dataframe"]
+
+_AGGREGATES = ("raise", "sum", "mean", "last")
+
+
+def _raw_ids(name: str, values) -> np.ndarray:
+    """A 1-D array of integer ids (int64) or string ids (numpy str or bytes)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype == object:
+        kinds = {type(v) for v in arr.tolist()}
+        if kinds and all(issubclass(t, str) for t in kinds):
+            arr = arr.astype(str)
+        elif kinds and all(issubclass(t, int | np.integer) and not issubclass(t, bool)
+                           for t in kinds):
+            arr = arr.astype(np.int64)
+        elif kinds:
+            names = sorted(t.__name__ for t in kinds)
+            raise TypeError(
+                f"{name} must hold only integers or only strings, got a mix of {names}"
+            )
+        else:
+            arr = arr.astype(np.int64)
+    if arr.dtype.kind in "iu":
+        # One integer dtype for every map, so lookups never compare mixed int/uint as floats.
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name} holds integer ids above 2**63 - 1")
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind in "US":
+        return arr
+    raise TypeError(f"{name} must hold integer or string ids, got dtype {arr.dtype}")
+
+
+class IdMap:
+    """Bijection between raw ids and indices ``0 .. n-1``.
+
+    Parameters
+    ----------
+    raw_ids : array_like of int or str
+        Raw ids, in any order, repeats allowed; the map holds their sorted distinct values.
+
+    Attributes
+    ----------
+    ids : ndarray of shape (n,)
+        Index -> raw id (read-only): ``ids[j]`` is the raw id of index ``j``.
+
+    Examples
+    --------
+    >>> m = IdMap(["b", "a", "b", "c"])
+    >>> m.ids.tolist(), m["c"], m.to_index(["a", "c"]).tolist()
+    (['a', 'b', 'c'], 2, [0, 2])
+    """
+
+    def __init__(self, raw_ids) -> None:
+        ids = np.unique(_raw_ids("raw_ids", raw_ids))
+        ids.setflags(write=False)
+        self._ids = ids
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids
+
+    def __len__(self) -> int:
+        return int(self._ids.shape[0])
+
+    def __repr__(self) -> str:
+        return f"IdMap(n={len(self)}, dtype={self._ids.dtype})"
+
+    def _lookup(self, raw) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, found) for an array of raw ids."""
+        query = _raw_ids("raw ids", raw)
+        if (query.dtype.kind in "US") != (self._ids.dtype.kind in "US"):
+            kind = "string" if self._ids.dtype.kind in "US" else "integer"
+            raise TypeError(f"this map holds {kind} ids; got ids of dtype {query.dtype}")
+        if query.dtype.kind != self._ids.dtype.kind and query.dtype.kind in "US":
+            # bytes vs str ids: compare as the map's kind
+            query = query.astype(str) if self._ids.dtype.kind == "U" else np.char.encode(query)
+        pos = np.searchsorted(self._ids, query)
+        found = np.zeros(query.shape, dtype=bool)
+        inside = pos < len(self)
+        found[inside] = self._ids[pos[inside]] == query[inside]
+        return pos.astype(np.int64), found
+
+    def to_index(self, raw, missing: str = "raise") -> np.ndarray:
+        """Indices of raw ids.
+
+        Parameters
+        ----------
+        raw : array_like of int or str, shape (m,)
+        missing : {"raise", "ignore"}, default="raise"
+            What to do with ids the map does not hold: raise ``KeyError``, or map them
+            to ``-1``.
+
+        Returns
+        -------
+        ndarray of int64, shape (m,)
+        """
+        check_choice("missing", missing, ("raise", "ignore"))
+        pos, found = self._lookup(raw)
+        if not found.all():
+            if missing == "raise":
+                bad = np.asarray(raw)[~found]
+                raise KeyError(f"{int((~found).sum())} unknown id(s), e.g. {bad[0]!r}")
+            pos[~found] = -1
+        return pos
+
+    def to_raw(self, index) -> np.ndarray:
+        """Raw ids of indices (array_like of int in ``[0, n)``)."""
+        idx = np.asarray(index)
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"index must hold integers, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise ValueError(f"index must lie in [0, {len(self)})")
+        return self._ids[idx]
+
+    def __getitem__(self, raw) -> int:
+        pos, found = self._lookup([raw])
+        if not found[0]:
+            raise KeyError(raw)
+        return int(pos[0])
+
+    def __contains__(self, raw) -> bool:
+        try:
+            return bool(self._lookup([raw])[1][0])
+        except TypeError:
+            return False
+
+    def get(self, raw, default=None):
+        """Index of ``raw``, or ``default`` if the map does not hold it."""
+        return self[raw] if raw in self else default
+
+
+class Interactions(NamedTuple):
+    """A users x items matrix and the id maps of its two axes."""
+
+    matrix: sp.csr_matrix
+    users: IdMap
+    items: IdMap
+
+
+def from_arrays(user_ids, item_ids, values=None, *, aggregate: str = "raise",
+                dtype=np.float64) -> Interactions:
+    """Build the users x items CSR matrix from parallel arrays of raw ids.
+
+    Parameters
+    ----------
+    user_ids, item_ids : array_like of int or str, shape (n,)
+        Raw ids; users become rows and items columns, both in sorted raw-id order.
+    values : array_like of shape (n,), optional
+        The ratings; ones (implicit feedback) if omitted.  Must be finite.
+    aggregate : {"raise", "sum", "mean", "last"}, default="raise"
+        What to do with repeated (user, item) pairs: raise ``ValueError``, or store their
+        sum, their mean, or the value that comes last in the input.
+    dtype : numpy dtype, default=numpy.float64
+        Value dtype of the matrix.
+
+    Returns
+    -------
+    Interactions
+        ``(matrix, users, items)``: a CSR matrix with sorted indices and no duplicates,
+        and the :class:`IdMap` of each axis.
+    """
+    check_choice("aggregate", aggregate, _AGGREGATES)
+    users = _raw_ids("user_ids", user_ids)
+    items = _raw_ids("item_ids", item_ids)
+    if users.shape != items.shape:
+        raise ValueError(
+            f"user_ids and item_ids must have the same length, got {users.shape[0]} and "
+            f"{items.shape[0]}"
+        )
+    n = users.shape[0]
+    if values is None:
+        vals = np.ones(n, dtype=dtype)
+    else:
+        vals = np.asarray(values)
+        if vals.shape != (n,):
+            raise ValueError(f"values must have shape ({n},), got {vals.shape}")
+        if not (np.issubdtype(vals.dtype, np.number) or vals.dtype == bool) or np.iscomplexobj(
+            vals
+        ):
+            raise TypeError(f"values must hold real numbers, got dtype {vals.dtype}")
+        vals = vals.astype(dtype)                       # always a copy of the caller's data
+        if not np.all(np.isfinite(vals)):
+            raise ValueError("values contains NaN or infinite values")
+
+    user_map, item_map = IdMap(users), IdMap(items)
+    rows = np.searchsorted(user_map.ids, users).astype(np.int64)
+    cols = np.searchsorted(item_map.ids, items).astype(np.int64)
+    n_users, n_items = len(user_map), len(item_map)
+    key = rows * n_items + cols
+    order = np.argsort(key, kind="stable")             # stable: input order within a pair
+    key = key[order]
+    vals = vals[order]
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1]))) if n else key
+    if starts.size < n:
+        if aggregate == "raise":
+            dup = int(np.flatnonzero(key[1:] == key[:-1])[0])
+            u, i = order[dup], order[dup + 1]
+            raise ValueError(
+                f"(user, item) pair ({users[u].item()!r}, {items[u].item()!r}) occurs more "
+                f"than once (entries {u} and {i}); pass aggregate='sum', 'mean' or 'last' to "
+                "combine repeated pairs"
+            )
+        counts = np.diff(np.append(starts, n))
+        if aggregate == "sum":
+            vals = np.add.reduceat(vals, starts)
+        elif aggregate == "mean":
+            vals = (np.add.reduceat(vals.astype(np.float64), starts) / counts).astype(dtype)
+        else:   # "last"
+            vals = vals[starts + counts - 1]
+        key = key[starts]
+    rows, cols = np.divmod(key, max(n_items, 1))
+    index_dtype = np.int32 if max(n_users, n_items, key.size) < 2**31 else np.int64
+    indptr = np.zeros(n_users + 1, dtype=index_dtype)
+    np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
+    matrix = sp.csr_matrix((vals, cols.astype(index_dtype), indptr), shape=(n_users, n_items))
+    matrix.has_sorted_indices = True
+    return Interactions(matrix, user_map, item_map)
+
+
+def from_dataframe(df, user_col: str, item_col: str, value_col: str | None = None, *,
+                   aggregate: str = "raise", dtype=np.float64) -> Interactions:
+    """Build the users x items CSR matrix from the columns of a pandas DataFrame.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    user_col, item_col : str
+        Columns holding raw user and item ids (integers or strings, no missing values).
+    value_col : str, optional
+        Column of ratings; ones if omitted.
+    aggregate : {"raise", "sum", "mean", "last"}, default="raise"
+        See :func:`from_arrays`.
+    dtype : numpy dtype, default=numpy.float64
+
+    Returns
+    -------
+    Interactions
+    """
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    columns = {"user_col": user_col, "item_col": item_col}
+    if value_col is not None:
+        columns["value_col"] = value_col
+    for arg, col in columns.items():
+        if col not in df.columns:
+            raise ValueError(f"{arg}={col!r} is not a column of df ({list(df.columns)})")
+        if df[col].isna().any():
+            raise ValueError(f"column {col!r} ({arg}) has missing values")
+    values = None if value_col is None else df[value_col].to_numpy()
+    return from_arrays(df[user_col].to_numpy(), df[item_col].to_numpy(), values,
+                       aggregate=aggregate, dtype=dtype)

@@ -1,0 +1,156 @@
+"""Splitters partition the stored entries exactly and never touch their input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastmf.model_selection import KFold, per_user_split, train_test_split
+
+
+def random_matrix(rng, n_users=50, n_items=40, density=0.2, fmt="csr"):
+    mask = rng.random((n_users, n_items)) < density
+    mask[0, :] = True
+    mask[1, :] = False
+    mask[2, :] = False
+    mask[2, 5] = True                      # a user with a single entry
+    rows, cols = np.nonzero(mask)
+    values = rng.integers(0, 6, size=rows.size).astype(np.float32)   # explicit zeros too
+    return sp.coo_matrix((values, (rows, cols)), shape=mask.shape).asformat(fmt)
+
+
+def positions(X):
+    coo = X.tocoo()
+    return set(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
+
+
+def assert_partition(X, train, test):
+    assert train.shape == X.shape and test.shape == X.shape
+    assert train.format == "csr" and test.format == "csr"
+    assert train.dtype == X.dtype and test.dtype == X.dtype
+    tr, te = positions(train), positions(test)
+    assert not tr & te
+    assert tr | te == positions(X)
+    assert train.nnz + test.nnz == X.nnz
+    np.testing.assert_array_equal((train + test).toarray(), X.toarray())
+    assert train.has_sorted_indices and test.has_sorted_indices
+
+
+def index_array(X):
+    return X.row if X.format == "coo" else X.indices
+
+
+def snapshot(X):
+    return X.copy(), [a.copy() for a in (X.data, index_array(X))]
+
+
+def assert_unchanged(X, snap):
+    copy, arrays = snap
+    np.testing.assert_array_equal(X.toarray(), copy.toarray())
+    for a, b in zip((X.data, index_array(X)), arrays, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo", "csc"])
+def test_train_test_split_partitions(fmt):
+    rng = np.random.default_rng()
+    X = random_matrix(rng, fmt=fmt)
+    snap = snapshot(X)
+    train, test = train_test_split(X, test_size=0.25, random_state=int(rng.integers(1 << 30)))
+    assert_unchanged(X, snap)
+    assert_partition(X, train, test)
+    assert test.nnz == round(0.25 * X.nnz)
+    train, test = train_test_split(X, test_size=7)
+    assert test.nnz == 7
+    assert_partition(X, train, test)
+
+
+def test_train_test_split_is_reproducible_and_random():
+    rng = np.random.default_rng()
+    X = random_matrix(rng)
+    a = train_test_split(X, random_state=3)[1]
+    b = train_test_split(X, random_state=3)[1]
+    c = train_test_split(X, random_state=4)[1]
+    assert positions(a) == positions(b)
+    assert positions(a) != positions(c)
+
+
+def test_duplicates_are_summed_before_splitting():
+    X = sp.coo_matrix((np.array([1.0, 2.0, 3.0]), (np.array([0, 0, 1]), np.array([1, 1, 0]))),
+                      shape=(2, 2))
+    train, test = train_test_split(X, test_size=1, random_state=0)
+    assert train.nnz + test.nnz == 2
+    np.testing.assert_array_equal((train + test).toarray(), [[0.0, 3.0], [3.0, 0.0]])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"test_size": 0.5}, {"test_items": 2}])
+def test_per_user_split(kwargs):
+    rng = np.random.default_rng()
+    X = random_matrix(rng)
+    snap = snapshot(X)
+    train, test = per_user_split(X, random_state=rng, **kwargs)
+    assert_unchanged(X, snap)
+    assert_partition(X, train, test)
+    n_u = np.diff(X.tocsr().indptr)
+    n_test = np.diff(test.indptr)
+    n_train = np.diff(train.indptr)
+    many = n_u >= 2
+    assert (n_test[many] >= 1).all() and (n_train[many] >= 1).all()
+    assert (n_test[~many] == 0).all()
+    if "test_items" in kwargs:
+        np.testing.assert_array_equal(n_test[many], np.minimum(2, n_u[many] - 1))
+    else:
+        frac = kwargs.get("test_size", 0.2)
+        expected = np.clip(np.rint(frac * n_u), 1, n_u - 1)
+        np.testing.assert_array_equal(n_test[many], expected[many])
+
+
+def test_per_user_split_picks_items_at_random():
+    rng = np.random.default_rng()
+    X = sp.csr_matrix(np.ones((1, 200)))
+    seen = set()
+    for seed in rng.integers(0, 1 << 30, size=5):
+        seen |= positions(per_user_split(X, test_items=1, random_state=int(seed))[1])
+    assert len(seen) > 1
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_kfold(shuffle):
+    rng = np.random.default_rng()
+    X = random_matrix(rng)
+    snap = snapshot(X)
+    folds = list(KFold(n_splits=4, shuffle=shuffle, random_state=1).split(X))
+    assert_unchanged(X, snap)
+    assert len(folds) == 4
+    tests = [positions(te) for _, te in folds]
+    for train, test in folds:
+        assert_partition(X, train, test)
+    union = set().union(*tests)
+    assert union == positions(X)
+    assert sum(len(t) for t in tests) == X.nnz           # each entry tested exactly once
+    sizes = [len(t) for t in tests]
+    assert max(sizes) - min(sizes) <= 1
+    if not shuffle:
+        first = sorted(tests[0])
+        assert first == sorted(positions(X))[: len(first)]
+
+
+def test_validation():
+    X = sp.csr_matrix(np.eye(4))
+    with pytest.raises(TypeError, match="X must be a scipy.sparse"):
+        train_test_split(np.eye(4))
+    with pytest.raises(ValueError, match="test_size must lie strictly between 0 and 1"):
+        train_test_split(X, test_size=1.5)
+    with pytest.raises(ValueError, match=r"test_size=4 entries must lie in \[1, 3\]"):
+        train_test_split(X, test_size=4)
+    with pytest.raises(ValueError, match="at least 2 stored entries"):
+        train_test_split(sp.csr_matrix((3, 3)))
+    with pytest.raises(ValueError, match="not both"):
+        per_user_split(X, test_size=0.2, test_items=1)
+    with pytest.raises(ValueError, match="test_items must be >= 1"):
+        per_user_split(X, test_items=0)
+    with pytest.raises(ValueError, match="n_splits must be >= 2"):
+        KFold(n_splits=1)
+    with pytest.raises(ValueError, match="larger than the 4 stored entries"):
+        KFold(n_splits=5).split(X)
