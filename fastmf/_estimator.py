@@ -10,6 +10,7 @@ from . import _als, _sgd, _training
 from ._base import ParamsMixin
 from ._kernels import predict as _predict_kernel
 from ._losses import LOSSES
+from ._serving import ServingMixin
 from ._threads import effective_n_threads
 from ._validation import (
     Ratings,
@@ -23,6 +24,7 @@ from ._validation import (
 )
 
 SOLVERS = ("sgd", "als")
+FEEDBACKS = ("explicit", "implicit")
 
 
 def _initial_rows(rng: np.random.Generator, ids: np.ndarray, n: int, p: dict) -> np.ndarray:
@@ -31,7 +33,6 @@ def _initial_rows(rng: np.random.Generator, ids: np.ndarray, n: int, p: dict) ->
     rows = (rng.standard_normal((n, p["factors"])) * p["init_scale"]).astype(p["dtype"])
     rows[np.bincount(ids, minlength=n) == 0] = 0
     return rows
-FEEDBACKS = ("explicit", "implicit")
 
 
 def _global_bias(values: np.ndarray, p: dict) -> float:
@@ -64,7 +65,7 @@ def _keep_unrated_rows(step, arrays: list, data: Ratings):
     return sweep
 
 
-class MatrixFactorization(ParamsMixin):
+class MatrixFactorization(ServingMixin, ParamsMixin):
     r"""Biased matrix factorisation fitted by SGD or alternating least squares (ALS).
 
     The model scores user :math:`u` and item :math:`i` as
