@@ -67,7 +67,8 @@ fi
 
 step "install into a fresh venv and test from outside the source tree"
 "$PY" -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install -q "$WHEEL" pytest
+# Cython and setuptools let tests/test_embedding.py build an extension against the wheel.
+"$WORK/venv/bin/pip" install -q "$WHEEL" pytest cython setuptools
 mkdir -p "$WORK/run"
 cp -r "$ROOT/tests" "$WORK/run/tests"
 cd "$WORK/run"
