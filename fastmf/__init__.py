@@ -32,7 +32,19 @@ __all__ = [
 
 def get_include() -> str:
     """Folder holding fastmf's ``.pxd`` files and C headers, for Cython code that
-    ``cimport``s the kernels."""
+    ``cimport``s the C-level API (``fastmf_capi.pxd``).
+
+    Put it on both search paths when building such an extension: Cython's, for the
+    ``.pxd`` files, and the C compiler's, for the ``.h`` files they include::
+
+        cythonize([Extension("mymod", ["mymod.pyx"], include_dirs=[fastmf.get_include()])],
+                  include_path=[fastmf.get_include()])
+
+    Returns
+    -------
+    str
+        Absolute path of the installed ``fastmf/_kernels`` folder.
+    """
     import os
 
     from . import _kernels

@@ -4,8 +4,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
-from _losses cimport LOSS_LOGISTIC, Logistic, Squared, link
-from _vec cimport dot
+from _losses cimport LOSS_LOGISTIC, Logistic, link
+from fastmf_capi cimport score_pair
 
 
 def predict_pairs(const int64_t[::1] users,            # IN  (n,) validated indices
@@ -29,8 +29,12 @@ def predict_pairs(const int64_t[::1] users,            # IN  (n,) validated indi
     cdef Logistic logistic
     if n == 0:
         return
+    cdef const floating *P = &user_factors[0, 0]
+    cdef const floating *Q = &item_factors[0, 0]
+    cdef const floating *bu = &user_bias[0]
+    cdef const floating *bi = &item_bias[0]
     with nogil:
         for j in prange(n, num_threads=num_threads, schedule="static"):
-            s = fmu + user_bias[users[j]] + item_bias[items[j]] + dot(
-                &user_factors[users[j], 0], &item_factors[items[j], 0], k)
+            # the public C-level API's score (fastmf_capi.pxd): one implementation
+            s = score_pair(P, Q, bu, bi, fmu, k, users[j], items[j])
             out[j] = link(logistic, s) if sigmoid else s

@@ -1,0 +1,71 @@
+# One SGD step and one walk over a block of ratings (header-only: cimported by bare name
+# by the SGD kernels and by the public C-level API, fastmf_capi.pxd, so that both run the
+# same code).  The update rule is written out at the top of sgd.pyx.
+from cython cimport floating
+from libc.stdint cimport int32_t, int64_t
+
+from _losses cimport LossSum, loss_grad, loss_sum_init, loss_sum_value, loss_t
+from _vec cimport dot, pair_step
+
+
+cdef struct SGDParams:
+    double learning_rate
+    double l2             # decay of factor rows, per update of that row
+    double l2_bias        # decay of bias terms, per update of that bias
+    double mu             # global bias (fixed during SGD)
+    bint biases           # learn b_u and b_i
+    int k                 # number of factors
+
+
+cdef inline void _update(loss_t tag, int64_t idx, const int32_t *users,
+                         const int32_t *items, const floating *values,
+                         floating *P, floating *Q, floating *bu, floating *bi, int k,
+                         floating mu, floating lr, floating decay, floating bias_decay,
+                         bint biases, LossSum *loss) noexcept nogil:
+    """The SGD step on rating number idx (the update rule at the top of sgd.pyx)."""
+    cdef int32_t u = users[idx]
+    cdef int32_t i = items[idx]
+    cdef floating *p = P + <int64_t> u * k
+    cdef floating *q = Q + <int64_t> i * k
+    cdef floating s = mu + bu[u] + bi[i] + dot(p, q, k)
+    cdef floating g = loss_grad(tag, values[idx], s, loss)
+    if biases:
+        bu[u] = bias_decay * bu[u] + lr * g
+        bi[i] = bias_decay * bi[i] + lr * g
+    pair_step(p, q, k, decay, lr * g)
+
+
+cdef inline int64_t _advance(int64_t a, int64_t d, int64_t n) noexcept nogil:
+    """Next cyclic position in [0, n) moving by d = +1 or -1."""
+    a += d
+    if a == n:
+        return 0
+    if a < 0:
+        return n - 1
+    return a
+
+
+cdef inline double _run_block(loss_t tag, const int32_t *users, const int32_t *items,
+                              const floating *values, int64_t begin, int64_t n,
+                              int64_t start, bint backward, floating *P, floating *Q,
+                              floating *bu, floating *bi,
+                              const SGDParams *prm) noexcept nogil:
+    """Visit the n ratings at [begin, begin + n) once, cyclically from `start`, forwards
+    or backwards, and return the sum of their losses.  `_walk_order` (_sgd_body.pxi)
+    lists the same sequence for tests."""
+    cdef LossSum loss
+    cdef int k = prm.k
+    cdef floating lr = <floating> prm.learning_rate
+    cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)
+    cdef floating bias_decay = <floating> (1.0 - prm.learning_rate * prm.l2_bias)
+    cdef floating mu = <floating> prm.mu
+    cdef bint biases = prm.biases
+    cdef int64_t d = -1 if backward else 1
+    cdef int64_t a = start
+    cdef int64_t j
+    loss_sum_init(&loss)
+    for j in range(n):
+        _update(tag, begin + a, users, items, values, P, Q, bu, bi, k, mu, lr, decay,
+                bias_decay, biases, &loss)
+        a = _advance(a, d, n)
+    return loss_sum_value(&loss)
