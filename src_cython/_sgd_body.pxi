@@ -11,7 +11,7 @@ from _openmp cimport (fmf_yield, omp_destroy_lock, omp_init_lock, omp_lock_t, om
 from _losses cimport (LOSS_LOGISTIC, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
                       loss_sum_init, loss_sum_value, loss_t)
 from _rng cimport rng_below, rng_next
-from _sgd_update cimport SGDParams, _advance, _run_block
+from _sgd_update cimport SGDParams, _advance, _run_block, _second_half
 
 import numpy as np
 
@@ -62,11 +62,17 @@ cdef void _walk_order(int64_t begin, int64_t n, int64_t start, bint backward,
                       int64_t *out) noexcept nogil:
     """Write the positions `_run_block` visits, in its order, to out[0:n]."""
     cdef int64_t d = -1 if backward else 1
+    cdef int64_t h = n // 2
     cdef int64_t a = start
+    cdef int64_t b = _second_half(start, d, n)
     cdef int64_t j
-    for j in range(n):
-        out[j] = begin + a
+    for j in range(h):
+        out[2 * j] = begin + a
+        out[2 * j + 1] = begin + b
         a = _advance(a, d, n)
+        b = _advance(b, d, n)
+    if n - h > h:
+        out[n - 1] = begin + b
 
 
 cdef struct Progress:

@@ -58,7 +58,7 @@ from libc.stdint cimport int32_t, int64_t
 cimport _als_row
 from _als_row cimport Problem, Scratch, index_t
 from _losses cimport LOSS_LOGISTIC, LOSS_SQUARED, Logistic, Squared, link
-from _sgd_update cimport SGDParams, _run_block
+from _sgd_update cimport SGDParams, _run_in_order
 from _vec cimport dot
 
 # Loss codes (the same as the Python layer's): squared loss with the identity link,
@@ -127,8 +127,8 @@ cdef inline double sgd_pass(int loss, const int32_t *users, const int32_t *items
     cdef Squared squared
     cdef Logistic logistic
     if loss == LOSS_LOGISTIC:
-        return _run_block(logistic, users, items, values, 0, n, 0, False, P, Q, bu, bi, prm)
-    return _run_block(squared, users, items, values, 0, n, 0, False, P, Q, bu, bi, prm)
+        return _run_in_order(logistic, users, items, values, n, P, Q, bu, bi, prm)
+    return _run_in_order(squared, users, items, values, n, P, Q, bu, bi, prm)
 
 
 # ---------------------------------------------------------------- ALS
