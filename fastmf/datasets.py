@@ -658,3 +658,80 @@ def load_movielens(
     user_ids, users = _index_ids(raw_users)
     item_ids, items = _index_ids(raw_items)
     return users, items, rating.astype(np.float32), user_ids, item_ids
+
+
+def load_delimited(
+    path: str | os.PathLike[str],
+    *,
+    sep: str = ",",
+    columns: tuple[int, int, int] = (0, 1, 2),
+    header: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read (user, item, rating) triples from any delimited text file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    sep : str, default=","
+        Field separator (one or more characters).
+    columns : tuple of three int, default=(0, 1, 2)
+        Positions of the user id, the item id and the rating on each line.
+    header : bool, default=False
+        Skip the first line.
+
+    Returns
+    -------
+    users, items, ratings, user_ids, item_ids
+        As :func:`load_movielens`.  Ids may be any strings: ``user_ids`` holds them as
+        int64 when every id is an integer, as str otherwise.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        On a line with too few fields or a rating that is not a finite number; the
+        message names the file and the line number.
+    """
+    if len(columns) != 3 or any(not isinstance(c, int) or c < 0 for c in columns):
+        raise ValueError(f"columns must be three non-negative ints, got {columns!r}")
+    if not sep:
+        raise ValueError("sep must be a non-empty string")
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"ratings file not found: {file}")
+    raw_users, raw_items, ratings = [], [], []
+    width = max(columns) + 1
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if (header and number == 1) or not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split(sep)
+            if len(fields) < width:
+                raise ValueError(f"{file}: line {number} has {len(fields)} fields, "
+                                 f"needs at least {width}: {line.strip()!r}")
+            try:
+                value = float(fields[columns[2]])
+            except ValueError:
+                value = float("nan")
+            if not np.isfinite(value):
+                raise ValueError(f"{file}: line {number}: rating "
+                                 f"{fields[columns[2]].strip()!r} is not a finite number")
+            raw_users.append(fields[columns[0]].strip())
+            raw_items.append(fields[columns[1]].strip())
+            ratings.append(value)
+    if not ratings:
+        raise ValueError(f"{file}: file holds no ratings")
+    user_ids, users = np.unique(_as_ids(raw_users), return_inverse=True)
+    item_ids, items = np.unique(_as_ids(raw_items), return_inverse=True)
+    return (users.astype(np.int32), items.astype(np.int32),
+            np.asarray(ratings, dtype=np.float32), user_ids, item_ids)
+
+
+def _as_ids(raw: list[str]) -> np.ndarray:
+    """int64 ids when every one is an integer, else the strings."""
+    try:
+        return np.array([int(x) for x in raw], dtype=np.int64)
+    except ValueError:
+        return np.array(raw, dtype=str)

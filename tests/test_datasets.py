@@ -360,3 +360,37 @@ def test_load_movielens_100k():
     np.testing.assert_array_equal(np.unique(ratings), [1.0, 2.0, 3.0, 4.0, 5.0])
     # first line of u.data is "196  242  3  881250949"
     assert (user_ids[users[0]], item_ids[items[0]], ratings[0]) == (196, 242, 3.0)
+
+
+def test_load_delimited_string_ids_and_columns(tmp_path):
+    from fastmf.datasets import load_delimited
+
+    path = tmp_path / "plays.tsv"
+    path.write_text("ts|item|user|score\n9|song-b|alice|2.5\n9|song-a|bob|4\n"
+                    "9|song-b|bob|1\n\n")
+    users, items, ratings, user_ids, item_ids = load_delimited(
+        path, sep="|", columns=(2, 1, 3), header=True)
+    assert user_ids.tolist() == ["alice", "bob"] and item_ids.tolist() == ["song-a", "song-b"]
+    assert list(zip(user_ids[users], item_ids[items], ratings, strict=True)) == [
+        ("alice", "song-b", 2.5), ("bob", "song-a", 4.0), ("bob", "song-b", 1.0)]
+    assert users.dtype == np.int32 and ratings.dtype == np.float32
+
+
+def test_load_delimited_integer_ids_and_errors(tmp_path):
+    from fastmf.datasets import load_delimited
+
+    path = tmp_path / "r.csv"
+    path.write_text("10,7,3\n2,7,5\n")
+    users, items, ratings, user_ids, item_ids = load_delimited(path)
+    assert user_ids.dtype == np.int64 and user_ids[users].tolist() == [10, 2]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\n1,2\n")
+    with pytest.raises(ValueError, match="line 2 has 2 fields"):
+        load_delimited(bad)
+    bad.write_text("1,2,x\n")
+    with pytest.raises(ValueError, match="line 1: rating 'x'"):
+        load_delimited(bad)
+    with pytest.raises(FileNotFoundError):
+        load_delimited(tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match="columns"):
+        load_delimited(path, columns=(0, 1))
