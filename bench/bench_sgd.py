@@ -24,6 +24,7 @@ import pytest
 from conftest import thread_counts
 
 from fastmf import MatrixFactorization, reference
+from fastmf._estimator import _global_bias
 from fastmf._losses import LOSSES
 from fastmf._sgd import SGDState, block_layout, choose_blocks, run_epochs
 from fastmf._validation import check_ratings
@@ -74,8 +75,9 @@ def prepare_epoch(split, loss: str, factors: int, dtype, n_threads: int) -> Prep
         rng = np.random.default_rng(0)
         params = {"factors": factors, "dtype": dtype, "init_scale": 0.1, "biases": True,
                   "loss": loss}
-        pu, qi, bu, bi, mu = MatrixFactorization._init_parameters(data, params, rng)
+        pu, qi, bu, bi = MatrixFactorization._init_parameters(data, params, rng)
         blocked = block_layout(data, n_blocks, rng)
+        mu = _global_bias(blocked.values, params)
         state = SGDState(pu, qi, bu, bi, mu, rng.integers(0, 2**64, size=1, dtype=np.uint64))
         _PREPARED[key] = PreparedEpoch(data, blocked, state, loss, dtype)
     return _PREPARED[key]

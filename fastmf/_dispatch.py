@@ -2,7 +2,8 @@
 
 Kernels with a ``*_avx2`` twin are compiled twice (setup.py); the twin is imported only
 when the CPU reports AVX2 and FMA, so the same wheel runs everywhere.  Set
-``FASTMF_SIMD=baseline`` to force the portable build (for comparisons and tests).
+``FASTMF_SIMD=baseline`` before the first fit of the process to force the portable
+build (for comparisons and tests); the choice is made once per process.
 """
 
 from __future__ import annotations
