@@ -13,7 +13,9 @@ import numpy as np
 
 
 def _rmse(model, users, items, values) -> float:
-    return float(np.sqrt(np.mean((model.predict(users, items) - values) ** 2)))
+    from .metrics import rmse
+
+    return rmse(values, model.predict(users, items))
 
 
 def _reference_rate(train, model, n_sample: int, seed: int) -> float:
@@ -155,6 +157,8 @@ def fit_command(args) -> int:
 
 
 def evaluate_command(args) -> int:
+    from . import metrics
+
     model = _load_model(args.model)
     users, items, values, user_ids, item_ids = _load_ratings(args.test)
     u, i, known = _to_indices(model, user_ids[users], item_ids[items])
@@ -164,12 +168,10 @@ def evaluate_command(args) -> int:
     y = values[known].astype(np.float64)
     print(f"ratings : {known.sum():,} scored, {(~known).sum():,} skipped (unknown ids)")
     if model.loss == "logistic":
-        y = (y >= args.threshold).astype(np.float64)
-        p = np.clip(pred, 1e-15, 1 - 1e-15)
-        print(f"log loss: {-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)):.5f}")
+        print(f"log loss: {metrics.log_loss((y >= args.threshold).astype(float), pred):.5f}")
     else:
-        print(f"RMSE    : {np.sqrt(np.mean((pred - y) ** 2)):.5f}")
-        print(f"MAE     : {np.mean(np.abs(pred - y)):.5f}")
+        print(f"RMSE    : {metrics.rmse(y, pred):.5f}")
+        print(f"MAE     : {metrics.mae(y, pred):.5f}")
     return 0
 
 

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from ._losses import sigmoid
+
 
 def _squared(y: float, s: float) -> tuple[float, float]:
     g = y - s
@@ -89,10 +91,7 @@ def predict(
         + item_bias[items]
         + np.einsum("ij,ij->i", user_factors[users], item_factors[items])
     )
-    if loss == "logistic" and not raw:
-        e = np.exp(-np.abs(s))
-        s = np.where(s >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return s
+    return sigmoid(s) if loss == "logistic" and not raw else s
 
 
 # ------------------------------------------------------------------------------ ALS
