@@ -176,16 +176,26 @@ def evaluate_command(args) -> int:
 
 
 def recommend_command(args) -> int:
+    import scipy.sparse as sp
+
     model = _load_model(args.model)
     u, _, known = _to_indices(model, np.array([args.user]), model.item_ids_[:1])
     if not known[0]:
         raise _CLIError(f"user {args.user} is not in the model")
     if args.n < 1:
         raise _CLIError(f"-n must be >= 1, got {args.n}")
-    scores = model.predict(np.full(model.item_ids_.size, u[0]), np.arange(model.item_ids_.size))
-    top = np.argsort(-scores, kind="stable")[: args.n]
-    for rank, j in enumerate(top, 1):
-        print(f"{rank:3d}. item {model.item_ids_[j]}  score {scores[j]:.4f}")
+    exclude = None
+    if args.exclude is not None:
+        users, items, _, user_ids, item_ids = _load_ratings(args.exclude)
+        eu, ei, ok = _to_indices(model, user_ids[users], item_ids[items])
+        ok &= eu == u[0]
+        shape = (model.user_ids_.size, model.item_ids_.size)
+        exclude = sp.csr_matrix((np.ones(int(ok.sum())), (eu[ok], ei[ok])), shape=shape)
+    ids, scores = model.recommend(u[0], args.n, exclude=exclude)
+    for rank, (j, score) in enumerate(zip(ids[0], scores[0], strict=True), 1):
+        if j < 0:          # fewer items than asked for are left after exclusions
+            break
+        print(f"{rank:3d}. item {model.item_ids_[j]}  score {score:.4f}")
     return 0
 
 
@@ -229,6 +239,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file written by `fastmf fit`")
     p.add_argument("--user", type=int, required=True, help="user id as in the ratings file")
     p.add_argument("-n", type=int, default=10, help="number of items")
+    p.add_argument("--exclude", metavar="RATINGS", default=None,
+                   help="ratings file (typically the training data) whose items this "
+                        "user rated are not recommended")
     p.set_defaults(run=recommend_command)
     p = sub.add_parser("config", help="how fastmf was built (OpenMP, SIMD, BLAS)")
     p.set_defaults(run=config_command)

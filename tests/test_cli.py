@@ -49,6 +49,17 @@ def test_fit_evaluate_recommend(ratings_file, tmp_path, capsys):
     best = model.item_ids_[np.argsort(-scores, kind="stable")[:3]]
     assert [int(line.split()[2]) for line in lines] == best.tolist()
 
+    # --exclude skips what the user rated in the given file, and only that
+    n_items = model.item_ids_.size
+    assert main(["recommend", str(model_path), "--user", str(user), "-n", str(n_items),
+                 "--exclude", str(path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rated = set(pairs[pairs[:, 0] == user, 1].tolist())
+    unrated = [j for j in np.argsort(-scores, kind="stable")
+               if int(model.item_ids_[j]) not in rated]
+    assert 0 < len(rated) < n_items
+    assert [int(line.split()[2]) for line in lines] == model.item_ids_[unrated].tolist()
+
 
 @pytest.mark.parametrize("argv, message", [
     (["fit", "/no/such/file"], "cannot read ratings"),
