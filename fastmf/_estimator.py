@@ -11,7 +11,7 @@ from ._base import ParamsMixin
 from ._kernels import predict as _predict_kernel
 from ._losses import LOSSES
 from ._serving import ServingMixin
-from ._threads import effective_n_threads
+from ._threads import effective_n_threads, threads_for
 from ._validation import (
     Ratings,
     check_choice,
@@ -563,7 +563,8 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         _predict_kernel.predict_pairs(
             u, i, self.user_factors_, self.item_factors_, self.user_bias_,
             self.item_bias_, self.global_bias_, LOSSES[self._fitted["loss"]].code, raw, out,
-            effective_n_threads(self.num_threads),
+            threads_for(effective_n_threads(self.num_threads),
+                        u.shape[0] * (self.user_factors_.shape[1] + 1)),
         )
         return out
 

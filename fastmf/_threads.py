@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numbers
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._kernels import _parallel
 
@@ -34,9 +35,37 @@ def effective_n_threads(num_threads: int | None) -> int:
     return int(num_threads)
 
 
+# Multiply-adds below which one more OpenMP thread costs more (start-up and join, and
+# waiting for a core on a busy machine) than it saves.
+WORK_PER_THREAD = 1 << 21
+
+
+def threads_for(n_threads: int, work: int) -> int:
+    """At most ``n_threads``, and no more than one thread per ``WORK_PER_THREAD``
+    multiply-adds of ``work``: small calls (a few predictions, one user's top-k) run on
+    one thread instead of paying for a parallel region."""
+    return max(1, min(n_threads, int(work) // WORK_PER_THREAD))
+
+
+_controller: ThreadpoolController | None = None
+_controller_lock = threading.Lock()
+
+
+def _blas_controller() -> ThreadpoolController:
+    """threadpoolctl's view of the loaded thread pools, taken once: inspecting the
+    process's libraries costs milliseconds, which a small ``recommend`` call must not pay
+    every time.  The BLAS the kernels call (SciPy's) is loaded with ``fastmf._kernels``,
+    so it is always in this view."""
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            _controller = ThreadpoolController()
+        return _controller
+
+
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Keep BLAS/LAPACK on one thread while kernels call it from OpenMP threads, so the two
     thread pools do not oversubscribe the cores."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         yield

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._kernels import topk as _topk_kernel
-from ._threads import effective_n_threads, single_threaded_blas
+from ._threads import effective_n_threads, single_threaded_blas, threads_for
 from ._validation import _binary_labels, check_choice, check_float, check_ids, check_int
 
 __all__ = ["fold_in", "recommend", "similar"]
@@ -214,7 +214,8 @@ def recommend(
         cand = np.unique(check_ids("items", items, n_items))
         cand_mat = np.ascontiguousarray(items_mat[cand])
         cand_bias = np.ascontiguousarray(ibias[cand])
-    n_threads = effective_n_threads(num_threads)
+    n_threads = threads_for(effective_n_threads(num_threads),
+                            m * cand.size * (queries.shape[1] + 1))
     with single_threaded_blas():
         return _run_topk(queries, cand_mat, cand_bias, qbias, cand, indptr, indices,
                          self_ids, n, n_threads)

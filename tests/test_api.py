@@ -12,7 +12,7 @@ from fastmf._kernels import _parallel
 
 import fastmf
 from fastmf import MatrixFactorization, reference
-from fastmf._threads import effective_n_threads
+from fastmf._threads import WORK_PER_THREAD, effective_n_threads, threads_for
 
 
 def test_get_set_params_and_repr():
@@ -163,6 +163,27 @@ def test_effective_threads_rules():
         effective_n_threads(0)
     with pytest.raises(TypeError):
         effective_n_threads(True)
+
+
+def test_small_calls_run_on_fewer_threads():
+    assert threads_for(8, 0) == 1
+    assert threads_for(8, WORK_PER_THREAD - 1) == 1
+    assert threads_for(8, 3 * WORK_PER_THREAD) == 3
+    assert threads_for(2, 100 * WORK_PER_THREAD) == 2
+
+
+def test_single_threaded_blas_limits_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastmf._threads import single_threaded_blas
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas(), single_threaded_blas():     # nests
+        assert blas_threads() and set(blas_threads()) == {1}
+    assert blas_threads() == before
 
 
 def test_threads_reach_the_kernels():
