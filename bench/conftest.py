@@ -95,6 +95,7 @@ def record_throughput(benchmark, request):
     def record(n_updates: int, *, baseline: bool = False, **metrics) -> None:
         benchmark.extra_info.update(metrics)
         benchmark.extra_info["n_updates"] = int(n_updates)
+        benchmark.extra_info["baseline"] = bool(baseline)
         stats = getattr(benchmark, "stats", None)
         if benchmark.disabled or stats is None:
             return
