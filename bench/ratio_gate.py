@@ -16,7 +16,10 @@ group, and exits 1 when a ratio fell by more than ``--threshold`` (default 25 %)
 
 Throughput is the first of :data:`THROUGHPUT_KEYS` found in both rows' ``extra_info``, or
 else one over the mean time (the rows of a group then have to do the same work).
-Benchmarks present in only one file are listed but do not fail the gate.
+Benchmarks present in only one file are listed but do not fail the gate.  To keep a run
+as the committed baseline (``bench/results/baseline.json``, what CI compares with)::
+
+    python bench/ratio_gate.py --write-baseline run.json bench/results/baseline.json
 """
 
 from __future__ import annotations
@@ -141,6 +144,31 @@ def regressions(compared: list[Comparison], threshold: float) -> list[Comparison
     return [c for c in compared if c.after < c.before * (1.0 - threshold)]
 
 
+KEPT_STATS = ("min", "max", "mean", "stddev", "median", "rounds")
+
+
+def slim(run: dict) -> dict:
+    """A pytest-benchmark run reduced to what the gate and ``report.py`` read: group,
+    name, extra_info and a few statistics per benchmark, and the run's machine and date.
+    A full run of the suite shrinks to about a third."""
+    cpu = (run.get("machine_info") or {}).get("cpu") or {}
+    return {
+        "machine_info": {"cpu": {"brand_raw": cpu.get("brand_raw"),
+                                 "count": cpu.get("count")},
+                         "python_version": (run.get("machine_info") or {}).get(
+                             "python_version")},
+        "commit_info": {k: (run.get("commit_info") or {}).get(k) for k in ("id", "branch")},
+        "datetime": run.get("datetime"),
+        "version": run.get("version"),
+        "benchmarks": [
+            {"group": b.get("group"), "name": b.get("name"),
+             "extra_info": b.get("extra_info") or {},
+             "stats": {k: (b.get("stats") or {}).get(k) for k in KEPT_STATS}}
+            for b in run.get("benchmarks", [])
+        ],
+    }
+
+
 def _load(path: str) -> list[dict]:
     return json.loads(Path(path).read_text()).get("benchmarks", [])
 
@@ -148,14 +176,23 @@ def _load(path: str) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline", help="pytest-benchmark JSON of the reference run")
-    parser.add_argument("current", help="pytest-benchmark JSON of the run to check")
+    parser.add_argument("current", help="pytest-benchmark JSON of the run to check; with "
+                                        "--write-baseline, the file to write")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="largest allowed drop of a ratio, as a fraction "
                              f"(default {DEFAULT_THRESHOLD})")
     parser.add_argument("--ignore", help="regular expression: skip benchmarks whose name "
                                          "matches (e.g. 't2' for the multi-thread rows)")
     parser.add_argument("--verbose", action="store_true", help="list every ratio")
+    parser.add_argument("--write-baseline", action="store_true",
+                        help="instead of comparing, write a slim copy of the first file "
+                             "(the run to keep as baseline) to the second")
     args = parser.parse_args(argv)
+    if args.write_baseline:
+        run = json.loads(Path(args.baseline).read_text())
+        Path(args.current).write_text(json.dumps(slim(run), indent=0) + "\n")
+        print(f"wrote {args.current} ({len(run.get('benchmarks', []))} benchmarks)")
+        return 0
 
     compared, only_base, only_cur = compare(_load(args.baseline), _load(args.current),
                                             ignore=args.ignore)

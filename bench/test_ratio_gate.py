@@ -65,3 +65,17 @@ def test_main_exit_status(tmp_path, capsys):
     assert ratio_gate.main([str(base), str(good)]) == 0
     assert ratio_gate.main([str(base), str(bad), "--threshold", "0.5"]) == 1
     assert "REGRESSION" in capsys.readouterr().out
+
+
+def test_slim_baseline_keeps_what_the_gate_reads(tmp_path):
+    full = {"benchmarks": [dict(b, options={"x": 1}, stats=dict(b["stats"], data=[1, 2]))
+                           for b in _run(300, 500, 100)],
+            "machine_info": {"cpu": {"brand_raw": "cpu"}, "node": "host"}}
+    src, dst = tmp_path / "full.json", tmp_path / "slim.json"
+    src.write_text(json.dumps(full))
+    assert ratio_gate.main(["--write-baseline", str(src), str(dst)]) == 0
+    slim = json.loads(dst.read_text())
+    assert "options" not in slim["benchmarks"][0]
+    assert "data" not in slim["benchmarks"][0]["stats"]
+    assert ratio_gate.group_ratios(slim["benchmarks"]) == ratio_gate.group_ratios(
+        full["benchmarks"])
