@@ -2,8 +2,8 @@
 
 Reads whatever exists of:
 
-* pytest-benchmark JSON files given on the command line (default:
-  ``bench/results/benchmarks.json``);
+* pytest-benchmark JSON files given on the command line (default: the committed run,
+  ``bench/results/baseline.json``);
 * ``bench/results/{scaling,memory,peers,quality,distributed}.json`` in the shape of
   ``_results.py`` (``{"machine", "created", "rows": [...], ...}``).  Files this module
   has no special view for are shown as a generic table of their rows.
@@ -15,7 +15,7 @@ threads per solver, with the NumPy reference and the peers), ``accuracy_time.png
 nnz).  Charts need matplotlib (Agg backend); without it only the Markdown is written::
 
     python bench/report.py                                   # results already saved
-    python bench/report.py bench/results/benchmarks.json     # plus a pytest-benchmark run
+    python bench/report.py run.json     # with another pytest-benchmark run
 """
 
 from __future__ import annotations
@@ -379,10 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("benchmarks", nargs="*", type=Path,
                         help="pytest-benchmark JSON files (default: "
-                             "<results>/benchmarks.json when it exists)")
+                             "<results>/baseline.json when it exists)")
     args = parser.parse_args(argv)
     out_dir = results_dir()
-    paths = args.benchmarks or [out_dir / "benchmarks.json"]
+    paths = args.benchmarks or [out_dir / "baseline.json"]
     print(f"wrote {build_report(paths, out_dir)}")
     return 0
 
