@@ -139,12 +139,12 @@ def implicit_als(split, iterations, repeats) -> list[dict]:
             continue
         for threads in _threads():
             def fit_implicit(threads=threads, solver=solver, group=group):
-                model = AlternatingLeastSquares(
-                    factors=IMPLICIT_FACTORS, regularization=IMPLICIT_L2, alpha=CONFIDENCE,
-                    use_cg=solver == "cg", iterations=iterations, num_threads=threads,
-                    random_state=0)
-                model.cg_steps = 3
-                with single_threaded_blas():
+                with single_threaded_blas():    # implicit warns about a threaded BLAS
+                    model = AlternatingLeastSquares(
+                        factors=IMPLICIT_FACTORS, regularization=IMPLICIT_L2,
+                        alpha=CONFIDENCE, use_cg=solver == "cg", iterations=iterations,
+                        num_threads=threads, random_state=0)
+                    model.cg_steps = 3
                     seconds = _timed(lambda: model.fit(train, show_progress=False))
                 p10 = precision_at_10(model.user_factors, model.item_factors, train, test)
                 return _row(group, "implicit", threads, iterations, seconds,

@@ -11,20 +11,26 @@ count it times, best of ``--repeats``:
 It then fits, per solver and thread count, by least squares:
 
 * SGD:  t = a nnz + c   (``a`` is the time per rating; log-log slope of t against nnz);
-* ALS:  t = a nnz k^2 + b rows k^3   (rows = users + items; relative, non-negative least
-  squares), with R^2 and the relative residual of every point.
+* ALS:  t = a nnz k + b nnz k^2 + c rows k^3   (rows = users + items; relative,
+  non-negative least squares; see :func:`fit_als`), with R^2, the relative residual of
+  every point and, for comparison, the two-term model a nnz k^2 + b rows k^3.
 
-Linear cost shows as a log-log slope near 1 and small residuals.  Writes
+Linear cost shows as a log-log slope near 1 and small residuals.  Because users and
+items grow with nnz, the factor matrices eventually outgrow the caches; a second series
+keeps synth 1M's 20,000 x 5,000 shape and only adds ratings (nnz 3e5 ... 1e7, SGD k=32
+and ALS k=32), which separates the cost of more ratings from that of a bigger model.  Writes
 ``bench/results/scaling.json`` (see ``_results.py``) and prints the tables::
 
     python bench/scaling.py            # nnz 1e5 ... 1e7, 3 repeats (about 10 minutes)
     python bench/scaling.py --quick    # nnz 1e5 ... 1e6, 1 repeat, fewer factors
+    python bench/scaling.py --refit    # recompute the fits of the saved results
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import sys
 import time
@@ -36,7 +42,7 @@ from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import write_results  # noqa: E402
+from _results import read_results, results_dir, write_results  # noqa: E402
 
 from fastmf import MatrixFactorization, _als  # noqa: E402
 from fastmf._estimator import _global_bias  # noqa: E402
@@ -53,6 +59,10 @@ ITEMS_PER_RATING = 5_000 / 1_000_000
 SGD_FACTORS = 32
 ALS_FACTORS = (16, 32, 64)
 QUICK_ALS_FACTORS = (16, 32)
+FIXED_SHAPE = (20_000, 5_000)     # synth 1M's users and items
+FIXED_NNZ = (300_000, 1_000_000, 3_000_000, 10_000_000)
+FIXED_NNZ_QUICK = (300_000, 1_000_000)
+FIXED_ALS_FACTORS = 32
 
 
 def thread_counts() -> list[int]:
@@ -60,10 +70,12 @@ def thread_counts() -> list[int]:
     return sorted({1, os.cpu_count() or 1})
 
 
-def make_set(nnz: int, seed: int = 0):
-    """Checked float32 ratings of a synthetic set with ``nnz`` ratings."""
-    n_users = max(1, round(nnz * USERS_PER_RATING))
-    n_items = max(1, round(nnz * ITEMS_PER_RATING))
+def make_set(nnz: int, seed: int = 0, shape: tuple[int, int] | None = None):
+    """Checked float32 ratings of a synthetic set with ``nnz`` ratings, over ``shape``
+    (users, items) or, by default, users and items in proportion to ``nnz``."""
+    if shape is None:
+        shape = (max(1, round(nnz * USERS_PER_RATING)), max(1, round(nnz * ITEMS_PER_RATING)))
+    n_users, n_items = shape
     users, items, values = make_ratings(n_users, n_items, nnz, seed=seed)
     matrix = sp.coo_matrix((values, (users, items)), shape=(n_users, n_items))
     return check_ratings(matrix, np.dtype(np.float32))
@@ -116,39 +128,60 @@ def time_als_sweep(als_data, factors: int, threads: int, repeats: int, mu: float
 
 # ------------------------------------------------------------------------------ fits
 def fit_sgd(rows: list[dict]) -> dict:
-    """Least-squares ``t = a nnz + c`` and the log-log slope, for one thread count."""
+    """Least-squares ``t = a nnz + c`` (relative), the log-log slope over all points and
+    between neighbours, for one thread count.
+
+    The users and items grow with nnz, so once the factor matrices outgrow the caches
+    the time per rating rises: the neighbour slopes show where.
+    """
+    rows = sorted(rows, key=lambda r: r["nnz"])
     nnz = np.array([r["nnz"] for r in rows], dtype=float)
     t = np.array([r["seconds"] for r in rows])
+    w = 1.0 / t
     A = np.column_stack([nnz, np.ones_like(nnz)])
-    (a, c), *_ = np.linalg.lstsq(A, t, rcond=None)
+    (a, c), *_ = np.linalg.lstsq(A * w[:, None], t * w, rcond=None)
     pred = A @ np.array([a, c])
     slope = float(np.polyfit(np.log(nnz), np.log(t), 1)[0])
+    steps = np.diff(np.log(t)) / np.diff(np.log(nnz))
     return {"model": "t = a*nnz + c", "a_ns_per_rating": a * 1e9, "c_s": float(c),
-            "loglog_slope": slope, "r2": _r2(t, pred),
+            "loglog_slope": slope, "neighbour_slopes": [float(x) for x in steps],
+            "ns_per_rating": [float(x) for x in t / nnz * 1e9], "r2": _r2(t, pred),
             "rel_residuals": [float(x) for x in (t - pred) / t]}
 
 
 def fit_als(rows: list[dict]) -> dict:
-    """Least-squares ``t = a nnz k^2 + b rows k^3``, for one thread count."""
+    """Least-squares ``t = a nnz k + b nnz k^2 + c rows k^3``, for one thread count.
+
+    ``nnz k`` is the traffic of reading the other side's factor row for every rating,
+    ``nnz k^2`` the rank-one updates of the normal equations and ``rows k^3`` the
+    factorisations.  Each point is weighted by ``1/t`` (relative least squares, so small
+    sets count as much as large ones) and the coefficients are kept non-negative: a term
+    lost in the noise comes out 0 rather than negative.  The two-term model of the issue
+    (``a nnz k^2 + b rows k^3``) is fitted the same way for comparison.
+    """
     nnz = np.array([r["nnz"] for r in rows], dtype=float)
     k = np.array([r["factors"] for r in rows], dtype=float)
     n_rows = np.array([r["users"] + r["items"] for r in rows], dtype=float)
     t = np.array([r["seconds"] for r in rows])
-    A = np.column_stack([nnz * k**2, n_rows * k**3])
-    # Relative least squares (each point weighted by 1/t) so that the small sets count
-    # as much as the large ones; both costs are non-negative, so the fit is too (when the
-    # k^3 term is lost in the noise it comes out 0 rather than negative).
     w = 1.0 / t
-    (a, b), _ = nnls(A * w[:, None], t * w)
-    pred = A @ np.array([a, b])
+    A = np.column_stack([nnz * k, nnz * k**2, n_rows * k**3])
+    coef, _ = nnls(A * w[:, None], t * w)
+    pred = A @ coef
+    A2 = A[:, 1:]
+    coef2, _ = nnls(A2 * w[:, None], t * w)
+    pred2 = A2 @ coef2
     slopes = {}
     for kk in sorted(set(k.tolist())):
         sel = k == kk
         if sel.sum() >= 2:
             slopes[f"k{int(kk)}"] = float(np.polyfit(np.log(nnz[sel]), np.log(t[sel]), 1)[0])
-    return {"model": "t = a*nnz*k^2 + b*rows*k^3", "a_ns": a * 1e9, "b_ns": b * 1e9,
+    return {"model": "t = a*nnz*k + b*nnz*k^2 + c*rows*k^3",
+            "a_ns": coef[0] * 1e9, "b_ns": coef[1] * 1e9, "c_ns": coef[2] * 1e9,
             "loglog_slope_by_k": slopes, "r2": _r2(t, pred),
-            "rel_residuals": [float(x) for x in (t - pred) / t]}
+            "rel_residuals": [float(x) for x in (t - pred) / t],
+            "two_term": {"model": "t = a*nnz*k^2 + b*rows*k^3", "a_ns": coef2[0] * 1e9,
+                         "b_ns": coef2[1] * 1e9, "r2": _r2(t, pred2),
+                         "rel_residuals": [float(x) for x in (t - pred2) / t]}}
 
 
 def _r2(t: np.ndarray, pred: np.ndarray) -> float:
@@ -157,13 +190,17 @@ def _r2(t: np.ndarray, pred: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------ main
-def run(nnz_list, als_factors, repeats: int, threads_list) -> list[dict]:
+def run(nnz_list, als_factors, repeats: int, threads_list, *, series: str = "scaled",
+        shape: tuple[int, int] | None = None) -> list[dict]:
+    """Time every solver, factor count and thread count on each set; ``shape`` fixes
+    the users and items (series ``fixed-shape``) instead of scaling them with nnz."""
     rows = []
     for nnz in nnz_list:
         start = time.perf_counter()
-        data = make_set(nnz)
+        data = make_set(nnz, shape=shape)
         build = time.perf_counter() - start
-        base = {"nnz": nnz, "users": data.n_users, "items": data.n_items, "dtype": "float32"}
+        base = {"series": series, "nnz": nnz, "users": data.n_users, "items": data.n_items,
+                "dtype": "float32"}
         print(f"nnz={nnz:,} ({data.n_users:,} x {data.n_items:,}, built in {build:.1f} s)",
               flush=True)
         for threads in threads_list:
@@ -189,12 +226,17 @@ def run(nnz_list, als_factors, repeats: int, threads_list) -> list[dict]:
 
 
 def fits(rows: list[dict]) -> dict:
+    """Fits per series, solver and thread count, keyed ``"<solver> t<n>"`` (series
+    ``scaled``) or ``"<solver> t<n> <series>"``."""
     out = {}
-    for solver, fit in (("sgd-epoch", fit_sgd), ("als-sweep-explicit", fit_als)):
-        for threads in sorted({r["threads"] for r in rows}):
-            sel = [r for r in rows if r["solver"] == solver and r["threads"] == threads]
-            if len({r["nnz"] for r in sel}) >= 2:
-                out[f"{solver} t{threads}"] = fit(sel)
+    for series in sorted({r.get("series", "scaled") for r in rows}, reverse=True):
+        for solver, fit in (("sgd-epoch", fit_sgd), ("als-sweep-explicit", fit_als)):
+            for threads in sorted({r["threads"] for r in rows}):
+                sel = [r for r in rows if r["solver"] == solver and r["threads"] == threads
+                       and r.get("series", "scaled") == series]
+                if len({r["nnz"] for r in sel}) >= 2:
+                    suffix = "" if series == "scaled" else f" {series}"
+                    out[f"{solver} t{threads}{suffix}"] = fit(sel)
     return out
 
 
@@ -202,13 +244,18 @@ def print_fits(result: dict) -> None:
     for name, fit in result.items():
         resid = ", ".join(f"{x:+.0%}" for x in fit["rel_residuals"])
         if "a_ns_per_rating" in fit:
-            print(f"{name}: {fit['a_ns_per_rating']:.2f} ns/rating + {fit['c_s'] * 1e3:.1f} "
-                  f"ms; log-log slope {fit['loglog_slope']:.3f}; R^2 {fit['r2']:.4f}; "
+            per = ", ".join(f"{x:.1f}" for x in fit["ns_per_rating"])
+            steps = ", ".join(f"{x:.2f}" for x in fit["neighbour_slopes"])
+            print(f"{name}: ns/rating by size {per}; log-log slope {fit['loglog_slope']:.3f} "
+                  f"(between neighbours {steps}); linear fit {fit['a_ns_per_rating']:.1f} "
+                  f"ns/rating {fit['c_s'] * 1e3:+.1f} ms, R^2 {fit['r2']:.4f}, "
                   f"residuals {resid}")
         else:
             slopes = ", ".join(f"{k}: {v:.3f}" for k, v in fit["loglog_slope_by_k"].items())
-            print(f"{name}: {fit['a_ns']:.4f} ns * nnz k^2 + {fit['b_ns']:.4f} ns * rows k^3;"
-                  f" R^2 {fit['r2']:.4f}; log-log slopes {slopes}; residuals {resid}")
+            two = fit["two_term"]
+            print(f"{name}: {fit['a_ns']:.4g} ns nnz k + {fit['b_ns']:.4g} ns nnz k^2 + "
+                  f"{fit['c_ns']:.4g} ns rows k^3, R^2 {fit['r2']:.4f}, residuals {resid}; "
+                  f"two-term R^2 {two['r2']:.4f}; log-log slopes {slopes}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,13 +265,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed repeats per point (best kept)")
     parser.add_argument("--max-nnz", type=float, help="leave out larger sets")
     parser.add_argument("--output", default="scaling", help="results file stem")
+    parser.add_argument("--no-fixed-shape", action="store_true",
+                        help="skip the series at a fixed 20,000 x 5,000 shape")
+    parser.add_argument("--refit", action="store_true",
+                        help="recompute the fits of the saved results without timing")
     args = parser.parse_args(argv)
+    if args.refit:
+        saved = read_results(args.output)
+        saved["fits"] = fits(saved["rows"])
+        print_fits(saved["fits"])
+        path = results_dir() / f"{args.output}.json"
+        path.write_text(json.dumps(saved, indent=1) + "\n")
+        print(f"refitted {path}")
+        return 0
     nnz_list = QUICK_NNZ if args.quick else FULL_NNZ
     if args.max_nnz:
         nnz_list = tuple(n for n in nnz_list if n <= args.max_nnz)
     repeats = args.repeats or (1 if args.quick else 3)
     als_factors = QUICK_ALS_FACTORS if args.quick else ALS_FACTORS
     rows = run(nnz_list, als_factors, repeats, thread_counts())
+    if not args.no_fixed_shape:
+        fixed = tuple(n for n in (FIXED_NNZ_QUICK if args.quick else FIXED_NNZ)
+                      if not args.max_nnz or n <= args.max_nnz)
+        print(f"fixed shape {FIXED_SHAPE[0]:,} x {FIXED_SHAPE[1]:,}:")
+        rows += run(fixed, (FIXED_ALS_FACTORS,), repeats, thread_counts(),
+                    series="fixed-shape", shape=FIXED_SHAPE)
     result = fits(rows)
     print_fits(result)
     path = write_results(args.output, rows, fits=result, quick=args.quick, repeats=repeats,
