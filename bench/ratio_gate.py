@@ -3,7 +3,8 @@
 Raw times move with the machine (CI runners differ, neighbours share cores), but every
 pytest-benchmark group here times fastmf beside a baseline on the same data in the same
 job: the NumPy reference or a peer library, the row with ``extra_info["baseline"]`` set
-(or, failing that, a name containing ``reference``).  The ratio
+(or, failing that, a name containing ``reference``; with one baseline per loss, the one
+of the row's loss).  The ratio
 
     fastmf throughput / baseline throughput      (per group)
 
@@ -53,6 +54,22 @@ def _is_baseline(bench: dict) -> bool:
     return "reference" in bench.get("name", "")
 
 
+MATCH_KEYS = ("loss",)
+"""When a group holds several baselines (the SGD epoch groups have one reference row per
+loss), a row is compared with the baseline that agrees with it on these extra_info keys."""
+
+
+def baseline_for(bench: dict, bases: list[dict]) -> dict | None:
+    """The baseline of ``bench`` among its group's ``bases``: the only one, or the only
+    one matching it on :data:`MATCH_KEYS`; None when that is ambiguous."""
+    if len(bases) == 1:
+        return bases[0]
+    info = bench.get("extra_info") or {}
+    matching = [b for b in bases
+                if all((b.get("extra_info") or {}).get(k) == info.get(k) for k in MATCH_KEYS)]
+    return matching[0] if len(matching) == 1 else None
+
+
 def _throughput(bench: dict, key: str | None) -> float | None:
     if key is not None:
         value = (bench.get("extra_info") or {}).get(key)
@@ -80,8 +97,8 @@ def group_ratios(benchmarks: list[dict]) -> dict[tuple[str, str], Ratio]:
     Returns
     -------
     dict
-        ``(group, name) -> Ratio``.  Groups with no baseline, or more than one, are left
-        out, as are rows without a usable throughput.
+        ``(group, name) -> Ratio``.  Rows whose baseline is missing or ambiguous (see
+        :func:`baseline_for`) are left out, as are rows without a usable throughput.
     """
     groups: dict[str, list[dict]] = {}
     for bench in benchmarks:
@@ -89,11 +106,9 @@ def group_ratios(benchmarks: list[dict]) -> dict[tuple[str, str], Ratio]:
     out = {}
     for group, members in groups.items():
         bases = [b for b in members if _is_baseline(b)]
-        if len(bases) != 1:
-            continue
-        base = bases[0]
         for bench in members:
-            if bench is base:
+            base = None if _is_baseline(bench) else baseline_for(bench, bases)
+            if base is None:
                 continue
             key = _common_key(bench, base)
             num, den = _throughput(bench, key), _throughput(base, key)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ratio_gate  # noqa: E402
 from _results import machine_info, read_results, results_dir  # noqa: E402
 
 NAMED = ("scaling", "memory", "peers", "quality", "distributed")
@@ -105,9 +106,7 @@ def _threads_of(bench: dict):
     return int(match.group(1)) if match else None
 
 
-def _is_baseline(bench: dict) -> bool:
-    info = bench.get("extra_info") or {}
-    return bool(info["baseline"]) if "baseline" in info else "reference" in bench["name"]
+_is_baseline = ratio_gate._is_baseline
 
 
 def benchmark_groups(benchmarks: list[dict]) -> list[dict]:
@@ -117,25 +116,27 @@ def benchmark_groups(benchmarks: list[dict]) -> list[dict]:
         groups.setdefault(bench.get("group") or "", []).append(bench)
     rows = []
     for group, members in groups.items():
-        base = next((b for b in members if _is_baseline(b)), None)
-        key, base_rate = _throughput(base.get("extra_info") or {}) if base else (None, None)
-        ratios = []
-        for bench in members:
-            if bench is base:
-                continue
-            info = bench.get("extra_info") or {}
-            label = info.get("library") or re.sub(r"^.*\[|\]$", "", bench["name"])
-            threads = _threads_of(bench)
-            rate = float(info[key]) if key and info.get(key) else None
-            if rate and base_rate:
-                ratios.append(f"{label} t{threads}: x{rate / base_rate:.3g}"
-                              if threads is not None and f"t{threads}" not in label
-                              else f"{label}: x{rate / base_rate:.3g}")
-        base_name = None
-        if base is not None:
-            base_name = (base.get("extra_info") or {}).get("library") or base["name"]
-        rows.append({"group": group, "baseline": base_name, "unit": key,
-                     "baseline_rate": base_rate, "vs baseline": "; ".join(ratios)})
+        bases = [b for b in members if _is_baseline(b)]
+        for base in bases or [None]:
+            key, base_rate = (_throughput(base.get("extra_info") or {}) if base
+                              else (None, None))
+            ratios = []
+            for bench in members:
+                if bench in bases or ratio_gate.baseline_for(bench, bases) is not base:
+                    continue
+                info = bench.get("extra_info") or {}
+                label = info.get("library") or re.sub(r"^.*\[|\]$", "", bench["name"])
+                threads = _threads_of(bench)
+                rate = float(info[key]) if key and info.get(key) else None
+                if rate and base_rate:
+                    ratios.append(f"{label} t{threads}: x{rate / base_rate:.3g}"
+                                  if threads is not None and f"t{threads}" not in label
+                                  else f"{label}: x{rate / base_rate:.3g}")
+            base_name = None
+            if base is not None:
+                base_name = (base.get("extra_info") or {}).get("library") or base["name"]
+            rows.append({"group": group, "baseline": base_name, "unit": key,
+                         "baseline_rate": base_rate, "vs baseline": "; ".join(ratios)})
     return rows
 
 

@@ -57,6 +57,17 @@ def test_groups_without_a_single_baseline_are_skipped():
     assert ratio_gate.group_ratios(rows) == {}
 
 
+def test_one_baseline_per_loss():
+    rows = [_bench("g", f"{loss}-{who}", rate, baseline=who == "ref")
+            for loss, who, rate in (("squared", "fast", 80.0), ("squared", "ref", 2.0),
+                                    ("logistic", "fast", 30.0), ("logistic", "ref", 1.0))]
+    for row in rows:
+        row["extra_info"]["loss"] = row["name"].split("-")[0]
+    ratios = ratio_gate.group_ratios(rows)
+    assert {k[1]: r.value for k, r in ratios.items()} == {"squared-fast": 40.0,
+                                                          "logistic-fast": 30.0}
+
+
 def test_main_exit_status(tmp_path, capsys):
     base, good, bad = (tmp_path / f"{n}.json" for n in ("base", "good", "bad"))
     base.write_text(json.dumps({"benchmarks": _run(300, 500, 100)}))
