@@ -218,8 +218,8 @@ def _pyplot():
 
 
 def chart_throughput(benchmarks: list[dict], peers: dict | None, path: Path) -> bool:
-    """Throughput against threads: one panel per solver group, fastmf as a line, the
-    NumPy reference and peers as lines (or a dashed level when they run on one thread)."""
+    """Throughput against threads: one panel per solver group, fastmf and threaded peers
+    as lines, one-thread baselines (the NumPy reference, Surprise) as dashed levels."""
     plt = _pyplot()
     panels: dict[str, dict[str, dict]] = {}
     wanted = re.compile(r"^(epoch synth-1M k=64 float32|als-sweep .* synth-1M k=64 float32|"
@@ -250,10 +250,14 @@ def chart_throughput(benchmarks: list[dict], peers: dict | None, path: Path) -> 
                                                                  3.2 * math.ceil(n / cols)),
                              squeeze=False)
     for ax, (title, series) in zip(axes.flat, panels.items(), strict=False):
+        colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3)
         for label, points in series.items():
             xs = sorted(points)
-            ax.plot(xs, [points[x] for x in xs], marker="o", label=label,
-                    linestyle="--" if len(xs) == 1 or "reference" in label else "-")
+            if len(xs) == 1:    # one-thread baselines: a level across the panel
+                ax.axhline(points[xs[0]], linestyle="--", color=next(colors), label=label)
+            else:
+                ax.plot(xs, [points[x] for x in xs], marker="o", label=label,
+                        color=next(colors))
         ax.set_title(title, fontsize=8)
         ax.set_xticks(sorted({x for points in series.values() for x in points}))
         ax.set_xlabel("threads", fontsize=8)
