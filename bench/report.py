@@ -158,7 +158,7 @@ def section_benchmarks(paths: list[Path]) -> tuple[str, list[dict]]:
 
 def section_scaling(data: dict) -> str:
     rows = data["rows"]
-    cols = ["solver", "nnz", "users", "items", "factors", "threads", "seconds",
+    cols = ["series", "solver", "nnz", "users", "items", "factors", "threads", "seconds",
             "ratings_per_s", "ns_per_rating"]
     out = ["## Scaling (`scaling.py`)", "", table(rows, cols), ""]
     fits = data.get("fits") or {}
@@ -168,15 +168,20 @@ def section_scaling(data: dict) -> str:
         for name, fit in fits.items():
             resid = ", ".join(f"{x:+.0%}" for x in fit.get("rel_residuals", []))
             if "a_ns_per_rating" in fit:
-                out.append(f"* **{name}**: t = {fit['a_ns_per_rating']:.2f} ns x nnz "
-                           f"{fit['c_s'] * 1e3:+.1f} ms; log-log slope "
-                           f"{fit['loglog_slope']:.3f}; R² {fit['r2']:.4f}; residuals {resid}")
+                per = ", ".join(f"{x:.1f}" for x in fit.get("ns_per_rating", []))
+                out.append(f"* **{name}**: ns per rating by size {per}; log-log slope "
+                           f"{fit['loglog_slope']:.3f}; linear fit "
+                           f"{fit['a_ns_per_rating']:.1f} ns x nnz "
+                           f"{fit['c_s'] * 1e3:+.1f} ms, R² {fit['r2']:.4f}; residuals {resid}")
             else:
                 slopes = ", ".join(f"{k} {v:.3f}"
                                    for k, v in fit.get("loglog_slope_by_k", {}).items())
-                out.append(f"* **{name}**: t = {fit['a_ns']:.4g} ns x nnz k² + "
-                           f"{fit['b_ns']:.4g} ns x rows k³; R² {fit['r2']:.4f}; log-log "
-                           f"slopes {slopes}; residuals {resid}")
+                two = fit.get("two_term") or {}
+                out.append(f"* **{name}**: t = {fit['a_ns']:.4g} ns x nnz k + "
+                           f"{fit['b_ns']:.4g} ns x nnz k² + {fit.get('c_ns', 0.0):.4g} ns x "
+                           f"rows k³, R² {fit['r2']:.4f} (two-term a nnz k² + b rows k³: R² "
+                           f"{two.get('r2', float('nan')):.4f}); log-log slopes {slopes}; "
+                           f"residuals {resid}")
     return "\n".join(out)
 
 
