@@ -9,14 +9,19 @@ Run from outside the source tree, e.g.::
 Cases (one ``benchmark.group`` each, the competitors side by side in it):
 
 * ``implicit-{cg,cholesky}-t{1,2}``: implicit-feedback ALS, 64 factors, float32, on about
-  1M synthetic interactions (20k users x 5k items, Zipf-like popularity; 80 % used for
-  training).  One round is one full sweep (all users, then all items) through each
+  1M synthetic interactions (a ``big`` case: 20k users x 5k items, Zipf-like popularity;
+  80 % used for training).  One round is one full sweep (all users, then all items) through each
   library's kernels, so data preparation is not timed.  After the rounds each model's
   precision@10 on the held-out 20 % is stored in ``extra_info``: both libraries run the
   same number of sweeps from their own random start, with the same confidence
   (``1 + alpha`` for fastmf equals ``alpha`` for implicit) and regularisation.
-* ``explicit-half-sweep-small``: one explicit user half-sweep on a 1k x 500 slice,
-  fastmf against the NumPy reference.
+* ``als-sweep <model> <set> k=<k> <dtype>``: one full sweep of each ALS model (explicit
+  Cholesky, implicit Cholesky, implicit CG with 3 steps, logistic with one Newton step)
+  at 1 thread and all cores, next to the NumPy ``reference.als_half_sweep`` on a slice of
+  user rows sized to a fixed amount of work (the baseline; BLAS limited to one thread).
+  Throughput: ``ratings_per_s`` and ``rows_per_s``.  The small set runs the full grid of
+  factors 32/64/128 x float32/float64; the 1M set (a ``big`` case) the factors in
+  float32 and k=64 in float64.
 
 The machine is usually shared: compare the libraries within one run, and repeat it.
 """
@@ -26,11 +31,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import thread_counts
 
 from fastmf import _als, reference
 from fastmf._threads import single_threaded_blas
 from fastmf._validation import check_ratings
 from fastmf.datasets import make_ratings
+
+THREADS = thread_counts()
 
 FACTORS = 64
 CONFIDENCE = 10.0        # confidence of an observed interaction, both libraries
@@ -87,6 +95,7 @@ def _start(shape_u, shape_i, seed=1):
             (rng.standard_normal(shape_i) * 0.01).astype(np.float32))
 
 
+@pytest.mark.big
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("linear_solver", ["cg", "cholesky"])
 def test_implicit_fastmf(benchmark, implicit_data, linear_solver, threads):
@@ -109,8 +118,10 @@ def test_implicit_fastmf(benchmark, implicit_data, linear_solver, threads):
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
     benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
+    benchmark.extra_info.update({"library": "fastmf", "threads": threads})
 
 
+@pytest.mark.big
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("linear_solver", ["cg", "cholesky"])
 def test_implicit_library(benchmark, implicit_data, linear_solver, threads):
@@ -133,37 +144,116 @@ def test_implicit_library(benchmark, implicit_data, linear_solver, threads):
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
     benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
+    benchmark.extra_info.update({"library": "implicit", "threads": threads,
+                                 "baseline": True})
 
 
-@pytest.fixture(scope="module")
-def explicit_slice():
-    users, items = _interactions(1_000, 500, 30_000, seed=2)
-    rng = np.random.default_rng(3)
-    X = sp.csr_matrix((rng.integers(1, 6, users.size).astype(np.float64), (users, items)),
-                      shape=(1_000, 500))
-    data = check_ratings(X, np.dtype(np.float64))
-    P = rng.normal(0, 0.1, (1_000, 32))
-    Q = rng.normal(0, 0.1, (500, 32))
-    return _als.prepare(data, "explicit").by_user, P, Q, float(data.values.mean())
+# ------------------------------------------------------- sweeps of every model vs NumPy
+SWEEP_MODELS = {
+    # group label: (kernel model, linear solver, loss of the input check)
+    "explicit": ("explicit", "cholesky", "squared"),
+    "implicit-cholesky": ("implicit", "cholesky", "squared"),
+    "implicit-cg": ("implicit", "cg", "squared"),
+    "logistic-newton": ("logistic", "cholesky", "logistic"),
+}
+REFERENCE_WORK = 2e8    # multiply-adds one reference round may take (sets its row slice)
+SMOKE_REFERENCE_ROWS = 10
 
 
-@pytest.mark.parametrize("impl", ["fastmf", "reference"])
-def test_explicit_half_sweep_small(benchmark, explicit_slice, impl):
-    csr, P0, Q, mu = explicit_slice
-    P, bu, bi = P0.copy(), np.zeros(P0.shape[0]), np.zeros(Q.shape[0])
-    cfg = _als.ALSConfig(model="explicit", linear_solver="cholesky", cg_steps=3,
-                         newton_steps=1, l2=0.1, l2_bias=0.1, weighted_l2=False,
-                         biases=True, alpha=1.0)
+def _sweep_cases() -> list:
+    cases = []
+    for set_name, big in (("synth_small", False), ("synth_1m", True)):
+        grid = [(k, d) for k in (32, 64, 128) for d in ("float32", "float64")]
+        if big:     # the full grid on the small set; the factor sweep in float32 on 1M
+            grid = [(k, "float32") for k in (32, 64, 128)] + [(64, "float64")]
+        for label in SWEEP_MODELS:
+            for k, dtype in grid:
+                cases.append(pytest.param(set_name, label, k, dtype,
+                                          marks=[pytest.mark.big] if big else [],
+                                          id=f"{set_name}-{label}-k{k}-{dtype}"))
+    return cases
 
-    def fastmf_half():
-        with single_threaded_blas():
-            _als.half_sweep(csr, P, bu, Q, bi, cfg, global_bias=mu, n_threads=1)
 
-    def reference_half():
-        reference.als_half_sweep(csr, P, bu, Q, bi, model="explicit", global_bias=mu,
-                                 l2=0.1, l2_bias=0.1)
+SWEEP_CASES = _sweep_cases()
+_SWEEP_DATA: dict[tuple, tuple] = {}
 
-    benchmark.group = "explicit-half-sweep-small"
-    benchmark.pedantic(fastmf_half if impl == "fastmf" else reference_half,
-                       rounds=3, warmup_rounds=1, iterations=1)
-    benchmark.extra_info["ratings_per_s"] = _per_second(benchmark, csr.nnz)
+
+def sweep_data(request, set_name: str, label: str, dtype: str):
+    """Both CSR views of the training split for a model (binary labels for logistic,
+    ones for implicit), the split's name and its mean value; the latest one is kept."""
+    model, _, loss = SWEEP_MODELS[label]
+    key = (set_name, model, dtype)
+    if key not in _SWEEP_DATA:
+        _SWEEP_DATA.clear()
+        split = request.getfixturevalue(set_name)
+        matrix = split.train_matrix(binary=loss == "logistic")
+        if model == "implicit":
+            matrix.data = np.ones_like(matrix.data)
+        checked = check_ratings(matrix, np.dtype(dtype), loss=loss)
+        data = _als.prepare(checked, model)
+        mean = float(checked.values.mean())
+        mu = 0.0 if model == "implicit" else (
+            float(np.log(mean / (1 - mean))) if model == "logistic" else mean)
+        _SWEEP_DATA[key] = (data, split.name, mu)
+    return _SWEEP_DATA[key]
+
+
+def _sweep_start(data, k: int, dtype: str):
+    rng = np.random.default_rng(1)
+    n_users, n_items = data.by_user.shape
+    return ((rng.standard_normal((n_users, k)) * 0.1).astype(dtype),
+            (rng.standard_normal((n_items, k)) * 0.1).astype(dtype),
+            np.zeros(n_users, dtype), np.zeros(n_items, dtype))
+
+
+def _record_sweep(benchmark, impl, threads, ratings: int, rows: int, baseline: bool):
+    info = benchmark.extra_info
+    info.update({"library": impl, "threads": threads, "baseline": baseline,
+                 "ratings": ratings, "rows": rows})
+    stats = getattr(benchmark, "stats", None)
+    if not benchmark.disabled and stats is not None:
+        info["ratings_per_s"] = ratings / stats.stats.mean
+        info["rows_per_s"] = rows / stats.stats.mean
+
+
+@pytest.mark.parametrize(("impl", "threads"),
+                         [pytest.param("fastmf", n, id=f"fastmf-t{n}") for n in THREADS]
+                         + [pytest.param("reference", 1, id="reference")])
+@pytest.mark.parametrize(("set_name", "label", "factors", "dtype"), SWEEP_CASES)
+def test_als_sweep(benchmark, request, set_name, label, factors, dtype, impl, threads):
+    """One full ALS sweep (users then items) with fastmf, or the NumPy reference's user
+    half-sweep on a slice of rows.  Throughput counts each rating once per half-sweep
+    it enters, so the full sweep processes ``2 nnz`` and the slice its own ratings."""
+    data, name, mu = sweep_data(request, set_name, label, dtype)
+    model, solver, _ = SWEEP_MODELS[label]
+    P, Q, bu, bi = _sweep_start(data, factors, dtype)
+    biases = model != "implicit"
+    cfg = _als.ALSConfig(model=model, linear_solver=solver, cg_steps=3, newton_steps=1,
+                         l2=0.1, l2_bias=0.1, weighted_l2=False, biases=biases,
+                         alpha=CONFIDENCE - 1.0)
+    benchmark.group = f"als-sweep {label} {name} k={factors} {dtype}"
+    if impl == "fastmf":
+        def run():
+            _als.sweep(data, P, Q, bu, bi, cfg, global_bias=mu, n_threads=threads)
+
+        benchmark.pedantic(run, rounds=3, warmup_rounds=1, iterations=1)
+        _record_sweep(benchmark, impl, threads, 2 * data.nnz, sum(data.by_user.shape),
+                      baseline=False)
+        return
+    n_cols = data.by_user.shape[1]
+    per_row = n_cols * factors**2 if model == "implicit" else \
+        (data.nnz / data.by_user.shape[0]) * factors**2 + factors**3
+    rows = SMOKE_REFERENCE_ROWS if benchmark.disabled else \
+        int(np.clip(REFERENCE_WORK / per_row, 5, 2_000))
+    csr = data.by_user[:rows].astype(np.float64)
+    Q64, bi64 = Q.astype(np.float64), bi.astype(np.float64)
+
+    def run():
+        X, xb = P[:rows].astype(np.float64), np.zeros(rows)
+        reference.als_half_sweep(csr, X, xb, Q64, bi64, model=model, global_bias=mu,
+                                 l2=0.1, l2_bias=0.1, biases=biases,
+                                 alpha=CONFIDENCE - 1.0, newton_steps=1)
+
+    with single_threaded_blas():
+        benchmark.pedantic(run, rounds=2, warmup_rounds=0, iterations=1)
+    _record_sweep(benchmark, impl, 1, int(csr.nnz), rows, baseline=True)

@@ -8,6 +8,10 @@ Data sets (session-scoped, built once per run):
   absent).
 
 Each is a :class:`peers_sgd.RatingSplit` with a seeded random 80/20 train/test split.
+
+Sizes: cases on the 1M set (or larger) carry the ``big`` marker.  ``FASTMF_BENCH_SIZES``
+chooses which run: ``small`` skips the ``big`` cases, ``all`` runs everything.  Unset, a
+smoke run (``--benchmark-disable``) is ``small`` and a timed run is ``all``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers_sgd  # noqa: E402
 
 _RESULTS_KEY = pytest.StashKey[list]()
+
+
+SIZES_ENV = "FASTMF_BENCH_SIZES"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "big: a case on the 1M set or larger (see SIZES_ENV)")
+
+
+def run_sizes(config) -> str:
+    """``"small"`` or ``"all"``: the sizes this run covers (see the module docstring)."""
+    value = os.environ.get(SIZES_ENV, "").strip().lower()
+    if value in ("small", "all"):
+        return value
+    if value:
+        raise pytest.UsageError(f"{SIZES_ENV} must be 'small' or 'all', got {value!r}")
+    return "small" if config.getoption("benchmark_disable", False) else "all"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip the ``big`` cases when only the small size runs."""
+    if run_sizes(config) == "all":
+        return
+    skip = pytest.mark.skip(reason=f"big case: set {SIZES_ENV}=all to run it")
+    for item in items:
+        if "big" in item.keywords:
+            item.add_marker(skip)
 
 
 def thread_counts() -> list[int]:
@@ -64,6 +95,7 @@ def record_throughput(benchmark, request):
     def record(n_updates: int, *, baseline: bool = False, **metrics) -> None:
         benchmark.extra_info.update(metrics)
         benchmark.extra_info["n_updates"] = int(n_updates)
+        benchmark.extra_info["baseline"] = bool(baseline)
         stats = getattr(benchmark, "stats", None)
         if benchmark.disabled or stats is None:
             return

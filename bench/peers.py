@@ -1,0 +1,289 @@
+"""fastmf beside the libraries a user would otherwise choose, on the same data and settings.
+
+Optional script (``pip install "fastmf[bench]" scikit-surprise implicit lightfm libmf``;
+not needed by the tests).  On one synthetic set (synth 1M, or synth 100k with ``--quick``)
+split 80/20, it fits every library of each row group and prints one Markdown table:
+
+* ``explicit SGD`` (ratings, test RMSE): fastmf SGD, scikit-surprise ``SVD`` (biased SGD),
+  LIBMF through its ``libmf`` binding (see ``peers_sgd.py``, which this reuses);
+* ``implicit ALS CG`` and ``implicit ALS Cholesky`` (the training pairs as interactions,
+  precision@10 on the held-out pairs, training pairs excluded): fastmf ALS,
+  ``implicit.cpu.als.AlternatingLeastSquares``;
+* ``logistic`` (labels ``rating >= 4``, test AUC and log-loss): fastmf logistic SGD and
+  logistic ALS (one Newton step per row), ``implicit``'s ``LogisticMatrixFactorization``
+  (trained on the positive pairs, sampling its own negatives, so no log-loss) and
+  ``lightfm.LightFM(loss="logistic")`` (labels as +1/-1).
+
+Each fit is timed alone (data conversion to each library's input format is done before
+the clock starts, except where noted) at 1 thread and all cores where the library
+threads; the best of ``--repeats`` is kept.  A peer that does not import is listed with
+the error, not left out.  Writes ``bench/results/peers.json``::
+
+    python bench/peers.py            # synth 1M, 2 repeats (several minutes)
+    python bench/peers.py --quick    # synth 100k, fewer iterations, 1 repeat
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers_sgd  # noqa: E402
+from _results import write_results  # noqa: E402
+from bench_als import precision_at_10  # noqa: E402
+
+from fastmf import MatrixFactorization  # noqa: E402
+from fastmf._threads import single_threaded_blas  # noqa: E402
+
+IMPLICIT_FACTORS = 64
+CONFIDENCE = 10.0           # confidence of an observed pair, in both ALS libraries
+IMPLICIT_L2 = 0.01
+LOGISTIC_FACTORS = 32
+
+
+def _sigmoid(s: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(s, dtype=np.float64)))
+
+
+def _threads() -> list[int]:
+    return sorted({1, os.cpu_count() or 1})
+
+
+def _best(fn, repeats: int) -> dict:
+    """Run ``fn`` (which returns a row dict with ``fit_seconds``) and keep the fastest."""
+    runs = [fn() for _ in range(repeats)]
+    best = min(runs, key=lambda r: r["fit_seconds"])
+    best["fit_seconds_range"] = [min(r["fit_seconds"] for r in runs),
+                                 max(r["fit_seconds"] for r in runs)]
+    return best
+
+
+def _timed(fit) -> float:
+    start = time.perf_counter()
+    fit()
+    return time.perf_counter() - start
+
+
+def _row(group, library, threads, iterations, seconds, **metrics) -> dict:
+    return {"group": group, "library": library, "threads": threads, "iterations": iterations,
+            "fit_seconds": seconds, "s_per_iteration": seconds / iterations, **metrics,
+            "status": "ok"}
+
+
+def _failed(group, library, exc) -> dict:
+    return {"group": group, "library": library, "status": f"failed: {exc}"}
+
+
+# ------------------------------------------------------------------------- explicit SGD
+def explicit_sgd(split, settings, repeats, surprise_epochs) -> list[dict]:
+    """fastmf, Surprise and LIBMF through ``peers_sgd.run_dataset``."""
+    group = "explicit SGD"
+    rows = []
+    out = peers_sgd.run_dataset(split, settings, surprise_epochs=surprise_epochs,
+                                repeats=repeats, threads=_threads(),
+                                libmf_settings=peers_sgd.LIBMF_SETTINGS["synth"])
+    for r in out:
+        best = r.best
+        if best is None:
+            rows.append({"group": group, "library": r.library, "threads": r.threads,
+                         "status": r.note or "failed"})
+            continue
+        rows.append({**_row(group, r.library, r.threads, r.epochs, best.seconds,
+                            updates_per_s=best.updates_per_s, rmse=best.rmse),
+                     "note": r.note})
+    return rows
+
+
+# ------------------------------------------------------------------------- implicit ALS
+def implicit_data(split):
+    """Training and test pairs as users x items CSR matrices of ones."""
+    def csr(part):
+        users, items, _ = part
+        ones = np.ones(users.size, dtype=np.float32)
+        return sp.csr_matrix((ones, (users, items)), shape=(split.n_users, split.n_items))
+    return csr(split.train), csr(split.test)
+
+
+def implicit_als(split, iterations, repeats) -> list[dict]:
+    train, test = implicit_data(split)
+    rows = []
+    for solver in ("cg", "cholesky"):
+        group = f"implicit ALS {'CG' if solver == 'cg' else 'Cholesky'}"
+        for threads in _threads():
+            def fit_fastmf(threads=threads, solver=solver, group=group):
+                model = MatrixFactorization(
+                    IMPLICIT_FACTORS, solver="als", feedback="implicit",
+                    linear_solver=solver, cg_steps=3, alpha=CONFIDENCE - 1.0, l2=IMPLICIT_L2,
+                    epochs=iterations, num_threads=threads, random_state=0,
+                    init_scale=0.01)
+                seconds = _timed(lambda: model.fit(train))
+                p10 = precision_at_10(model.user_factors_, model.item_factors_, train, test)
+                return _row(group, "fastmf", threads, iterations, seconds,
+                            updates_per_s=train.nnz * iterations / seconds,
+                            precision_at_10=p10)
+            rows.append(_best(fit_fastmf, repeats))
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares
+        except ImportError as exc:
+            rows.append(_failed(group, "implicit", exc))
+            continue
+        for threads in _threads():
+            def fit_implicit(threads=threads, solver=solver, group=group):
+                with single_threaded_blas():    # implicit warns about a threaded BLAS
+                    model = AlternatingLeastSquares(
+                        factors=IMPLICIT_FACTORS, regularization=IMPLICIT_L2,
+                        alpha=CONFIDENCE, use_cg=solver == "cg", iterations=iterations,
+                        num_threads=threads, random_state=0)
+                    model.cg_steps = 3
+                    seconds = _timed(lambda: model.fit(train, show_progress=False))
+                p10 = precision_at_10(model.user_factors, model.item_factors, train, test)
+                return _row(group, "implicit", threads, iterations, seconds,
+                            updates_per_s=train.nnz * iterations / seconds,
+                            precision_at_10=p10)
+            rows.append(_best(fit_implicit, repeats))
+    return rows
+
+
+# ----------------------------------------------------------------------------- logistic
+def logistic(split, epochs, repeats) -> list[dict]:
+    group = "logistic"
+    labels = peers_sgd.binary_labels(split.train[2])
+    tu, ti, tv = split.test
+    test_labels = peers_sgd.binary_labels(tv)
+    matrix = split.train_matrix(binary=True)
+    n = split.n_train
+    rows = []
+
+    def scored(library, threads, seconds, scores, *, probabilities=True):
+        metrics = {"auc": peers_sgd.auc(scores, test_labels)}
+        if probabilities:
+            metrics["log_loss"] = peers_sgd.log_loss(scores, test_labels)
+        return _row(group, library, threads, epochs, seconds,
+                    updates_per_s=n * epochs / seconds, **metrics)
+
+    for threads in _threads():
+        for solver, params in (("sgd", {"learning_rate": 0.03, "l2": 0.05}),
+                               ("als", {"l2": 1.0, "newton_steps": 1})):
+            def fit_fastmf(threads=threads, solver=solver, params=params):
+                model = MatrixFactorization(LOGISTIC_FACTORS, solver=solver, loss="logistic",
+                                            epochs=epochs, num_threads=threads,
+                                            random_state=0, **params)
+                seconds = _timed(lambda: model.fit(matrix))
+                return scored(f"fastmf {solver.upper()}", threads, seconds,
+                              model.predict(tu, ti))
+            rows.append(_best(fit_fastmf, repeats))
+
+    try:
+        from implicit.cpu.lmf import LogisticMatrixFactorization
+    except ImportError as exc:
+        rows.append(_failed(group, "implicit LMF", exc))
+    else:
+        positives = sp.csr_matrix(
+            (np.ones(int(labels.sum()), np.float32),
+             (split.train[0][labels > 0], split.train[1][labels > 0])),
+            shape=(split.n_users, split.n_items))
+        for threads in _threads():
+            def fit_lmf(threads=threads):
+                model = LogisticMatrixFactorization(factors=LOGISTIC_FACTORS,
+                                                    iterations=epochs, num_threads=threads,
+                                                    random_state=0)
+                seconds = _timed(lambda: model.fit(positives, show_progress=False))
+                scores = np.einsum("ij,ij->i", model.user_factors[tu], model.item_factors[ti])
+                row = scored("implicit LMF", threads, seconds, scores, probabilities=False)
+                row["note"] = "trained on positive pairs, own negative sampling"
+                return row
+            rows.append(_best(fit_lmf, repeats))
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            from lightfm import LightFM
+    except ImportError as exc:
+        rows.append(_failed(group, "lightfm", exc))
+    else:
+        signed = sp.coo_matrix((np.where(labels > 0, 1.0, -1.0).astype(np.float32),
+                                (split.train[0], split.train[1])),
+                               shape=(split.n_users, split.n_items))
+        for threads in _threads():
+            def fit_lightfm(threads=threads):
+                model = LightFM(no_components=LOGISTIC_FACTORS, loss="logistic",
+                                random_state=0)
+                seconds = _timed(lambda: model.fit(signed, epochs=epochs,
+                                                   num_threads=threads))
+                scores = model.predict(tu.astype(np.int32), ti.astype(np.int32),
+                                       num_threads=threads)
+                return scored("lightfm", threads, seconds, _sigmoid(scores))
+            rows.append(_best(fit_lightfm, repeats))
+    return rows
+
+
+# ---------------------------------------------------------------------------- the table
+COLUMNS = (("library", "{}"), ("threads", "{}"), ("iterations", "{}"),
+           ("fit_seconds", "{:.3f}"), ("s_per_iteration", "{:.4f}"),
+           ("updates_per_s", "{:.3g}"), ("rmse", "{:.4f}"), ("precision_at_10", "{:.4f}"),
+           ("auc", "{:.4f}"), ("log_loss", "{:.4f}"), ("status", "{}"))
+
+
+def format_table(rows: list[dict]) -> str:
+    """One Markdown table, row groups in order, with a group column."""
+    head = ["group"] + [c for c, _ in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row.get("group", "")]
+        for col, fmt in COLUMNS:
+            value = row.get(col)
+            cells.append("-" if value is None else fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="synth 100k, 3 iterations, 1 repeat")
+    parser.add_argument("--repeats", type=int, help="fits per row, best kept (default 2)")
+    parser.add_argument("--output", default="peers", help="results file stem")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 2)
+    if args.quick:
+        split = peers_sgd.load_synth_small()
+        sgd_settings = dict(peers_sgd.SYNTH_SETTINGS, epochs=3)
+        surprise_epochs, als_iterations, logistic_epochs = 1, 3, 3
+    else:
+        split = peers_sgd.load_synth_1m()
+        sgd_settings = peers_sgd.SYNTH_SETTINGS
+        surprise_epochs, als_iterations, logistic_epochs = 5, 10, 10
+    rows = []
+    for part, fn in (("explicit SGD", lambda: explicit_sgd(split, sgd_settings, repeats,
+                                                          surprise_epochs)),
+                     ("implicit ALS", lambda: implicit_als(split, als_iterations, repeats)),
+                     ("logistic", lambda: logistic(split, logistic_epochs, repeats))):
+        print(f"{part} ...", flush=True)
+        rows += fn()
+    print(f"\n{split.name}: {split.n_train:,} train / {split.test[0].size:,} test ratings\n")
+    print(format_table(rows))
+    path = write_results(args.output, rows, data=split.name, n_train=split.n_train,
+                         n_test=int(split.test[0].size), repeats=repeats, quick=args.quick,
+                         settings={"explicit_sgd": sgd_settings,
+                                   "surprise_epochs": surprise_epochs,
+                                   "implicit_als": {"factors": IMPLICIT_FACTORS,
+                                                    "iterations": als_iterations,
+                                                    "confidence": CONFIDENCE,
+                                                    "l2": IMPLICIT_L2, "cg_steps": 3},
+                                   "logistic": {"factors": LOGISTIC_FACTORS,
+                                                "epochs": logistic_epochs}})
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
