@@ -84,14 +84,27 @@ def prepare(data: Ratings, model: str) -> ALSData:
             f"item {int(data.items[bad])}"
         )
     by_user = _kernel_csr(data.to_csr())
-    rows = np.repeat(np.arange(data.n_users, dtype=np.int64), np.diff(by_user.indptr))
+    rows = np.repeat(np.arange(data.n_users, dtype=by_user.indptr.dtype),
+                     np.diff(by_user.indptr))
     dup = find_duplicate(rows, by_user.indices)
+    del rows
     if dup is not None:
         raise ValueError(
             f"X contains more than one rating for (user {dup[0]}, item {dup[1]}); "
             "aggregate duplicates (for example sum or average them) before fitting"
         )
-    return ALSData(by_user=by_user, by_item=_kernel_csr(data.to_csr(transpose=True)))
+    return ALSData(by_user=by_user, by_item=_transpose(by_user))
+
+
+def _transpose(csr: sp.csr_matrix) -> sp.csr_matrix:
+    """The items x users CSR of a users x items CSR, built from it in one counting pass
+    (SciPy's CSR to CSC conversion: no sort, no detour through the triples); within each
+    item row the users come out in increasing order, as a sort would give them."""
+    csc = csr.tocsc()
+    out = sp.csr_matrix((csc.data, csc.indices, csc.indptr), shape=csr.shape[::-1],
+                        copy=False)
+    out.has_canonical_format = True
+    return _kernel_csr(out)
 
 
 def gram(Y: np.ndarray) -> np.ndarray:

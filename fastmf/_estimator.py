@@ -307,6 +307,7 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
 
         arrays = self._init_parameters(data, p, rng)
         step, mu = self._solver_step(data, p, arrays, rng, n_threads)
+        del data       # the solver holds its own layout: free the triples while training
         self._publish(arrays, mu, p, n_threads, {"loss": []})
         self._rng = rng
         return self._train(step, p["epochs"], p, arrays, evaluate, monitor, callback)
@@ -356,6 +357,7 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         step, _ = self._solver_step(data, p, arrays, rng, n_threads, mu=self.global_bias_)
         if p["solver"] == "als":
             step = _keep_unrated_rows(step, arrays, data)
+        del data
         self._publish(arrays, self.global_bias_, p, n_threads, self.history_)
         self._rng = rng
         return self._train(step, n_epochs, p, arrays, evaluate, monitor, callback)

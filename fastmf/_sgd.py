@@ -35,7 +35,6 @@ class BlockedRatings:
     values: np.ndarray      # model dtype, block order
     block_ptr: np.ndarray   # int64, B*B + 1
     n_blocks: int
-    perm: np.ndarray        # int64: position p holds the rating number perm[p] of the input
 
 
 def choose_blocks(n_users: int, n_items: int, factors: int, itemsize: int,
@@ -55,36 +54,37 @@ def block_layout(data: Ratings, n_blocks: int, rng: np.random.Generator) -> Bloc
     user_group = rng.permutation(data.n_users) % B
     item_group = rng.permutation(data.n_items) % B
     user_rank = rng.permutation(data.n_users)
-    users = data.users.astype(np.int64)
-    items = data.items.astype(np.int64)
-    block = user_group[users] * B + item_group[items]
+    users, items = data.users, data.items
     # One sort on (block, user rank, item): blocks contiguous, each user's ratings
     # consecutive within a block, duplicates adjacent.  Keys of distinct ratings are
-    # distinct, so the result does not depend on the input order.
+    # distinct, so the result does not depend on the input order.  The key is built in
+    # place in one int64 array (the layout's only temporary besides the sort's order).
     if B * B * data.n_users * data.n_items < 2**62:
-        key = (block * data.n_users + user_rank[users]) * data.n_items + items
+        key = user_group[users]
+        key *= B
+        key += item_group[items]
+        key *= data.n_users
+        key += user_rank[users]
+        key *= data.n_items
+        key += items
         perm = np.argsort(key)
+        del key
     else:
-        perm = np.lexsort((items, user_rank[users], block))
-    del block
-    dup = find_duplicate(data.users[perm], data.items[perm])
+        perm = np.lexsort((items, user_rank[users], user_group[users] * B
+                           + item_group[items]))
+    users, items, values = users[perm], items[perm], data.values[perm]
+    del perm
+    dup = find_duplicate(users, items)
     if dup is not None:
         raise ValueError(
             f"X contains more than one rating for (user {dup[0]}, item {dup[1]}); "
             "aggregate duplicates (for example average them) before fitting"
         )
-    counts = np.bincount(user_group[data.users] * B + item_group[data.items],
-                         minlength=B * B)
+    counts = np.bincount(user_group[users] * B + item_group[items], minlength=B * B)
     block_ptr = np.zeros(B * B + 1, dtype=np.int64)
     np.cumsum(counts, out=block_ptr[1:])
-    return BlockedRatings(
-        users=data.users[perm],
-        items=data.items[perm],
-        values=data.values[perm],
-        block_ptr=block_ptr,
-        n_blocks=B,
-        perm=perm,
-    )
+    return BlockedRatings(users=users, items=items, values=values, block_ptr=block_ptr,
+                          n_blocks=B)
 
 
 @dataclass

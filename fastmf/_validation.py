@@ -36,11 +36,13 @@ class Ratings:
         if transpose:
             rows, cols, shape = cols, rows, shape[::-1]
         order = np.lexsort((cols, rows))
-        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        index = np.int32 if self.nnz < np.iinfo(np.int32).max else np.int64
+        indptr = np.zeros(shape[0] + 1, dtype=index)
         np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-        csr = sp.csr_matrix(
-            (self.values[order], cols[order].astype(np.int32), indptr), shape=shape
-        )
+        indices = cols[order].astype(index, copy=False)
+        values = self.values[order]
+        del order
+        csr = sp.csr_matrix((values, indices, indptr), shape=shape, copy=False)
         csr.has_canonical_format = True
         return csr
 
@@ -164,9 +166,10 @@ def check_ratings(X, dtype: np.dtype, *, loss: str = "squared") -> Ratings:
         )
     if loss == "logistic":
         values = _binary_labels(values)
-    return Ratings(
-        users.astype(np.int32), items.astype(np.int32), values, int(n_users), int(n_items)
-    )
+    # contiguous int32 ids are used as they are (nothing writes to them): no copy
+    return Ratings(np.ascontiguousarray(users, dtype=np.int32),
+                   np.ascontiguousarray(items, dtype=np.int32),
+                   values, int(n_users), int(n_items))
 
 
 def _binary_labels(values: np.ndarray) -> np.ndarray:

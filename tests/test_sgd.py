@@ -116,8 +116,14 @@ def test_blocks_are_conflict_free_strata():
             # each user's ratings are one run inside the block
             changes = np.count_nonzero(us[1:] != us[:-1]) + 1 if us.size else 0
             assert changes == np.unique(us).size
-    # the layout is a permutation of the input
-    np.testing.assert_array_equal(blocked.values, data.values[blocked.perm])
+    # the layout is a permutation of the input: the same (user, item, value) triples
+    def triples(u, i, v):
+        order = np.lexsort((i, u))
+        return u[order], i[order], v[order]
+
+    for got, want in zip(triples(blocked.users, blocked.items, blocked.values),
+                         triples(data.users, data.items, data.values), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
