@@ -81,3 +81,20 @@ def test_movielens_fold_loader(tmp_path):
     assert train.shape == (943, 1682)
     assert train[0, 0] == 5 and train[942, 1681] == 3
     assert users.tolist() == [1] and items.tolist() == [2] and ratings.tolist() == [4.0]
+
+
+def test_ranking_metrics_agree_with_fastmf_metrics():
+    from types import SimpleNamespace
+
+    from fastmf.metrics import ndcg_at_k, recall_at_k
+
+    rng = np.random.default_rng(5)
+    uf = rng.standard_normal((60, 6)).astype(np.float32)
+    itf = rng.standard_normal((80, 6)).astype(np.float32)
+    cells = rng.random((60, 80))
+    train = sp.csr_matrix((cells < 0.2).astype(np.float32))
+    test = sp.csr_matrix(((cells >= 0.2) & (cells < 0.3)).astype(np.float32))
+    model = SimpleNamespace(user_factors_=uf, item_factors_=itf)
+    got = quality.ranking_metrics(uf, itf, train, test, k=10, threads=2)
+    assert got["recall"] == pytest.approx(recall_at_k(model, test, 10, train=train), abs=1e-12)
+    assert got["ndcg"] == pytest.approx(ndcg_at_k(model, test, 10, train=train), abs=1e-12)
