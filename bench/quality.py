@@ -478,8 +478,9 @@ def main(argv=None) -> int:
     parser.add_argument("--validate", action="store_true",
                         help="Gowalla: evaluate on the validation split carved from train "
                              "(the tuning protocol) instead of the test set")
-    parser.add_argument("--output", default="quality",
-                        help="results name, written as bench/results/<name>.json")
+    parser.add_argument("--output", default=None,
+                        help="results name, written as bench/results/<name>.json (default "
+                             "quality, or quality_validation with --validate)")
     args = parser.parse_args(argv)
 
     rows: list[dict] = []
@@ -517,7 +518,8 @@ def main(argv=None) -> int:
     if not ran:
         print("no data found: nothing was run")
         return 0
-    path = write_results(args.output, rows, parts=ran, quick=args.quick,
+    name = args.output or ("quality_validation" if args.validate else "quality")
+    path = write_results(name, rows, parts=ran, quick=args.quick,
                          threads=args.threads, validate=args.validate)
     print(f"\nwrote {path}")
     return 0
