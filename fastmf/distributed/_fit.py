@@ -135,10 +135,9 @@ def fit(
 
     users = layout.scatter_factors("user", arrays[0], arrays[2])
     items = layout.scatter_factors("item", arrays[1], arrays[3])
-    for number in range(done + 1, p["epochs"] + 1):
-        homes = layout.homes()
-        common = {"cfg": cfg, "mu": mu, "num_threads": model.num_threads, "homes": homes,
-                  "dtype": dtype}
+    def submit_sweep(number: int, users: list, items: list) -> tuple:
+        common = {"cfg": cfg, "mu": mu, "num_threads": model.num_threads,
+                  "homes": layout.homes(), "dtype": dtype}
         users = _sweep.half_sweep(
             client, blocks=layout.user_blocks, factors=users,
             fixed_blocks=layout.item_blocks, fixed_factors=items, links=layout.user_links,
@@ -147,18 +146,36 @@ def fit(
             client, blocks=layout.item_blocks, factors=items,
             fixed_blocks=layout.user_blocks, fixed_factors=users, links=layout.item_links,
             want_loss=True, side="item", key=f"{key}-{number}-item", **common)
-        losses = client.gather([
-            client.submit(_sweep.loss_of, f, key=f"{key}-{number}-loss-{q}")
-            for q, f in enumerate(items)])
-        history["loss"].append(float(np.sum(losses)) / layout.nnz)
+        losses = [client.submit(_sweep.loss_of, f, key=f"{key}-{number}-loss-{q}")
+                  for q, f in enumerate(items)]
+        return number, users, items, losses
+
+    def finish_sweep(number: int, users: list, items: list, losses: list) -> bool:
+        """Record a finished sweep; True when the callback asks to stop."""
+        history["loss"].append(float(np.sum(client.gather(losses))) / layout.nnz)
         stop = callback is not None and callback(number, {"loss": history["loss"][-1]}) \
             is False
         if checkpoint is not None and (number % every == 0 or number == p["epochs"]
                                        or stop):
             _checkpoint.save(checkpoint, layout.collect(users, items), sweeps=number,
                              mu=mu, history=history, signature=signature)
-        if stop:
+        return stop
+
+    # Sweep n + 1 is submitted before sweep n is read back, so the workers never wait
+    # for the client between sweeps; if the callback stops after sweep n, sweep n + 1
+    # is dropped.
+    pending = None
+    for number in range(done + 1, p["epochs"] + 1):
+        current = submit_sweep(number, users, items)
+        users, items = current[1], current[2]
+        if pending is not None and finish_sweep(*pending):
+            del current            # releasing its futures drops the sweep's tasks
+            users, items = pending[1], pending[2]
+            pending = None
             break
+        pending = current
+    if pending is not None:
+        finish_sweep(*pending)
 
     final = layout.collect(users, items)
     n_threads = client.submit(effective_n_threads, model.num_threads, pure=False).result()
