@@ -5,12 +5,13 @@ Reported per run (JSON, see ``--output``):
 
 * seconds per ALS iteration (median of the iterations after the first; the block build
   and the first iteration are reported apart as ``setup_s``/``first_iteration_s``);
-* bytes sent between workers per iteration, read from Dask's own accounting (the sum of
-  every worker's ``transfer_outgoing_bytes_total``), next to the bytes the layout
-  predicts: for every pair of blocks on different workers, the factor rows the solving
-  block rates times (k + 1) (factors and bias) times the item size, summed over both
-  half-sweeps; and next to what broadcasting the whole other side to every block would
-  send;
+* bytes sent between workers per iteration (mean over the iterations after the first),
+  read from Dask's own accounting (the sum of every worker's
+  ``transfer_outgoing_bytes_total``, read after each iteration), next to the bytes the
+  layout predicts: for every pair of blocks on different workers (as placed during the
+  fit), the factor rows the solving block rates times (k + 1) (factors and bias) times
+  the item size, summed over both half-sweeps; next to the same sum over all pairs, and
+  to what broadcasting the whole other side to every block would send;
 * test RMSE on a seeded 80/20 split.
 
 The model is the one Spark's ALS fits: no biases, the L2 penalty of each row scaled by
@@ -61,7 +62,8 @@ def load(name: str):
 def model_of(args) -> MatrixFactorization:
     return MatrixFactorization(
         args.factors, solver="als", epochs=args.iterations, l2=args.l2, biases=False,
-        weighted_l2=True, random_state=0, num_threads=args.task_threads)
+        weighted_l2=True, random_state=0, num_threads=args.task_threads,
+        linear_solver=args.linear_solver, cg_steps=args.cg_steps)
 
 
 def rmse(model: MatrixFactorization, test, user_index=None, item_index=None) -> float:
@@ -77,7 +79,7 @@ class Clock:
     """Callback recording when each iteration ends (and, optionally, worker bytes)."""
 
     def __init__(self, client=None) -> None:
-        self.client, self.times, self.bytes = client, [], []
+        self.client, self.times, self.bytes, self.placement = client, [], [], {}
 
     def sent(self) -> int:
         totals = self.client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
@@ -87,6 +89,18 @@ class Clock:
         self.times.append(time.perf_counter())
         if self.client is not None:
             self.bytes.append(self.sent())
+            if epoch == 2:
+                self.placement = self.homes()
+
+    def homes(self) -> dict:
+        """Worker of each rating block, by side: ``{"user": {b: worker}, ...}``, read
+        from the keys in memory (named ``...-block-<side>-<b>``)."""
+        found = {"user": {}, "item": {}}
+        for key, workers in self.client.who_has().items():
+            parts = str(key).split("-")
+            if len(parts) > 3 and parts[-3] == "block" and workers:
+                found[parts[-2]][int(parts[-1])] = sorted(workers)[0]
+        return found
 
     def per_iteration(self) -> list[float]:
         return [b - a for a, b in zip(self.times[:-1], self.times[1:], strict=True)]
@@ -120,10 +134,13 @@ def needed_rows(train, P: int, Q: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predicted_bytes(train, shape, P: int, Q: int, k: int, itemsize: int,
-                    n_workers: int) -> dict:
+                    placement: dict) -> dict:
+    """Bytes one iteration must send: ``cross_worker`` counts the pairs of blocks that
+    sit on different workers in ``placement`` (read during the fit)."""
     U, I_ = needed_rows(train, P, Q)
     row = (k + 1) * itemsize
-    home_u, home_i = np.arange(P) % n_workers, np.arange(Q) % n_workers
+    home_u = np.array([placement["user"][p] for p in range(P)])
+    home_i = np.array([placement["item"][q] for q in range(Q)])
     cross = home_u[:, None] != home_i[None, :]           # (P, Q): different workers
     return {
         "all_pairs": int((I_.T.sum() + U.sum()) * row),
@@ -142,8 +159,8 @@ def distributed(client, path, train, test, shape, P: int, Q: int, args) -> dict:
     fit(client, path, model, n_user_blocks=P, n_item_blocks=Q, callback=clock)
     steps = clock.per_iteration()
     sent = np.diff(clock.bytes).tolist()
-    predicted = predicted_bytes(train, shape, P, Q, args.factors, 4, args.workers)
-    measured = statistics.median(sent)
+    predicted = predicted_bytes(train, shape, P, Q, args.factors, 4, clock.placement)
+    measured = statistics.mean(sent)
     return {
         "layout": f"{P}x{Q}", "setup_s": clock.times[0] - start - steps[0],
         "first_iteration_s": steps[0], "per_iteration_s": statistics.median(steps[1:]),
@@ -182,6 +199,7 @@ def spark(train, test, args) -> dict:
             fitted.userFactors.count()          # force the factors
             return fitted, time.perf_counter() - start
 
+        run(1)                                   # warm the JVM up, not timed
         _, one = run(1)
         fitted, total = run(args.iterations)
         users, items, values = test
@@ -191,6 +209,7 @@ def spark(train, test, args) -> dict:
         pred = fitted.transform(pairs).dropna().toPandas()
         return {
             "master": f"local[{args.workers}]", "version": spark_session.version,
+            "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "fit_1_iteration_s": one, "fit_s": total,
             "per_iteration_s": (total - one) / max(args.iterations - 1, 1),
             "per_iteration_s_including_setup": total / args.iterations,
@@ -206,6 +225,9 @@ def main(argv=None) -> int:
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--l2", type=float, default=0.05)
+    parser.add_argument("--linear-solver", choices=("cholesky", "cg"), default="cholesky",
+                        help="fastmf's row solver (Spark always solves exactly)")
+    parser.add_argument("--cg-steps", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--task-threads", type=int, default=1,
                         help="OpenMP threads of each block solve (one Dask thread a worker)")
@@ -214,7 +236,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 100k ratings, rank 16, 3 iterations, no Spark")
     parser.add_argument("--output", type=Path, default=None,
-                        help="JSON file to add this run to (keyed by data set)")
+                        help="JSON file to add this run to (keyed by data set and solver)")
     args = parser.parse_args(argv)
     if args.quick:
         args.data, args.factors, args.iterations = "100k", 16, 3
@@ -228,11 +250,14 @@ def main(argv=None) -> int:
 
     train, test, shape = load(args.data)
     result = {"data": args.data, "ratings_train": len(train), "factors": args.factors,
+              "linear_solver": args.linear_solver,
+              "cg_steps": args.cg_steps if args.linear_solver == "cg" else None,
               "iterations": args.iterations, "l2": args.l2, "workers": args.workers,
               "task_threads": args.task_threads, "cpu_count": os.cpu_count(),
-              "machine": platform.platform(), "python": sys.version.split()[0]}
+              "machine": platform.platform(), "python": sys.version.split()[0],
+              "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(f"data {args.data}: {len(train):,} training ratings, rank {args.factors}, "
-          f"{args.iterations} iterations", flush=True)
+          f"{args.iterations} iterations, {args.linear_solver}", flush=True)
     if "single" not in skip:
         result["single_machine"] = single_machine(train, test, shape, args)
         print("single machine", json.dumps(result["single_machine"]), flush=True)
@@ -255,7 +280,8 @@ def main(argv=None) -> int:
 
     if args.output is not None:
         runs = json.loads(args.output.read_text()) if args.output.exists() else {}
-        runs[args.data] = result
+        # a run that skips a part keeps that part of an earlier run of the same case
+        runs.setdefault(f"{args.data} {args.linear_solver}", {}).update(result)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(runs, indent=2) + "\n")
     return 0

@@ -53,6 +53,14 @@ class Block:
     sends: list                     # per other-side block: local rows of mine it reads
     duplicate: tuple | None         # first repeated (global row, global column), if any
 
+    def __sizeof__(self) -> int:
+        # Dask's sizeof falls back to sys.getsizeof: without this, the scheduler would
+        # take a block for a few bytes, place tasks away from it and let work stealing
+        # move it between workers.
+        arrays = [self.csr.data, self.csr.indices, self.csr.indptr, *self.needs,
+                  *self.sends]
+        return object.__sizeof__(self) + sum(a.nbytes for a in arrays)
+
     def summary(self) -> dict:
         return {
             "nnz": int(self.csr.nnz),
@@ -69,6 +77,9 @@ class Factors:
     rows: np.ndarray
     bias: np.ndarray
     loss: float = 0.0
+
+    def __sizeof__(self) -> int:      # see Block.__sizeof__
+        return object.__sizeof__(self) + self.rows.nbytes + self.bias.nbytes
 
 
 def n_rows_of(n: int, n_blocks: int, b: int) -> int:
