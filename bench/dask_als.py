@@ -94,12 +94,12 @@ class Clock:
 
     def homes(self) -> dict:
         """Worker of each rating block, by side: ``{"user": {b: worker}, ...}``, read
-        from the keys in memory (named ``...-block-<side>-<b>``)."""
+        from the keys in memory."""
         found = {"user": {}, "item": {}}
         for key, workers in self.client.who_has().items():
-            parts = str(key).split("-")
-            if len(parts) > 3 and parts[-3] == "block" and workers:
-                found[parts[-2]][int(parts[-1])] = sorted(workers)[0]
+            parts = str(key).split("-")        # fastmf-als-block-<side>-<token>-<b>
+            if len(parts) == 6 and parts[2] == "block" and workers:
+                found[parts[3]][int(parts[5])] = sorted(workers)[0]
         return found
 
     def per_iteration(self) -> list[float]:
@@ -233,6 +233,8 @@ def main(argv=None) -> int:
                         help="OpenMP threads of each block solve (one Dask thread a worker)")
     parser.add_argument("--layouts", default="2x2,4x4,8x8")
     parser.add_argument("--skip", default="", help="comma list of: single, spark")
+    parser.add_argument("--no-stealing", action="store_true",
+                        help="turn Dask's work stealing off (blocks then never move)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 100k ratings, rank 16, 3 iterations, no Spark")
     parser.add_argument("--output", type=Path, default=None,
@@ -246,6 +248,7 @@ def main(argv=None) -> int:
     skip = set(args.skip.split(","))
     layouts = [tuple(int(x) for x in s.split("x")) for s in args.layouts.split(",")]
 
+    import dask
     from distributed import Client, LocalCluster
 
     train, test, shape = load(args.data)
@@ -254,6 +257,7 @@ def main(argv=None) -> int:
               "cg_steps": args.cg_steps if args.linear_solver == "cg" else None,
               "iterations": args.iterations, "l2": args.l2, "workers": args.workers,
               "task_threads": args.task_threads, "cpu_count": os.cpu_count(),
+              "work_stealing": not args.no_stealing,
               "machine": platform.platform(), "python": sys.version.split()[0],
               "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(f"data {args.data}: {len(train):,} training ratings, rank {args.factors}, "
@@ -267,8 +271,11 @@ def main(argv=None) -> int:
         train.to_parquet(path, row_group_size=250_000)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")          # "large graph" notes on start values
-            with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+            with dask.config.set({"distributed.scheduler.work-stealing":
+                                  not args.no_stealing}), \
+                    LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                 processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
                 result["distributed"] = []
                 for P, Q in layouts:
                     run = distributed(client, path, train, test, shape, P, Q, args)
@@ -281,7 +288,9 @@ def main(argv=None) -> int:
     if args.output is not None:
         runs = json.loads(args.output.read_text()) if args.output.exists() else {}
         # a run that skips a part keeps that part of an earlier run of the same case
-        runs.setdefault(f"{args.data} {args.linear_solver}", {}).update(result)
+        case = f"{args.data} {args.linear_solver}" + (" no-stealing" if args.no_stealing
+                                                      else "")
+        runs.setdefault(case, {}).update(result)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(runs, indent=2) + "\n")
     return 0

@@ -25,6 +25,7 @@ from .._estimator import MatrixFactorization, global_bias_of_mean
 from .._threads import effective_n_threads
 from .._validation import check_int, check_random_state
 from . import _blocks, _checkpoint, _ids, _input, _sweep
+from ._sweep import task_key
 
 
 def fit(
@@ -112,19 +113,19 @@ def fit(
         raise ValueError("early_stopping is not available in fastmf.distributed.fit")
     if model.num_threads is not None:
         effective_n_threads(model.num_threads)          # type and range checks
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {callback!r}")
     cfg = _als.config_of(p)
     dtype = p["dtype"]
-    key = f"fastmf-als-{uuid.uuid4().hex[:8]}"
+    key = uuid.uuid4().hex[:8]                 # the token in this fit's task keys
 
     layout = _Layout(client, data, columns, P, Q, p, cfg, key)
     mu = global_bias_of_mean(layout.mean, p)
     signature = {"n_users": layout.n_users, "n_items": layout.n_items,
                  "factors": p["factors"], "dtype": dtype.name, "config": repr(cfg)}
-    state = _checkpoint.load(checkpoint, signature) if resume and checkpoint else None
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs a checkpoint path")
+    state = _checkpoint.load(checkpoint, signature) if resume else None
     if state is not None:
         arrays, done, mu = state["arrays"], state["sweeps"], state["global_bias"]
         history = state["history"]
@@ -141,12 +142,12 @@ def fit(
         users = _sweep.half_sweep(
             client, blocks=layout.user_blocks, factors=users,
             fixed_blocks=layout.item_blocks, fixed_factors=items, links=layout.user_links,
-            want_loss=False, side="user", key=f"{key}-{number}-user", **common)
+            want_loss=False, side="user", token=key, number=number, **common)
         items = _sweep.half_sweep(
             client, blocks=layout.item_blocks, factors=items,
             fixed_blocks=layout.user_blocks, fixed_factors=users, links=layout.item_links,
-            want_loss=True, side="item", key=f"{key}-{number}-item", **common)
-        losses = [client.submit(_sweep.loss_of, f, key=f"{key}-{number}-loss-{q}")
+            want_loss=True, side="item", token=key, number=number, **common)
+        losses = [client.submit(_sweep.loss_of, f, key=task_key("loss", key, number, q))
                   for q, f in enumerate(items)]
         return number, users, items, losses
 
@@ -238,10 +239,11 @@ class _Layout:
             return
         futures = []
         for side, column in (("user", source.columns[0]), ("item", source.columns[1])):
-            distinct = [client.submit(_ids.distinct, part, column, key=f"{key}-ids-{side}-{j}")
+            distinct = [client.submit(_ids.distinct, part, column,
+                                      key=task_key(f"ids-{side}", key, j))
                         for j, part in enumerate(source.parts)]
             futures.append(_sweep.tree_reduce(client, distinct, _ids.merge, fan_in=8,
-                                              key=f"{key}-ids-{side}"))
+                                              kind=f"ids-merge-{side}", token=key))
         self._id_futures = tuple(futures)
         self.user_ids, self.item_ids = client.gather(futures)
         self.n_users, self.n_items = int(self.user_ids.size), int(self.item_ids.size)
@@ -253,12 +255,12 @@ class _Layout:
         pairs = [
             client.submit(_input.triples, part, source.kind, source.columns, offset,
                           *self._id_futures, self.dtype, cfg.model == "logistic",
-                          key=f"{key}-read-{j}")
+                          key=task_key("read", key, j))
             for j, (part, offset) in enumerate(zip(self.parts, self.offsets, strict=True))
         ]
-        self._triples = [client.submit(_input.first, t, key=f"{key}-triples-{j}")
+        self._triples = [client.submit(_input.first, t, key=task_key("triples", key, j))
                          for j, t in enumerate(pairs)]
-        stats = client.gather([client.submit(_input.second, t, key=f"{key}-stats-{j}")
+        stats = client.gather([client.submit(_input.second, t, key=task_key("stats", key, j))
                                for j, t in enumerate(pairs)])
         self.nnz = sum(s["n"] for s in stats)
         if self.nnz == 0:
@@ -281,7 +283,7 @@ class _Layout:
 
     def _build(self) -> None:
         client, key, P, Q = self.client, self.key, self.P, self.Q
-        splits = [client.submit(_blocks.split, t, P, Q, key=f"{key}-split-{j}")
+        splits = [client.submit(_blocks.split, t, P, Q, key=task_key("split", key, j))
                   for j, t in enumerate(self._triples)]
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
 
@@ -289,11 +291,11 @@ class _Layout:
             out = []
             for b in range(n_blocks):
                 pieces = [client.submit(_blocks.pick, s, side, b,
-                                        key=f"{key}-pick-{side}-{b}-{j}")
+                                        key=task_key(f"pick-{side}", key, b, j))
                           for j, s in enumerate(splits)]
                 out.append(client.submit(
                     _blocks.build, b, n_blocks, _blocks.n_rows_of(n, n_blocks, b), n_other,
-                    self.dtype, *pieces, key=f"{key}-block-{side}-{b}",
+                    self.dtype, *pieces, key=task_key(f"block-{side}", key, b),
                     workers=[workers[b % len(workers)]] if workers else None,
                     allow_other_workers=True))
             return out
@@ -302,8 +304,8 @@ class _Layout:
         self.item_blocks = side_blocks("item", Q, self.n_items, P)
         del self._triples          # the blocks keep their lineage; the copies can go
         summaries = client.gather([
-            client.submit(_blocks.summary, b, key=f"{b.key}-summary")
-            for b in self.user_blocks + self.item_blocks])
+            client.submit(_blocks.summary, b, key=task_key("summary", key, i))
+            for i, b in enumerate(self.user_blocks + self.item_blocks)])
         users, items = summaries[:P], summaries[P:]
         for side, group in (("user", users), ("item", items)):
             for s in group:
@@ -348,7 +350,7 @@ class _Layout:
         return [
             self.client.submit(
                 _blocks.Factors, np.ascontiguousarray(rows[b::B]),
-                np.ascontiguousarray(bias[b::B]), key=f"{self.key}-start-{side}-{b}",
+                np.ascontiguousarray(bias[b::B]), key=task_key(f"start-{side}", self.key, b),
                 workers=homes.get(blk.key), allow_other_workers=True)
             for b, blk in enumerate(blocks)
         ]

@@ -79,12 +79,21 @@ def loss_of(factors: Factors) -> float:
     return factors.loss
 
 
-def tree_reduce(client, futures: list, func, *, fan_in: int = 4, key: str) -> object:
+def task_key(kind: str, token: str, *index) -> str:
+    """``fastmf-als-<kind>-<token>-<index>...``: Dask groups tasks by the words before
+    the token, so each kind of task gets its own duration estimates (which placement
+    and work stealing rely on) and its own line in the dashboard."""
+    return "-".join(["fastmf-als", kind, token, *map(str, index)])
+
+
+def tree_reduce(client, futures: list, func, *, fan_in: int = 4, kind: str, token: str,
+                index: tuple = ()) -> object:
     """Reduce ``futures`` with ``func(*group)`` in a tree of tasks ``fan_in`` wide."""
     level = 0
     while len(futures) > 1:
         futures = [
-            client.submit(func, *futures[i:i + fan_in], key=f"{key}-{level}-{i}")
+            client.submit(func, *futures[i:i + fan_in],
+                          key=task_key(kind, token, *index, level, i))
             for i in range(0, len(futures), fan_in)
         ]
         level += 1
@@ -93,8 +102,8 @@ def tree_reduce(client, futures: list, func, *, fan_in: int = 4, key: str) -> ob
 
 def half_sweep(client, *, blocks: list, factors: list, fixed_blocks: list,
                fixed_factors: list, links: np.ndarray, cfg: _als.ALSConfig, mu: float,
-               num_threads: int | None, want_loss: bool, side: str, key: str,
-               homes: dict, dtype) -> list:
+               num_threads: int | None, want_loss: bool, side: str, token: str,
+               number: int, homes: dict, dtype) -> list:
     """Submit one half-sweep; returns the futures of the new factors of ``blocks``.
 
     ``links[a, b]`` is the number of rows of fixed block ``b`` that block ``a`` rates
@@ -105,22 +114,26 @@ def half_sweep(client, *, blocks: list, factors: list, fixed_blocks: list,
     gram = None
     if cfg.model == "implicit":
         parts = [
-            client.submit(block_gram, f, key=f"{key}-gram-{b}", workers=homes.get(fb.key),
-                          allow_other_workers=True)
+            client.submit(block_gram, f, key=task_key(f"gram-{side}", token, number, b),
+                          workers=homes.get(fb.key), allow_other_workers=True)
             for b, (f, fb) in enumerate(zip(fixed_factors, fixed_blocks, strict=True))
         ]
-        total = tree_reduce(client, parts, add, key=f"{key}-gram-sum")
-        gram = client.submit(finish_gram, total, dtype, key=f"{key}-gram")
+        total = tree_reduce(client, parts, add, kind=f"gram-sum-{side}", token=token,
+                            index=(number,))
+        gram = client.submit(finish_gram, total, dtype,
+                             key=task_key(f"gram-total-{side}", token, number))
     new = []
     for a, (blk, fac) in enumerate(zip(blocks, factors, strict=True)):
         pieces = [
             client.submit(send, fixed_blocks[b], fixed_factors[b], a,
-                          key=f"{key}-send-{b}-{a}", workers=homes.get(fixed_blocks[b].key),
+                          key=task_key(f"send-{side}", token, number, b, a),
+                          workers=homes.get(fixed_blocks[b].key),
                           allow_other_workers=True)
             for b in np.flatnonzero(links[a])
         ]
         new.append(client.submit(
             solve, blk, fac, gram, cfg, mu, num_threads, want_loss, side, *pieces,
-            key=f"{key}-solve-{a}", workers=homes.get(blk.key), allow_other_workers=True,
+            key=task_key(f"solve-{side}", token, number, a), workers=homes.get(blk.key),
+            allow_other_workers=True,
         ))
     return new
