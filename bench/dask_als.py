@@ -213,6 +213,7 @@ def spark(train, test, args) -> dict:
             "fit_1_iteration_s": one, "fit_s": total,
             "per_iteration_s": (total - one) / max(args.iterations - 1, 1),
             "per_iteration_s_including_setup": total / args.iterations,
+            "iterations": args.iterations,
             "rmse": float(np.sqrt(np.mean((pred.value - pred.prediction) ** 2))),
         }
     finally:
@@ -232,7 +233,8 @@ def main(argv=None) -> int:
     parser.add_argument("--task-threads", type=int, default=1,
                         help="OpenMP threads of each block solve (one Dask thread a worker)")
     parser.add_argument("--layouts", default="2x2,4x4,8x8")
-    parser.add_argument("--skip", default="", help="comma list of: single, spark")
+    parser.add_argument("--skip", default="",
+                        help="comma list of: single, distributed, spark")
     parser.add_argument("--no-stealing", action="store_true",
                         help="turn Dask's work stealing off (blocks then never move)")
     parser.add_argument("--quick", action="store_true",
@@ -267,6 +269,8 @@ def main(argv=None) -> int:
         print("single machine", json.dumps(result["single_machine"]), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
+        if "distributed" in skip:
+            layouts = []
         path = Path(tmp) / "train.parquet"
         train.to_parquet(path, row_group_size=250_000)
         with warnings.catch_warnings():
@@ -276,10 +280,9 @@ def main(argv=None) -> int:
                     LocalCluster(n_workers=args.workers, threads_per_worker=1,
                                  processes=True, dashboard_address=None) as cluster, \
                     Client(cluster) as client:
-                result["distributed"] = []
                 for P, Q in layouts:
                     run = distributed(client, path, train, test, shape, P, Q, args)
-                    result["distributed"].append(run)
+                    result.setdefault("distributed", []).append(run)
                     print("distributed", json.dumps(run), flush=True)
     if "spark" not in skip:
         result["spark"] = spark(train, test, args)
