@@ -64,6 +64,16 @@ def model_for(feedback: str, loss: str) -> str:
     return "logistic" if loss == "logistic" else "explicit"
 
 
+def config_of(p: dict) -> ALSConfig:
+    """The ALS settings among the estimator's checked parameters ``p``."""
+    return ALSConfig(
+        model=model_for(p["feedback"], p["loss"]), linear_solver=p["linear_solver"],
+        cg_steps=p["cg_steps"], newton_steps=p["newton_steps"], l2=p["l2"],
+        l2_bias=p["l2_bias"], weighted_l2=p["weighted_l2"], biases=p["biases"],
+        alpha=p["alpha"],
+    )
+
+
 def _kernel_csr(csr: sp.csr_matrix) -> sp.csr_matrix:
     if csr.indptr.dtype != csr.indices.dtype:      # the kernel takes one index type
         csr = sp.csr_matrix(
@@ -115,8 +125,13 @@ def gram(Y: np.ndarray) -> np.ndarray:
 
 def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndarray,
                y_bias: np.ndarray, cfg: ALSConfig, *, global_bias: float, n_threads: int,
-               want_loss: bool = False, side: str = "row") -> float:
+               want_loss: bool = False, side: str = "row",
+               gram_matrix: np.ndarray | None = None) -> float:
     """Solve every row of ``csr`` for ``X`` (and ``x_bias``) in place with ``Y`` fixed.
+
+    ``Y`` holds the rows that ``csr.indices`` point to.  Implicit feedback needs the Gram
+    matrix of the *whole* other side: it is ``gram(Y)`` unless ``gram_matrix`` is given,
+    which lets a caller pass only the rows a block of ``csr`` rates (fastmf.distributed).
 
     Returns the summed data term of the rows at their new values when ``want_loss``
     (0.0 otherwise).  Raises ALSError naming the first ``side`` (``"user"``/``"item"``)
@@ -124,7 +139,10 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
     ``single_threaded_blas()``.
     """
     k = X.shape[1]
-    G = gram(Y) if cfg.model == "implicit" else np.zeros((0, 0), dtype=X.dtype)
+    if cfg.model != "implicit":
+        G = np.zeros((0, 0), dtype=X.dtype)
+    else:
+        G = gram(Y) if gram_matrix is None else gram_matrix
     row_loss = np.zeros(X.shape[0], dtype=np.float64)
     status, row = _als_kernel.solve_rows(
         csr.indptr, csr.indices, csr.data, X, x_bias, Y, y_bias, G,

@@ -41,7 +41,13 @@ def _global_bias(values: np.ndarray, p: dict) -> float:
     the set of ratings and the seed: the same ratings in any order give the same model."""
     if not p["biases"]:
         return 0.0
-    mean = float(np.mean(values, dtype=np.float64))
+    return global_bias_of_mean(float(np.mean(values, dtype=np.float64)), p)
+
+
+def global_bias_of_mean(mean: float, p: dict) -> float:
+    """mu from the mean value (or mean label) of the ratings; 0 without biases."""
+    if not p["biases"]:
+        return 0.0
     if p["loss"] == "logistic":
         mean = min(max(mean, 1e-6), 1 - 1e-6)
         return float(np.log(mean / (1.0 - mean)))
@@ -410,12 +416,7 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
                     loss_code=LOSSES[p["loss"]].code, n_threads=n_threads, number=number)
 
             return sgd_epoch, mu
-        cfg = _als.ALSConfig(
-            model=_als.model_for(p["feedback"], p["loss"]),
-            linear_solver=p["linear_solver"], cg_steps=p["cg_steps"],
-            newton_steps=p["newton_steps"], l2=p["l2"], l2_bias=p["l2_bias"],
-            weighted_l2=p["weighted_l2"], biases=p["biases"], alpha=p["alpha"],
-        )
+        cfg = _als.config_of(p)
         als_data = _als.prepare(data, cfg.model)
         if mu is None:
             mu = _global_bias(als_data.by_user.data, p)
