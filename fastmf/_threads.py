@@ -37,7 +37,7 @@ def effective_n_threads(num_threads: int | None) -> int:
 
 # Multiply-adds below which one more OpenMP thread costs more (start-up and join, and
 # waiting for a core on a busy machine) than it saves.
-WORK_PER_THREAD = 1 << 21
+WORK_PER_THREAD = 1 << 17
 
 
 def threads_for(n_threads: int, work: int) -> int:
