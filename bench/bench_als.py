@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import thread_counts
+from conftest import size_grid, thread_counts
 
 from fastmf import _als, reference
 from fastmf._threads import single_threaded_blas
@@ -162,10 +162,7 @@ SMOKE_REFERENCE_ROWS = 10
 
 def _sweep_cases() -> list:
     cases = []
-    for set_name, big in (("synth_small", False), ("synth_1m", True)):
-        grid = [(k, d) for k in (32, 64, 128) for d in ("float32", "float64")]
-        if big:     # the full grid on the small set; the factor sweep in float32 on 1M
-            grid = [(k, "float32") for k in (32, 64, 128)] + [(64, "float64")]
+    for set_name, big, grid in size_grid():
         for label in SWEEP_MODELS:
             for k, dtype in grid:
                 cases.append(pytest.param(set_name, label, k, dtype,

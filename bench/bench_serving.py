@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import thread_counts
+from conftest import size_grid, thread_counts
 
 from fastmf import MatrixFactorization, reference
 from fastmf import recommend as rec
@@ -43,10 +43,7 @@ _MODELS: dict[tuple, tuple] = {}
 
 def _cases() -> list:
     cases = []
-    for set_name, big in (("synth_small", False), ("synth_1m", True)):
-        grid = [(k, d) for k in (32, 64, 128) for d in ("float32", "float64")]
-        if big:     # the full grid on the small set; the factor sweep in float32 on 1M
-            grid = [(k, "float32") for k in (32, 64, 128)] + [(64, "float64")]
+    for set_name, big, grid in size_grid():
         for k, dtype in grid:
             marks = [pytest.mark.big] if big else []
             cases.append(pytest.param(set_name, k, dtype, marks=marks,

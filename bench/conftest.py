@@ -61,6 +61,15 @@ def thread_counts() -> list[int]:
     return sorted({1, os.cpu_count() or 1})
 
 
+def size_grid() -> list[tuple[str, bool, list[tuple[int, str]]]]:
+    """``(data fixture, big, [(factors, dtype), ...])`` for the two sizes: the full
+    factors x dtype grid on the small set; on synth 1M (``big``) the factor sweep in
+    float32 and k=64 in float64."""
+    small = [(k, d) for k in (32, 64, 128) for d in ("float32", "float64")]
+    big = [(k, "float32") for k in (32, 64, 128)] + [(64, "float64")]
+    return [("synth_small", False, small), ("synth_1m", True, big)]
+
+
 @pytest.fixture(scope="session")
 def synth_1m() -> peers_sgd.RatingSplit:
     """The synth 1M set, split 80/20."""
