@@ -90,3 +90,33 @@ def test_slim_baseline_keeps_what_the_gate_reads(tmp_path):
     assert "data" not in slim["benchmarks"][0]["stats"]
     assert ratio_gate.group_ratios(slim["benchmarks"]) == ratio_gate.group_ratios(
         full["benchmarks"])
+
+
+def test_family_change_is_the_geometric_mean_of_its_rows():
+    before = [_bench("epoch a", "f1", 200), _bench("epoch a", "ref", 100, baseline=True),
+              _bench("epoch b", "f2", 200), _bench("epoch b", "ref", 100, baseline=True),
+              _bench("predict a", "f3", 200), _bench("predict a", "ref", 100, baseline=True)]
+    after = [_bench("epoch a", "f1", 400), _bench("epoch a", "ref", 100, baseline=True),
+             _bench("epoch b", "f2", 100), _bench("epoch b", "ref", 100, baseline=True),
+             _bench("predict a", "f3", 200), _bench("predict a", "ref", 100, baseline=True)]
+    compared, _, _ = ratio_gate.compare(before, after)
+    changes = ratio_gate.family_changes(compared)
+    assert changes["epoch"] == (pytest.approx(0.0), 2)        # x2 and x0.5 cancel
+    assert changes["predict"] == (pytest.approx(0.0), 1)
+    assert ratio_gate.family("implicit-cg-t1") == "implicit"
+
+
+def test_main_fails_on_a_family_wide_drop(tmp_path, capsys):
+    rows = [(f"epoch g{i}", f"fastmf-{i}") for i in range(4)]
+    before = [b for g, n in rows for b in (_bench(g, n, 300), _bench(g, "ref", 100,
+                                                                        baseline=True))]
+    after = [b for g, n in rows for b in (_bench(g, n, 210), _bench(g, "ref", 100,
+                                                                       baseline=True))]
+    base, cur = tmp_path / "base.json", tmp_path / "cur.json"
+    base.write_text(json.dumps({"benchmarks": before}))
+    cur.write_text(json.dumps({"benchmarks": after}))
+    # every row 30 % slower: no row beyond 50 %, but the family beyond 25 %
+    assert ratio_gate.main([str(base), str(cur)]) == 1
+    out = capsys.readouterr().out
+    assert "0 dropped by more than 50%" in out and "family epoch" in out
+    assert ratio_gate.main([str(base), str(cur), "--family-threshold", "0.35"]) == 0
