@@ -29,12 +29,10 @@ class Ratings:
     def nnz(self) -> int:
         return int(self.values.shape[0])
 
-    def to_csr(self, transpose: bool = False) -> sp.csr_matrix:
-        """Users x items CSR (items x users if ``transpose``), without summing anything:
-        the triples hold no duplicates."""
+    def to_csr(self) -> sp.csr_matrix:
+        """Users x items CSR with sorted indices, without summing anything (the triples
+        hold no duplicates); indices and row pointers share one integer type."""
         rows, cols, shape = self.users, self.items, (self.n_users, self.n_items)
-        if transpose:
-            rows, cols, shape = cols, rows, shape[::-1]
         order = np.lexsort((cols, rows))
         index = np.int32 if self.nnz < np.iinfo(np.int32).max else np.int64
         indptr = np.zeros(shape[0] + 1, dtype=index)

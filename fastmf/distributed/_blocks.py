@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import find_duplicate
+
 
 @dataclass
 class Triples:
@@ -126,11 +128,9 @@ def build(b: int, n_blocks: int, n_rows: int, n_other_blocks: int, dtype,
     order = np.lexsort((cols, rows))
     rows, cols, values = rows[order], cols[order], values[order]
 
-    duplicate = None
-    same = (rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])
-    if same.any():
-        j = int(np.flatnonzero(same)[0])
-        duplicate = (int(rows[j]) * n_blocks + b, int(cols[j]))
+    duplicate = find_duplicate(rows, cols)
+    if duplicate is not None:             # as (global row, global column)
+        duplicate = (duplicate[0] * n_blocks + b, duplicate[1])
 
     other = cols % n_other_blocks
     local = cols // n_other_blocks
