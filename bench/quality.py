@@ -47,10 +47,8 @@ Results are printed and written to ``bench/results/quality.json``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -63,6 +61,10 @@ from fastmf.metrics import mae, rmse
 from fastmf.recommend import recommend
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _results import write_results  # noqa: E402
+
 SHARED_DATA = HERE.parent.parent / "shared" / "data"
 
 # ---------------------------------------------------------------------------------------
@@ -128,51 +130,6 @@ IMPLICIT_CONFIGS = {
 
 SEED = 42
 K = 20
-
-
-# ---------------------------------------------------------------------------------------
-# results file
-# ---------------------------------------------------------------------------------------
-
-def _write_results_locally(name: str, rows: list, **meta) -> Path:
-    """Write ``bench/results/<name>.json`` as ``{"machine", "created", "rows", ...meta}``.
-
-    Used only when ``bench/_results.py`` (the shared writer) is not available.
-    """
-    machine = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-        else None,
-        "fastmf": fastmf.__version__,
-        "numpy": np.__version__,
-    }
-    for pkg in ("implicit", "surprise"):
-        try:
-            machine[pkg] = __import__(pkg).__version__
-        except ImportError:
-            machine[pkg] = None
-    out_dir = Path(os.environ.get("FASTMF_BENCH_RESULTS", HERE / "results"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.json"
-    doc = {"machine": machine,
-           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "rows": rows, **meta}
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    return path
-
-
-def write_results(name: str, rows: list, **meta) -> Path:
-    """Save results through ``bench/_results.py`` when present, else locally."""
-    sys.path.insert(0, str(HERE))
-    try:
-        from _results import write_results as shared_writer
-    except ImportError:
-        return _write_results_locally(name, rows, **meta)
-    finally:
-        sys.path.remove(str(HERE))
-    return shared_writer(name, rows, **meta)
 
 
 # ---------------------------------------------------------------------------------------
