@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import IO, Any
+
 try:
     from ._kernels import _parallel
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
@@ -16,7 +18,8 @@ from ._persistence import load
 from ._sgd import DivergenceError
 from .plotting import plot_history
 
-__version__ = "0.1.0"
+# PEP 440; releases start at 0.2.0 (RELEASING.md says why).
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "ALSError",
@@ -44,17 +47,45 @@ def get_include() -> str:
     -------
     str
         Absolute path of the installed ``fastmf/_kernels`` folder.
+
+    Examples
+    --------
+    >>> import os
+    >>> import fastmf
+    >>> os.path.isfile(os.path.join(fastmf.get_include(), "fastmf_capi.pxd"))
+    True
     """
     import os
 
     from . import _kernels
 
-    return os.path.dirname(_kernels.__file__)
+    return str(os.path.dirname(_kernels.__file__))
 
 
-def show_config(file=None) -> dict:
+def show_config(file: IO[str] | None = None) -> dict[str, Any]:
     """Print (to ``file``, default stdout) and return how this fastmf was built and what it
-    will use at run time: OpenMP on or off, thread counts, BLAS libraries."""
+    will use at run time: OpenMP on or off, thread counts, BLAS libraries.
+
+    Parameters
+    ----------
+    file : file-like object, optional
+        Where to print; ``sys.stdout`` when omitted.
+
+    Returns
+    -------
+    dict
+        ``fastmf`` (version), ``python``, ``platform``, ``openmp`` (bool), ``simd`` (the
+        kernel build chosen for this CPU), ``default_threads``, ``processors`` and
+        ``blas`` (one line per BLAS library); ``warning`` when the kernels are serial.
+
+    Examples
+    --------
+    >>> import io
+    >>> import fastmf
+    >>> info = fastmf.show_config(file=io.StringIO())
+    >>> info["fastmf"] == fastmf.__version__, isinstance(info["openmp"], bool)
+    (True, True)
+    """
     import platform
     import sys
 

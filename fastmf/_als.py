@@ -26,7 +26,23 @@ LINEAR_SOLVERS = tuple(_als_kernel.LINEAR_SOLVERS)
 
 class ALSError(FloatingPointError):
     """A row's least-squares (or Newton) system could not be solved: it is not positive
-    definite or holds a non-finite value."""
+    definite or holds a non-finite value.
+
+    The model is left unfitted.  A positive ``l2`` (and ``l2_bias``) makes every system
+    positive definite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmf
+    >>> one_rating_each = (np.array([0, 1]), np.array([0, 1]), np.array([4.0, 3.0]))
+    >>> model = fastmf.MatrixFactorization(8, solver="als", l2=0.0, epochs=1)
+    >>> try:
+    ...     model.fit(one_rating_each)
+    ... except fastmf.ALSError as exc:
+    ...     print("not positive definite" in str(exc), hasattr(model, "user_factors_"))
+    True False
+    """
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class ParamsMixin:
@@ -18,12 +22,26 @@ class ParamsMixin:
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind != p.VAR_KEYWORD]
 
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters of this estimator, by name."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters of this estimator, by name.
+
+        Examples
+        --------
+        >>> from fastmf import MatrixFactorization
+        >>> MatrixFactorization(16, solver="als").get_params()["solver"]
+        'als'
+        """
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
-        """Set constructor parameters by name; returns self."""
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor parameters by name; returns self.
+
+        Examples
+        --------
+        >>> from fastmf import MatrixFactorization
+        >>> MatrixFactorization().set_params(factors=64, l2=0.05)
+        MatrixFactorization(factors=64, l2=0.05)
+        """
         valid = set(self._param_names())
         for name, value in params.items():
             if name not in valid:

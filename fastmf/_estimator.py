@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,11 @@ from ._validation import (
     check_random_state,
     check_ratings,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from ._typing import EpochCallback, FloatArray, PathLike, RandomStateLike, RatingsLike
 
 SOLVERS = ("sgd", "als")
 FEEDBACKS = ("explicit", "implicit")
@@ -229,6 +235,32 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
     bias, so their prediction is the bias-only one.  A row whose system is not positive
     definite (e.g. ``l2=0`` with fewer ratings than unknowns) or non-finite raises
     :class:`fastmf.ALSError`.
+
+    Examples
+    --------
+    Fit explicit ratings with SGD and score held-out pairs:
+
+    >>> import numpy as np
+    >>> from fastmf import MatrixFactorization
+    >>> from fastmf.datasets import make_ratings, train_test_split
+    >>> users, items, ratings = make_ratings(600, 400, 30_000, seed=0)
+    >>> train, test = train_test_split(users, items, ratings, seed=0)
+    >>> model = MatrixFactorization(factors=16, epochs=15, learning_rate=0.02,
+    ...                             random_state=0)
+    >>> model.fit(train)
+    MatrixFactorization(factors=16, epochs=15, learning_rate=0.02, random_state=0)
+    >>> pred = model.predict(test[0], test[1])
+    >>> bool(np.sqrt(np.mean((pred - test[2]) ** 2)) < 0.95)
+    True
+
+    The same model by ALS, or implicit feedback (every stored entry is an interaction):
+
+    >>> als = MatrixFactorization(16, solver="als", epochs=5, l2=0.1, weighted_l2=True,
+    ...                           random_state=0).fit(train)
+    >>> implicit = MatrixFactorization(16, solver="als", feedback="implicit", alpha=10.0,
+    ...                                epochs=5, random_state=0).fit(train)
+    >>> bool(implicit.user_bias_.any())        # implicit feedback has no biases
+    False
     """
 
     def __init__(
@@ -252,8 +284,8 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         early_stopping: int | None = None,
         verbose: bool = False,
         num_threads: int | None = None,
-        random_state=None,
-        dtype=np.float32,
+        random_state: RandomStateLike = None,
+        dtype: DTypeLike = np.float32,
     ) -> None:
         self.factors = factors
         self.solver = solver
@@ -277,7 +309,8 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         self.dtype = dtype
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, *, validation=None, callback=None) -> MatrixFactorization:
+    def fit(self, X: RatingsLike, *, validation: RatingsLike | None = None,
+            callback: EpochCallback | None = None) -> MatrixFactorization:
         """Fit the model to observed ratings.
 
         Parameters
@@ -297,13 +330,30 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
             (predict works) and ``metrics`` a dict of this epoch's values; returning
             ``False`` stops training.
 
+        Returns
+        -------
+        self
+
+        Notes
+        -----
         A ``KeyboardInterrupt`` (Ctrl-C) during ``fit`` takes effect at the end of the
         current epoch: the model keeps the parameters and history so far and the
         interrupt is raised again.  If training diverges the model is left unfitted.
 
-        Returns
-        -------
-        self
+        Examples
+        --------
+        Any ``scipy.sparse`` matrix works, and so does a ``(users, items, values)`` tuple;
+        validation data fills ``history_`` epoch by epoch:
+
+        >>> import scipy.sparse as sp
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_ratings, train_test_split
+        >>> train, val = train_test_split(*make_ratings(300, 200, 8_000, seed=1), seed=0)
+        >>> X = sp.csr_matrix((train[2], (train[0], train[1])))
+        >>> model = MatrixFactorization(8, epochs=5, random_state=0)
+        >>> model = model.fit(X, validation=val)
+        >>> sorted(model.history_), len(model.history_["val_rmse"])
+        (['loss', 'val_rmse'], 5)
         """
         p = self._check_params()
         data = check_ratings(X, p["dtype"], loss=p["loss"])
@@ -318,8 +368,9 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         self._rng = rng
         return self._train(step, p["epochs"], p, arrays, evaluate, monitor, callback)
 
-    def partial_fit(self, X, *, epochs: int | None = None, validation=None,
-                    callback=None) -> MatrixFactorization:
+    def partial_fit(self, X: RatingsLike, *, epochs: int | None = None,
+                    validation: RatingsLike | None = None,
+                    callback: EpochCallback | None = None) -> MatrixFactorization:
         """Continue training from the current parameters.
 
         Runs ``epochs`` more epochs (default: the ``epochs`` parameter) on ``X``, which
@@ -333,6 +384,20 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmf import MatrixFactorization
+        >>> model = MatrixFactorization(4, epochs=3, random_state=0)
+        >>> model = model.fit((np.array([0, 1]), np.array([0, 1]), np.array([4.0, 3.0])))
+        >>> model.user_factors_.shape
+        (2, 4)
+        >>> new = (np.array([2, 2]), np.array([0, 2]), np.array([5.0, 1.0]))  # user 2, item 2
+        >>> model.partial_fit(new, epochs=2).user_factors_.shape
+        (3, 4)
+        >>> len(model.history_["loss"])
+        5
         """
         if not hasattr(self, "user_factors_"):
             if epochs is not None:
@@ -527,15 +592,35 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         bias_i = np.zeros(data.n_items, dtype=dtype)
         return [factors_u, factors_i, bias_u, bias_i]
 
-    def save(self, path) -> None:
+    def save(self, path: PathLike) -> None:
         """Write the fitted model to a single ``.npz`` file (no pickles); read it back with
-        :func:`fastmf.load`.  The round trip is exact."""
+        :func:`fastmf.load`.  The round trip is exact.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; ``.npz`` is appended when the name lacks it.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import fastmf
+        >>> from fastmf.datasets import make_ratings
+        >>> model = fastmf.MatrixFactorization(4, epochs=2, random_state=0)
+        >>> model = model.fit(make_ratings(100, 50, 1_000, seed=0))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     model.save(os.path.join(tmp, "model.npz"))
+        ...     loaded = fastmf.load(os.path.join(tmp, "model.npz"))
+        >>> bool(np.array_equal(loaded.item_factors_, model.item_factors_))
+        True
+        """
         from ._persistence import save
 
         save(self, path)
 
     # ---------------------------------------------------------------- predicting
-    def predict(self, users, items) -> np.ndarray:
+    def predict(self, users: ArrayLike, items: ArrayLike) -> FloatArray:
         """Predicted rating (squared loss) or probability of a positive label (logistic
         loss) for each (user, item) pair.
 
@@ -547,11 +632,44 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         Returns
         -------
         ndarray of the model dtype, same length as ``users``
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_binary_ratings
+        >>> labels = make_binary_ratings(200, 100, 4_000, seed=0)
+        >>> model = MatrixFactorization(8, loss="logistic", epochs=5, random_state=0)
+        >>> p = model.fit(labels).predict([0, 1, 2], [5, 5, 5])
+        >>> p.shape, bool(((p > 0) & (p < 1)).all())    # probabilities
+        ((3,), True)
         """
         return self._predict(users, items, raw=False)
 
-    def decision_function(self, users, items) -> np.ndarray:
-        """Raw scores :math:`\\mu + b_u + b_i + p_u \\cdot q_i` (no sigmoid)."""
+    def decision_function(self, users: ArrayLike, items: ArrayLike) -> FloatArray:
+        """Raw scores :math:`\\mu + b_u + b_i + p_u \\cdot q_i` (no sigmoid).
+
+        Parameters
+        ----------
+        users, items : array-like of int, same length
+            Indices of users and items seen in training.
+
+        Returns
+        -------
+        ndarray of the model dtype, same length as ``users``
+            For the logistic loss, ``predict`` is the sigmoid of these scores.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_binary_ratings
+        >>> model = MatrixFactorization(8, loss="logistic", epochs=5, random_state=0)
+        >>> model = model.fit(make_binary_ratings(200, 100, 4_000, seed=0))
+        >>> s = model.decision_function([0, 1], [3, 4])
+        >>> bool(np.allclose(model.predict([0, 1], [3, 4]), 1 / (1 + np.exp(-s))))
+        True
+        """
         return self._predict(users, items, raw=True)
 
     def _predict(self, users, items, *, raw: bool) -> np.ndarray:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ._estimator import MatrixFactorization
 
 FORMAT = "fastmf.MatrixFactorization"
 FORMAT_VERSION = 1
@@ -21,7 +25,7 @@ _ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
 _ID_MAPS = ("user_ids_", "item_ids_")
 
 
-def _json_params(model) -> dict:
+def _json_params(model: MatrixFactorization) -> dict[str, Any]:
     params = model.get_params()
     params["dtype"] = np.dtype(params["dtype"]).name
     state = params["random_state"]
@@ -32,7 +36,7 @@ def _json_params(model) -> dict:
     return params
 
 
-def save(model, path: str | os.PathLike) -> None:
+def save(model: MatrixFactorization, path: str | os.PathLike[str]) -> None:
     """Write a fitted model to ``path`` (``.npz``; the suffix is added when missing)."""
     model._check_fitted()
     from . import __version__
@@ -53,8 +57,18 @@ def save(model, path: str | os.PathLike) -> None:
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike[str]) -> MatrixFactorization:
     """Read a model written by :meth:`MatrixFactorization.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file (the suffix may be left out).
+
+    Returns
+    -------
+    MatrixFactorization
+        The fitted model, with the parameters, arrays and history it was saved with.
 
     Raises
     ------
@@ -62,6 +76,21 @@ def load(path: str | os.PathLike):
         ``path`` does not exist.
     ValueError
         The file is not a fastmf model, or was written in another format version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastmf
+    >>> from fastmf.datasets import make_ratings
+    >>> model = fastmf.MatrixFactorization(4, epochs=2, random_state=0)
+    >>> model = model.fit(make_ratings(100, 50, 1_000, seed=0))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     model.save(os.path.join(tmp, "model"))        # writes model.npz
+    ...     loaded = fastmf.load(os.path.join(tmp, "model"))
+    >>> loaded
+    MatrixFactorization(factors=4, epochs=2, random_state=0)
+    >>> loaded.predict([0], [0]) == model.predict([0], [0])
+    array([ True])
     """
     from ._estimator import MatrixFactorization
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -11,6 +13,11 @@ from ._losses import sigmoid
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import check_ids, check_ratings
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._typing import FloatArray, RatingsLike, SparseMatrix
+
 # Newton steps of a logistic fold-in: from zero, IRLS on an L2-regularised logistic
 # regression reaches machine precision in well under this many steps.
 _FOLD_IN_NEWTON_STEPS = 25
@@ -19,8 +26,10 @@ _FOLD_IN_NEWTON_STEPS = 25
 class ServingMixin:
     """Methods of :class:`fastmf.MatrixFactorization` that use a fitted model."""
 
-    def recommend(self, users=None, n: int = 10, *, exclude=None, items=None,
-                  new_users=None) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(self, users: ArrayLike | None = None, n: int = 10, *,
+                  exclude: SparseMatrix | None = None, items: ArrayLike | None = None,
+                  new_users: RatingsLike | None = None,
+                  ) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
         """The ``n`` best-scored items of each user, best first.
 
         Parameters
@@ -45,6 +54,27 @@ class ServingMixin:
         scores : ndarray, shape (m, n)
             The model's predictions for those items (probabilities for the logistic loss),
             in decreasing order; ties go to the lower item id.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_ratings
+        >>> users, items, ratings = make_ratings(300, 200, 6_000, seed=0)
+        >>> train = sp.csr_matrix((ratings, (users, items)), shape=(300, 200))
+        >>> model = MatrixFactorization(8, epochs=5, random_state=0).fit(train)
+        >>> ids, scores = model.recommend([0, 1], n=5, exclude=train)
+        >>> ids.shape, bool((scores[:, :-1] >= scores[:, 1:]).all())
+        ((2, 5), True)
+        >>> seen = set(train[0].indices)
+        >>> any(int(i) in seen for i in ids[0])
+        False
+
+        Users unknown to the model are folded in from their ratings (no refit):
+
+        >>> ids, scores = model.recommend(new_users=train[:3], n=5)
+        >>> ids.shape
+        (3, 5)
         """
         self._check_fitted()
         if (users is None) == (new_users is None):
@@ -66,21 +96,57 @@ class ServingMixin:
             scores = np.where(ids >= 0, sigmoid(scores), -np.inf).astype(scores.dtype)
         return ids, scores
 
-    def similar_items(self, items, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(self, items: ArrayLike, n: int = 10,
+                      ) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
         """The ``n`` items whose factors have the highest cosine similarity with each
-        query item's, the query itself excluded.  Returns ``(ids, similarities)`` of
-        shape (m, n), best first."""
+        query item's, the query itself excluded.
+
+        Parameters
+        ----------
+        items : int or array-like of int
+            Query items (m of them).
+        n : int, default=10
+            Neighbours per query.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (m, n)
+        similarities : ndarray, shape (m, n)
+            Cosine similarities, best first.
+
+        Examples
+        --------
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_ratings
+        >>> model = MatrixFactorization(8, epochs=5, random_state=0)
+        >>> model = model.fit(make_ratings(300, 200, 6_000, seed=0))
+        >>> ids, sims = model.similar_items([7], n=3)
+        >>> ids.shape, 7 in ids, bool((sims <= 1.0 + 1e-6).all())
+        ((1, 3), False, True)
+        """
         self._check_fitted()
         return _rec.similar(np.atleast_1d(items), self.item_factors_, n,
                             num_threads=self.num_threads)
 
-    def similar_users(self, users, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Like :meth:`similar_items`, over the user factors."""
+    def similar_users(self, users: ArrayLike, n: int = 10,
+                      ) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
+        """Like :meth:`similar_items`, over the user factors.
+
+        Examples
+        --------
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_ratings
+        >>> model = MatrixFactorization(8, epochs=5, random_state=0)
+        >>> model = model.fit(make_ratings(300, 200, 6_000, seed=0))
+        >>> ids, sims = model.similar_users([0, 1], n=4)
+        >>> ids.shape
+        (2, 4)
+        """
         self._check_fitted()
         return _rec.similar(np.atleast_1d(users), self.user_factors_, n,
                             num_threads=self.num_threads)
 
-    def transform(self, X_new) -> tuple[np.ndarray, np.ndarray]:
+    def transform(self, X_new: RatingsLike) -> tuple[FloatArray, FloatArray]:
         """Factors and biases of new users from their ratings, the items held fixed.
 
         Each row is solved like one ALS user step of this model: the exact regularised
@@ -99,6 +165,23 @@ class ServingMixin:
         -------
         user_factors : ndarray of shape (m, factors)
         user_bias : ndarray of shape (m,)
+
+        Examples
+        --------
+        An ALS model's own users are solved the same way, so folding in the ratings of
+        user 0 gives back (to rounding) the factors ALS fitted for that user:
+
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_ratings
+        >>> users, items, ratings = make_ratings(300, 200, 6_000, seed=0)
+        >>> X = sp.csr_matrix((ratings, (users, items)), shape=(300, 200))
+        >>> model = MatrixFactorization(8, solver="als", epochs=4, l2=0.1,
+        ...                             dtype=np.float64, random_state=0).fit(X)
+        >>> factors, bias = model.transform(X[:1])
+        >>> bool(np.allclose(factors[0], model.user_factors_[0], atol=1e-3))
+        True
         """
         self._check_fitted()
         p = self._check_params()

@@ -22,7 +22,21 @@ _MAX_BLOCKS = 64
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss or parameter (the learning rate is too high)."""
+    """Training produced a non-finite loss or parameter (the learning rate is too high).
+
+    The model is left unfitted.
+
+    Examples
+    --------
+    >>> import fastmf
+    >>> from fastmf.datasets import make_ratings
+    >>> model = fastmf.MatrixFactorization(4, learning_rate=50.0, epochs=3)
+    >>> try:
+    ...     model.fit(make_ratings(100, 50, 1_000, seed=0))
+    ... except fastmf.DivergenceError as exc:
+    ...     print("diverged in epoch 1" in str(exc), hasattr(model, "user_factors_"))
+    True False
+    """
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,27 @@ searches over that sorted array (no Python dict, no per-id objects).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast, overload
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._validation import check_choice
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from ._typing import IndexArray
+
+_T = TypeVar("_T")
+
 __all__ = ["IdMap", "Interactions", "from_arrays", "from_dataframe"]
 
 _AGGREGATES = ("raise", "sum", "mean", "last")
 
 
-def _raw_ids(name: str, values) -> np.ndarray:
+def _raw_ids(name: str, values: Any) -> np.ndarray:
     """A 1-D array of integer ids (int64) or string ids (numpy str or bytes)."""
     arr = np.asarray(values)
     if arr.ndim != 1:
@@ -63,18 +71,20 @@ class IdMap:
 
     Examples
     --------
+    >>> from fastmf.data import IdMap
     >>> m = IdMap(["b", "a", "b", "c"])
     >>> m.ids.tolist(), m["c"], m.to_index(["a", "c"]).tolist()
     (['a', 'b', 'c'], 2, [0, 2])
     """
 
-    def __init__(self, raw_ids) -> None:
+    def __init__(self, raw_ids: ArrayLike) -> None:
         ids = np.unique(_raw_ids("raw_ids", raw_ids))
         ids.setflags(write=False)
         self._ids = ids
 
     @property
     def ids(self) -> np.ndarray:
+        """Index -> raw id (read-only): ``ids[j]`` is the raw id of index ``j``."""
         return self._ids
 
     def __len__(self) -> int:
@@ -83,7 +93,7 @@ class IdMap:
     def __repr__(self) -> str:
         return f"IdMap(n={len(self)}, dtype={self._ids.dtype})"
 
-    def _lookup(self, raw) -> tuple[np.ndarray, np.ndarray]:
+    def _lookup(self, raw: Any) -> tuple[np.ndarray, np.ndarray]:
         """(positions, found) for an array of raw ids."""
         query = _raw_ids("raw ids", raw)
         if (query.dtype.kind in "US") != (self._ids.dtype.kind in "US"):
@@ -98,12 +108,13 @@ class IdMap:
         found[inside] = self._ids[pos[inside]] == query[inside]
         return pos.astype(np.int64), found
 
-    def to_index(self, raw, missing: str = "raise") -> np.ndarray:
+    def to_index(self, raw: ArrayLike, missing: str = "raise") -> IndexArray:
         """Indices of raw ids.
 
         Parameters
         ----------
         raw : array_like of int or str, shape (m,)
+            Raw ids of the map's kind (integers or strings).
         missing : {"raise", "ignore"}, default="raise"
             What to do with ids the map does not hold: raise ``KeyError``, or map them
             to ``-1``.
@@ -111,6 +122,12 @@ class IdMap:
         Returns
         -------
         ndarray of int64, shape (m,)
+
+        Examples
+        --------
+        >>> from fastmf.data import IdMap
+        >>> IdMap([10, 30, 20]).to_index([30, 99], missing="ignore").tolist()
+        [2, -1]
         """
         check_choice("missing", missing, ("raise", "ignore"))
         pos, found = self._lookup(raw)
@@ -121,42 +138,80 @@ class IdMap:
             pos[~found] = -1
         return pos
 
-    def to_raw(self, index) -> np.ndarray:
-        """Raw ids of indices (array_like of int in ``[0, n)``)."""
+    def to_raw(self, index: ArrayLike) -> np.ndarray:
+        """Raw ids of indices (array_like of int in ``[0, n)``).
+
+        Examples
+        --------
+        >>> from fastmf.data import IdMap
+        >>> IdMap(["u1", "u7", "u3"]).to_raw([0, 2]).tolist()
+        ['u1', 'u7']
+        """
         idx = np.asarray(index)
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
             raise TypeError(f"index must hold integers, got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise ValueError(f"index must lie in [0, {len(self)})")
-        return self._ids[idx]
+        return cast(np.ndarray, self._ids[idx])
 
-    def __getitem__(self, raw) -> int:
+    def __getitem__(self, raw: object) -> int:
         pos, found = self._lookup([raw])
         if not found[0]:
             raise KeyError(raw)
         return int(pos[0])
 
-    def __contains__(self, raw) -> bool:
+    def __contains__(self, raw: object) -> bool:
         try:
             return bool(self._lookup([raw])[1][0])
         except TypeError:
             return False
 
-    def get(self, raw, default=None):
-        """Index of ``raw``, or ``default`` if the map does not hold it."""
+    @overload
+    def get(self, raw: object, default: None = None) -> int | None: ...
+    @overload
+    def get(self, raw: object, default: _T) -> int | _T: ...
+
+    def get(self, raw: object, default: object = None) -> object:
+        """Index of ``raw``, or ``default`` if the map does not hold it.
+
+        Examples
+        --------
+        >>> from fastmf.data import IdMap
+        >>> m = IdMap(["a", "b"])
+        >>> m.get("b"), m.get("z"), m.get("z", -1)
+        (1, None, -1)
+        """
         return self[raw] if raw in self else default
 
 
 class Interactions(NamedTuple):
-    """A users x items matrix and the id maps of its two axes."""
+    """A users x items matrix and the id maps of its two axes.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix of shape (len(users), len(items))
+        Row ``u`` is the user whose raw id is ``users.ids[u]``, column ``i`` the item
+        whose raw id is ``items.ids[i]``.
+    users : IdMap
+        Raw user ids of the rows.
+    items : IdMap
+        Raw item ids of the columns.
+
+    Examples
+    --------
+    >>> from fastmf.data import from_arrays
+    >>> matrix, users, items = from_arrays(["ann", "bob"], ["x", "y"], [5.0, 3.0])
+    >>> matrix.shape, users.ids.tolist(), items.ids.tolist()
+    ((2, 2), ['ann', 'bob'], ['x', 'y'])
+    """
 
     matrix: sp.csr_matrix
     users: IdMap
     items: IdMap
 
 
-def from_arrays(user_ids, item_ids, values=None, *, aggregate: str = "raise",
-                dtype=np.float64) -> Interactions:
+def from_arrays(user_ids: ArrayLike, item_ids: ArrayLike, values: ArrayLike | None = None,
+                *, aggregate: str = "raise", dtype: DTypeLike = np.float64) -> Interactions:
     """Build the users x items CSR matrix from parallel arrays of raw ids.
 
     Parameters
@@ -176,6 +231,17 @@ def from_arrays(user_ids, item_ids, values=None, *, aggregate: str = "raise",
     Interactions
         ``(matrix, users, items)``: a CSR matrix with sorted indices and no duplicates,
         and the :class:`IdMap` of each axis.
+
+    Examples
+    --------
+    >>> from fastmf.data import from_arrays
+    >>> data = from_arrays(["ann", "bob", "ann", "ann"], [10, 10, 20, 10],
+    ...                    [4.0, 2.0, 5.0, 3.0], aggregate="mean")
+    >>> data.matrix.toarray()
+    array([[3.5, 5. ],
+           [2. , 0. ]])
+    >>> data.users["bob"], data.items.to_raw([1]).tolist()
+    (1, [20])
     """
     check_choice("aggregate", aggregate, _AGGREGATES)
     users = _raw_ids("user_ids", user_ids)
@@ -235,13 +301,15 @@ def from_arrays(user_ids, item_ids, values=None, *, aggregate: str = "raise",
     return Interactions(matrix, user_map, item_map)
 
 
-def from_dataframe(df, user_col: str, item_col: str, value_col: str | None = None, *,
-                   aggregate: str = "raise", dtype=np.float64) -> Interactions:
+def from_dataframe(df: pd.DataFrame, user_col: str, item_col: str,
+                   value_col: str | None = None, *, aggregate: str = "raise",
+                   dtype: DTypeLike = np.float64) -> Interactions:
     """Build the users x items CSR matrix from the columns of a pandas DataFrame.
 
     Parameters
     ----------
     df : pandas.DataFrame
+        One row per interaction.
     user_col, item_col : str
         Columns holding raw user and item ids (integers or strings, no missing values).
     value_col : str, optional
@@ -249,10 +317,21 @@ def from_dataframe(df, user_col: str, item_col: str, value_col: str | None = Non
     aggregate : {"raise", "sum", "mean", "last"}, default="raise"
         See :func:`from_arrays`.
     dtype : numpy dtype, default=numpy.float64
+        Value dtype of the matrix.
 
     Returns
     -------
     Interactions
+        As :func:`from_arrays`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fastmf.data import from_dataframe
+    >>> df = pd.DataFrame({"user": ["ann", "bob", "ann"], "item": ["x", "x", "y"]})
+    >>> data = from_dataframe(df, "user", "item")          # implicit: ones
+    >>> data.matrix.nnz, len(data.users), len(data.items)
+    (3, 2, 2)
     """
     import pandas as pd
 

@@ -311,6 +311,7 @@ def make_ratings(
 
     Examples
     --------
+    >>> from fastmf.datasets import make_ratings
     >>> users, items, ratings = make_ratings(1_000, 500, 20_000, seed=0)
     >>> users.shape, items.dtype, ratings.dtype
     ((20000,), dtype('int32'), dtype('float32'))
@@ -399,6 +400,13 @@ def make_binary_ratings(
     ------
     ValueError
         Under the same conditions as :func:`make_ratings`.
+
+    Examples
+    --------
+    >>> from fastmf.datasets import make_binary_ratings
+    >>> users, items, labels = make_binary_ratings(1_000, 500, 20_000, seed=0)
+    >>> sorted(set(labels.tolist())), bool(0.2 < labels.mean() < 0.5)
+    ([0.0, 1.0], True)
     """
     users, items, ratings = make_ratings(
         n_users, n_items, n_ratings, rank=rank, noise=noise, seed=seed
@@ -452,6 +460,14 @@ def train_test_split(
     -----
     The outputs are new arrays (never views of the inputs) with the input dtypes; the
     rows of each part appear in random order.
+
+    Examples
+    --------
+    >>> from fastmf.datasets import make_ratings, train_test_split
+    >>> users, items, ratings = make_ratings(1_000, 500, 20_000, seed=0)
+    >>> train, test = train_test_split(users, items, ratings, test_size=0.2, seed=0)
+    >>> len(train[0]), len(test[0])
+    (16000, 4000)
     """
     arrays = {"users": np.asarray(users), "items": np.asarray(items), "values": np.asarray(values)}
     for name, arr in arrays.items():
@@ -616,6 +632,23 @@ def load_movielens(
     ValueError
         If the file holds no ratings or a line is malformed; the message names the
         file and the line number.
+
+    Examples
+    --------
+    A file in the format of MovieLens 100K's ``u.data``:
+
+    >>> import os, tempfile
+    >>> from fastmf.datasets import load_movielens
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "u.data")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("196\\t242\\t3\\t881250949\\n186\\t302\\t3\\t891717742\\n"
+    ...                     "196\\t377\\t1\\t878887116\\n")
+    ...     users, items, ratings, user_ids, item_ids = load_movielens(folder)
+    >>> users.tolist(), items.tolist(), ratings.tolist()
+    ([1, 0, 1], [0, 1, 2], [3.0, 3.0, 1.0])
+    >>> user_ids.tolist(), item_ids.tolist()
+    ([186, 196], [242, 302, 377])
     """
     file = _resolve_movielens_path(path)
     with open(file, encoding="utf-8", errors="replace") as handle:

@@ -21,7 +21,8 @@ Conventions shared by the ranking metrics
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +32,11 @@ from ._kernels import topk as _topk_kernel
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import check_int
 from .recommend import _check_matrix, _check_vector, _exclusion_csr, _run_topk
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ._typing import FactorModel, SparseMatrix
 
 __all__ = [
     "log_loss",
@@ -53,7 +59,8 @@ _BATCH_USERS = 2048
 # ---------------------------------------------------------------------------
 
 
-def _pair(y_true, y_pred, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(y_true: ArrayLike, y_pred: ArrayLike,
+          names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
     arrays = []
     for name, a in zip(names, (y_true, y_pred), strict=True):
         arr = np.asarray(a)
@@ -86,19 +93,51 @@ def _binary(name: str, y: np.ndarray) -> np.ndarray:
                      f"{labels[:6].tolist()}")
 
 
-def rmse(y_true, y_pred) -> float:
-    r"""Root mean squared error :math:`\sqrt{\frac1n \sum (y - \hat y)^2}`."""
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    r"""Root mean squared error :math:`\sqrt{\frac1n \sum (y - \hat y)^2}`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of shape (n,)
+        Finite real values of the same length.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from fastmf.metrics import rmse
+    >>> rmse([1.0, 2.0, 4.0], [1.0, 2.0, 1.0])
+    1.7320508075688772
+    """
     y, p = _pair(y_true, y_pred, ("y_true", "y_pred"))
     return float(np.sqrt(np.mean((y - p) ** 2)))
 
 
-def mae(y_true, y_pred) -> float:
-    r"""Mean absolute error :math:`\frac1n \sum |y - \hat y|`."""
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    r"""Mean absolute error :math:`\frac1n \sum |y - \hat y|`.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of shape (n,)
+        Finite real values of the same length.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from fastmf.metrics import mae
+    >>> mae([1.0, 2.0, 4.0], [1.0, 3.0, 1.0])
+    1.3333333333333333
+    """
     y, p = _pair(y_true, y_pred, ("y_true", "y_pred"))
     return float(np.mean(np.abs(y - p)))
 
 
-def log_loss(y_true, p, eps: float = 1e-15) -> float:
+def log_loss(y_true: ArrayLike, p: ArrayLike, eps: float = 1e-15) -> float:
     r"""Mean negative log-likelihood of binary labels.
 
     :math:`-\frac1n \sum y \log p + (1 - y) \log(1 - p)`, with ``p`` clipped to
@@ -112,6 +151,16 @@ def log_loss(y_true, p, eps: float = 1e-15) -> float:
         Predicted probabilities of the positive class, in [0, 1].
     eps : float, default=1e-15
         Clipping margin, in (0, 0.5).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from fastmf.metrics import log_loss
+    >>> round(log_loss([1, 0, 1], [0.9, 0.2, 0.6]), 4)
+    0.2798
     """
     y, prob = _pair(y_true, p, ("y_true", "p"))
     if not 0.0 < eps < 0.5:
@@ -123,7 +172,7 @@ def log_loss(y_true, p, eps: float = 1e-15) -> float:
     return float(-np.mean(np.where(pos, np.log(prob), np.log1p(-prob))))
 
 
-def roc_auc(y_true, scores) -> float:
+def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve: the probability that a random positive scores above a
     random negative, ties counting one half (average ranks, Mann-Whitney U).
 
@@ -133,6 +182,16 @@ def roc_auc(y_true, scores) -> float:
         Labels in {0, 1} or {-1, +1}; both classes must be present.
     scores : array_like of shape (n,)
         Any real scores, higher meaning more likely positive.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from fastmf.metrics import roc_auc
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
     """
     y, s = _pair(y_true, scores, ("y_true", "scores"))
     pos = _binary("y_true", y)
@@ -152,7 +211,7 @@ def roc_auc(y_true, scores) -> float:
 class _Ranking:
     """Validated model arrays and held-out data shared by the ranking metrics."""
 
-    def __init__(self, model, test, train, num_threads) -> None:
+    def __init__(self, model: Any, test: Any, train: Any, num_threads: int | None) -> None:
         for attr in ("user_factors_", "item_factors_"):
             if not hasattr(model, attr):
                 raise TypeError(
@@ -188,7 +247,7 @@ class _Ranking:
         self.all_ids = np.arange(n_items, dtype=np.int64)
 
     @staticmethod
-    def _relevant(name, X, shape) -> sp.csr_matrix:
+    def _relevant(name: str, X: Any, shape: tuple[int, int]) -> sp.csr_matrix:
         if not sp.issparse(X):
             raise TypeError(f"{name} must be a scipy.sparse matrix, got {type(X).__name__}")
         if X.shape != shape:
@@ -224,7 +283,7 @@ class _Ranking:
         keys = rows * self.n_items + rel.indices            # ascending (sorted rows/cols)
         query = np.arange(users.size, dtype=np.int64)[:, None] * self.n_items + ids
         pos = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
-        return (ids >= 0) & (keys.size > 0) & (keys[pos] == query)
+        return np.asarray((ids >= 0) & (keys.size > 0) & (keys[pos] == query))
 
 
     def pair_counts(self, users: np.ndarray) -> np.ndarray:
@@ -243,7 +302,8 @@ class _Ranking:
         return out
 
 
-def _top_k_metric(model, test, k, train, num_threads, per_user) -> float:
+def _top_k_metric(model: Any, test: Any, k: Any, train: Any, num_threads: int | None,
+                  per_user: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> float:
     k = check_int("k", k, low=1)
     ranking = _Ranking(model, test, train, num_threads)
     n_rel = np.diff(ranking.test.indptr)
@@ -255,23 +315,23 @@ def _top_k_metric(model, test, k, train, num_threads, per_user) -> float:
     return total / ranking.eval_users.size
 
 
-def _precision(hits, n_rel, k):
-    return hits.sum(axis=1) / k
+def _precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
+    return np.asarray(hits.sum(axis=1) / k)
 
 
-def _recall(hits, n_rel, k):
-    return hits.sum(axis=1) / n_rel
+def _recall(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
+    return np.asarray(hits.sum(axis=1) / n_rel)
 
 
-def _ndcg(hits, n_rel, k):
+def _ndcg(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
     discount = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
-    return (hits * discount).sum(axis=1) / ideal
+    return np.asarray((hits * discount).sum(axis=1) / ideal)
 
 
-def _average_precision(hits, n_rel, k):
+def _average_precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
     precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
-    return (precision_at * hits).sum(axis=1) / np.minimum(n_rel, k)
+    return np.asarray((precision_at * hits).sum(axis=1) / np.minimum(n_rel, k))
 
 
 _RANKING_PARAMS = """
@@ -296,47 +356,79 @@ _RANKING_PARAMS = """
 """
 
 
-def precision_at_k(model, test, k: int = 10, train=None,
+_RANKING_EXAMPLE = """
+    Examples
+    --------
+    >>> from fastmf import MatrixFactorization
+    >>> from fastmf.datasets import make_binary_ratings
+    >>> from fastmf.data import from_arrays
+    >>> from fastmf.metrics import {name}
+    >>> from fastmf.model_selection import per_user_split
+    >>> users, items, labels = make_binary_ratings(400, 300, 20_000, seed=0)
+    >>> liked = labels > 0
+    >>> X = from_arrays(users[liked], items[liked]).matrix    # one entry per interaction
+    >>> train, test = per_user_split(X, test_size=0.2, random_state=0)
+    >>> model = MatrixFactorization(16, solver="als", feedback="implicit", alpha=5.0,
+    ...                             epochs=5, random_state=0).fit(train)
+    >>> score = {name}(model, test, k=10, train=train)
+    >>> 0.0 <= score <= 1.0
+    True
+"""
+
+
+def _ranking_doc(summary: str, name: str) -> str:
+    """Docstring of a top-k metric: its own summary, the shared parameters, an example."""
+    return summary + _RANKING_PARAMS + _RANKING_EXAMPLE.format(name=name)
+
+
+def precision_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
+                   train: SparseMatrix | None = None,
                    num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _precision)
 
 
-def recall_at_k(model, test, k: int = 10, train=None,
+def recall_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
+                train: SparseMatrix | None = None,
                 num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _recall)
 
 
-def ndcg_at_k(model, test, k: int = 10, train=None,
+def ndcg_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
+              train: SparseMatrix | None = None,
               num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _ndcg)
 
 
-def map_at_k(model, test, k: int = 10, train=None,
+def map_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
+             train: SparseMatrix | None = None,
              num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _average_precision)
 
 
-precision_at_k.__doc__ = (
-    "Precision at k: the fraction of the top ``k`` that are relevant test items,\n"
-    "``hits / k`` (a user with fewer than k relevant items cannot reach 1).\n"
-    + _RANKING_PARAMS
-)
-recall_at_k.__doc__ = (
-    "Recall at k: the fraction of a user's relevant test items found in the top ``k``,\n"
-    "``hits / n_relevant``.\n" + _RANKING_PARAMS
-)
-ndcg_at_k.__doc__ = (
-    "Normalised discounted cumulative gain at k with binary relevance:\n"
-    "``sum_{r < k} rel_r / log2(r + 2)`` divided by its best possible value,\n"
-    "``sum_{r < min(n_relevant, k)} 1 / log2(r + 2)``.\n" + _RANKING_PARAMS
-)
-map_at_k.__doc__ = (
-    "Mean average precision at k: per user\n"
-    "``sum_{r < k} precision@(r + 1) * rel_r / min(n_relevant, k)``.\n" + _RANKING_PARAMS
-)
+# The summaries keep the indentation of the shared sections, so that the whole text
+# dedents as one docstring.
+precision_at_k.__doc__ = _ranking_doc(
+    """Precision at k: the fraction of the top ``k`` that are relevant test items,
+    ``hits / k`` (a user with fewer than k relevant items cannot reach 1).
+""", "precision_at_k")
+recall_at_k.__doc__ = _ranking_doc(
+    """Recall at k: the fraction of a user's relevant test items found in the top ``k``,
+    ``hits / n_relevant``.
+""", "recall_at_k")
+ndcg_at_k.__doc__ = _ranking_doc(
+    """Normalised discounted cumulative gain at k with binary relevance:
+    ``sum_{r < k} rel_r / log2(r + 2)`` divided by its best possible value,
+    ``sum_{r < min(n_relevant, k)} 1 / log2(r + 2)``.
+""", "ndcg_at_k")
+map_at_k.__doc__ = _ranking_doc(
+    """Mean average precision at k: per user
+    ``sum_{r < k} precision@(r + 1) * rel_r / min(n_relevant, k)``.
+""", "map_at_k")
 
 
-def roc_auc_per_user(model, test, train=None, num_threads: int | None = None) -> float:
+def roc_auc_per_user(model: FactorModel, test: SparseMatrix,
+                     train: SparseMatrix | None = None,
+                     num_threads: int | None = None) -> float:
     """Mean over users of the ROC AUC of the user's full item ranking.
 
     For user u the positives are the relevant test items that are not in ``train``, and
@@ -353,10 +445,26 @@ def roc_auc_per_user(model, test, train=None, num_threads: int | None = None) ->
     train : scipy.sparse matrix of shape (n_users, n_items), optional
         Items left out of each user's ranking.
     num_threads : int or None, default=None
+        OpenMP threads for the ranking kernel.
 
     Returns
     -------
     float
+
+    Examples
+    --------
+    >>> from fastmf import MatrixFactorization
+    >>> from fastmf.datasets import make_binary_ratings
+    >>> from fastmf.data import from_arrays
+    >>> from fastmf.metrics import roc_auc_per_user
+    >>> from fastmf.model_selection import per_user_split
+    >>> users, items, labels = make_binary_ratings(400, 300, 20_000, seed=0)
+    >>> X = from_arrays(users[labels > 0], items[labels > 0]).matrix
+    >>> train, test = per_user_split(X, test_size=0.2, random_state=0)
+    >>> model = MatrixFactorization(16, solver="als", feedback="implicit", alpha=5.0,
+    ...                             epochs=5, random_state=0).fit(train)
+    >>> roc_auc_per_user(model, test, train=train) > 0.5     # better than chance
+    True
     """
     ranking = _Ranking(model, test, train, num_threads)
     total, counted = 0.0, 0

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._validation import check_int, check_random_state
 
+if TYPE_CHECKING:
+    from ._typing import RandomStateLike, SparseMatrix
+
 __all__ = ["KFold", "per_user_split", "train_test_split"]
 
 
-def _entries(X) -> sp.csr_matrix:
+def _entries(X: Any) -> sp.csr_matrix:
     """A canonical CSR copy of X (duplicates summed, indices sorted)."""
     if not sp.issparse(X):
         raise TypeError(
@@ -44,24 +48,27 @@ def _subset(csr: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def _n_test(test_size, nnz: int) -> int:
+def _n_test(test_size: Any, nnz: int) -> int:
     """Number of held-out entries: a fraction in (0, 1) or a count in [1, nnz - 1]."""
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
         raise TypeError(f"test_size must be a float in (0, 1) or an int, got {test_size!r}")
     if isinstance(test_size, numbers.Integral):
-        if not 1 <= test_size <= nnz - 1:
+        count = int(test_size)
+        if not 1 <= count <= nnz - 1:
             raise ValueError(
                 f"test_size={test_size} entries must lie in [1, {nnz - 1}] for a matrix "
                 f"with {nnz} stored entries"
             )
-        return int(test_size)
-    if not 0.0 < test_size < 1.0:
+        return count
+    fraction = float(test_size)
+    if not 0.0 < fraction < 1.0:
         raise ValueError(f"test_size must lie strictly between 0 and 1, got {test_size!r}")
-    return min(max(round(test_size * nnz), 1), nnz - 1)
+    return min(max(round(fraction * nnz), 1), nnz - 1)
 
 
-def train_test_split(X, test_size: float | int = 0.2,
-                     random_state=None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def train_test_split(X: SparseMatrix, test_size: float | int = 0.2,
+                     random_state: RandomStateLike = None,
+                     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Random holdout of the stored entries of X.
 
     Parameters
@@ -72,11 +79,23 @@ def train_test_split(X, test_size: float | int = 0.2,
         A float in (0, 1) is the fraction of entries held out (rounded, at least 1 and at
         most nnz - 1); an int is the number of entries held out.
     random_state : int, numpy Generator or None, default=None
+        Seed of the draw.
 
     Returns
     -------
     train, test : scipy.sparse.csr_matrix of shape (n_users, n_items)
         A partition of X's entries.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from fastmf.model_selection import train_test_split
+    >>> X = sp.random(100, 50, density=0.1, format="csr", random_state=0)
+    >>> train, test = train_test_split(X, test_size=0.25, random_state=0)
+    >>> X.nnz, train.nnz, test.nnz
+    (500, 375, 125)
+    >>> bool(abs(train + test - X).max() == 0)          # a partition of X's entries
+    True
     """
     csr = _entries(X)
     nnz = csr.nnz
@@ -89,8 +108,9 @@ def train_test_split(X, test_size: float | int = 0.2,
     return _subset(csr, ~is_test), _subset(csr, is_test)
 
 
-def per_user_split(X, test_size: float | None = None, test_items: int | None = None,
-                   random_state=None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def per_user_split(X: SparseMatrix, test_size: float | None = None,
+                   test_items: int | None = None, random_state: RandomStateLike = None,
+                   ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Hold out some entries of every user (row) with at least two of them.
 
     Each such user keeps at least one entry in ``train`` and gives at least one to
@@ -106,10 +126,23 @@ def per_user_split(X, test_size: float | None = None, test_items: int | None = N
         Number of each user's entries held out, at most ``n_u - 1``.  Give at most one of
         ``test_size`` and ``test_items``.
     random_state : int, numpy Generator or None, default=None
+        Seed of the draw.
 
     Returns
     -------
     train, test : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        A partition of X's entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from fastmf.model_selection import per_user_split
+    >>> X = sp.random(100, 50, density=0.1, format="csr", random_state=0)
+    >>> train, test = per_user_split(X, test_items=1, random_state=0)
+    >>> per_user = np.diff(test.indptr)              # held-out entries of each user
+    >>> sorted(set(per_user[np.diff(X.indptr) >= 2].tolist()))
+    [1]
     """
     if test_size is not None and test_items is not None:
         raise ValueError("give test_size or test_items, not both")
@@ -150,20 +183,29 @@ class KFold:
         entries in row-major (user, item) order.
     random_state : int, numpy Generator or None, default=None
         Used only when ``shuffle`` is True.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from fastmf.model_selection import KFold
+    >>> X = sp.random(100, 50, density=0.1, format="csr", random_state=0)
+    >>> [test.nnz for train, test in KFold(n_splits=3, random_state=0).split(X)]
+    [167, 167, 166]
     """
 
-    def __init__(self, n_splits: int = 5, shuffle: bool = True, random_state=None) -> None:
+    def __init__(self, n_splits: int = 5, shuffle: bool = True,
+                 random_state: RandomStateLike = None) -> None:
         self.n_splits = check_int("n_splits", n_splits, low=2)
         if not isinstance(shuffle, bool | np.bool_):
             raise TypeError(f"shuffle must be a bool, got {shuffle!r}")
         self.shuffle = bool(shuffle)
         self.random_state = random_state
 
-    def get_n_splits(self, X=None) -> int:
+    def get_n_splits(self, X: SparseMatrix | None = None) -> int:
         """Number of (train, test) pairs that :meth:`split` yields."""
         return self.n_splits
 
-    def split(self, X) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
+    def split(self, X: SparseMatrix) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
         """Yield ``n_splits`` (train, test) CSR pairs, each a partition of X's entries.
 
         The folds are drawn when ``split`` is called, so the input is validated at once.
@@ -179,7 +221,8 @@ class KFold:
             fold = check_random_state(self.random_state).permutation(fold)
         return self._folds(csr, fold)
 
-    def _folds(self, csr, fold) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
+    def _folds(self, csr: sp.csr_matrix, fold: np.ndarray,
+               ) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
         for f in range(self.n_splits):
             is_test = fold == f
             yield _subset(csr, ~is_test), _subset(csr, is_test)

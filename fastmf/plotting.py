@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
 
-def plot_history(model, ax=None):
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ._estimator import MatrixFactorization
+
+__all__ = ["plot_history"]
+
+
+def plot_history(model: MatrixFactorization, ax: Axes | None = None) -> Figure:
     """Plot a fitted model's per-epoch training loss and validation metrics.
 
     Parameters
@@ -18,6 +28,19 @@ def plot_history(model, ax=None):
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn on.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import fastmf
+    >>> from fastmf.datasets import make_ratings, train_test_split
+    >>> train, val = train_test_split(*make_ratings(300, 200, 6_000, seed=0), seed=0)
+    >>> model = fastmf.MatrixFactorization(8, epochs=5, random_state=0)
+    >>> fig = fastmf.plot_history(model.fit(train, validation=val))
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['training loss', 'validation']
     """
     try:
         import matplotlib.pyplot as plt
@@ -28,7 +51,7 @@ def plot_history(model, ax=None):
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:
-        fig = ax.figure
+        fig = cast("Figure", ax.figure)
     epochs = range(1, len(history["loss"]) + 1)
     lines = ax.plot(epochs, history["loss"], marker="o", ms=3, label="training loss")
     ax.set_xlabel("epoch")
@@ -40,9 +63,10 @@ def plot_history(model, ax=None):
             lines += right.plot(range(1, len(history[name]) + 1), history[name], marker="s",
                                 ms=3, color=color, label=name)
         right.set_ylabel("validation")
-    if getattr(model, "best_epoch_", None):
-        lines.append(ax.axvline(model.best_epoch_, color="grey", ls="--", label="best epoch"))
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
+    best = getattr(model, "best_epoch_", None)
+    if best:
+        lines.append(ax.axvline(best, color="grey", ls="--", label="best epoch"))
+    ax.legend(lines, [str(line.get_label()) for line in lines], loc="upper right")
     ax.set_title(f"{type(model).__name__}: {model.solver}, {model.loss} loss")
     fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ rows x items score matrix is ever built.
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +17,11 @@ import scipy.sparse as sp
 from ._kernels import topk as _topk_kernel
 from ._threads import effective_n_threads, single_threaded_blas, threads_for
 from ._validation import _binary_labels, check_choice, check_float, check_ids, check_int
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from ._typing import FloatArray, SparseMatrix
 
 __all__ = ["fold_in", "recommend", "similar"]
 
@@ -30,7 +36,7 @@ def _float_dtype(a: np.ndarray) -> np.dtype:
     return np.dtype(np.float32) if a.dtype == np.float32 else np.dtype(np.float64)
 
 
-def _check_matrix(name: str, a, dtype: np.dtype | None = None) -> np.ndarray:
+def _check_matrix(name: str, a: Any, dtype: np.dtype | None = None) -> np.ndarray:
     """A finite 2-D real array as a C-contiguous array of ``dtype`` (a copy only if needed)."""
     if sp.issparse(a):
         raise TypeError(f"{name} must be a dense 2-D array, got a sparse matrix")
@@ -47,7 +53,7 @@ def _check_matrix(name: str, a, dtype: np.dtype | None = None) -> np.ndarray:
     return arr
 
 
-def _check_vector(name: str, a, length: int, dtype: np.dtype) -> np.ndarray:
+def _check_vector(name: str, a: Any, length: int, dtype: DTypeLike) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 1 or arr.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},), got {arr.shape}")
@@ -59,11 +65,12 @@ def _check_vector(name: str, a, length: int, dtype: np.dtype) -> np.ndarray:
     return arr
 
 
-def _check_n(n) -> int:
+def _check_n(n: Any) -> int:
     return check_int("n", n, low=1)
 
 
-def _exclusion_csr(exclude, n_rows: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+def _exclusion_csr(exclude: Any, n_rows: int, n_items: int,
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """(indptr, indices) of the exclusion matrix, both int32 or both int64, with indices
     sorted within each row.  The caller's matrix is never modified (sorting works on a
     copy)."""
@@ -107,8 +114,10 @@ def _exclusion_csr(exclude, n_rows: int, n_items: int) -> tuple[np.ndarray, np.n
             np.ascontiguousarray(indices, dtype=idx_dtype))
 
 
-def _run_topk(queries, items, item_bias, query_bias, item_ids, excl_indptr, excl_indices,
-              excl_self, n: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+def _run_topk(queries: np.ndarray, items: np.ndarray, item_bias: np.ndarray,
+              query_bias: np.ndarray, item_ids: np.ndarray, excl_indptr: np.ndarray,
+              excl_indices: np.ndarray, excl_self: np.ndarray, n: int,
+              n_threads: int) -> tuple[np.ndarray, np.ndarray]:
     """Call the kernel on validated arrays (BLAS must already be single-threaded)."""
     m = queries.shape[0]
     ids = np.empty((m, n), dtype=np.int64)
@@ -126,17 +135,17 @@ def _run_topk(queries, items, item_bias, query_bias, item_ids, excl_indptr, excl
 
 
 def recommend(
-    user_vectors,
-    item_factors,
-    item_bias=None,
+    user_vectors: ArrayLike,
+    item_factors: ArrayLike,
+    item_bias: ArrayLike | None = None,
     n: int = 10,
-    exclude=None,
-    items=None,
+    exclude: SparseMatrix | None = None,
+    items: ArrayLike | None = None,
     num_threads: int | None = None,
     *,
-    user_bias=None,
-    exclude_ids=None,
-) -> tuple[np.ndarray, np.ndarray]:
+    user_bias: ArrayLike | None = None,
+    exclude_ids: ArrayLike | None = None,
+) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
     r"""The ``n`` highest-scoring items for each query row.
 
     The score of item :math:`i` for row :math:`u` is
@@ -182,6 +191,22 @@ def recommend(
         Shapes that do not match, non-finite values, ``n < 1``, or ids out of range.
     TypeError
         Non-numeric arrays, or ``exclude`` that is not a sparse matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from fastmf.recommend import recommend
+    >>> item_factors = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    >>> users = np.array([[1.0, 0.2], [0.0, 2.0]])
+    >>> ids, scores = recommend(users, item_factors, n=2)
+    >>> ids
+    array([[0, 2],
+           [1, 2]])
+    >>> seen = sp.csr_matrix(([1.0], ([0], [0])), shape=(2, 3))   # user 0 saw item 0
+    >>> recommend(users, item_factors, n=2, exclude=seen)[0]
+    array([[2, 1],
+           [1, 2]])
     """
     items_mat = _check_matrix("item_factors", item_factors)
     dtype = items_mat.dtype
@@ -221,7 +246,7 @@ def recommend(
                          self_ids, n, n_threads)
 
 
-def _check_exclude_ids(exclude_ids, m: int, n_items: int) -> np.ndarray:
+def _check_exclude_ids(exclude_ids: ArrayLike, m: int, n_items: int) -> np.ndarray:
     arr = np.asarray(exclude_ids)
     if arr.ndim != 1 or arr.shape[0] != m:
         raise ValueError(f"exclude_ids must have shape ({m},), got {arr.shape}")
@@ -234,11 +259,11 @@ def _check_exclude_ids(exclude_ids, m: int, n_items: int) -> np.ndarray:
 
 
 def similar(
-    query_ids,
-    factors,
+    query_ids: ArrayLike,
+    factors: ArrayLike,
     n: int = 10,
     num_threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
     r"""The ``n`` rows of ``factors`` most cosine-similar to each query row.
 
     :math:`\cos(a, b) = a \cdot b / (\lVert a \rVert \lVert b \rVert)`.  A row of zeros has
@@ -251,9 +276,11 @@ def similar(
         Rows of ``factors`` to find neighbours for (e.g. item ids with
         ``model.item_factors_``, or user ids with ``model.user_factors_``).
     factors : array_like of shape (n_rows, k)
+        One row per item (or user).
     n : int, default=10
         Neighbours per query (>= 1).
     num_threads : int or None, default=None
+        OpenMP threads.
 
     Returns
     -------
@@ -262,6 +289,15 @@ def similar(
         when fewer than ``n`` other rows exist.
     scores : ndarray of shape (m, n)
         Cosine similarities, ``-inf`` for padding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmf.recommend import similar
+    >>> factors = np.array([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0]])
+    >>> ids, sims = similar([0], factors, n=2)
+    >>> ids, np.round(sims, 3)
+    (array([[1, 2]]), array([[0.999, 0.   ]]))
     """
     mat = _check_matrix("factors", factors)
     q = check_ids("query_ids", query_ids, mat.shape[0])
@@ -281,16 +317,16 @@ _FOLD_IN_SCRATCH = 1 << 22
 
 
 def fold_in(
-    X_rows,
-    item_factors,
-    item_bias=None,
+    X_rows: SparseMatrix,
+    item_factors: ArrayLike,
+    item_bias: ArrayLike | None = None,
     global_bias: float = 0.0,
     l2: float = 0.02,
     l2_bias: float | None = None,
     loss: str = "squared",
     biases: bool = True,
     newton_steps: int = 25,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[FloatArray, FloatArray]:
     r"""Factors and bias of new users from their ratings, with the items held fixed.
 
     For each row :math:`u` of ``X_rows`` with ratings :math:`y_{ui}` on items
@@ -312,6 +348,7 @@ def fold_in(
     X_rows : scipy.sparse matrix of shape (n_new, n_items)
         One row per new user; every stored entry is a rating (explicit zeros included).
     item_factors : array_like of shape (n_items, k)
+        The fixed item factors.
     item_bias : array_like of shape (n_items,), optional
         :math:`b_i` (zeros if omitted).
     global_bias : float, default=0.0
@@ -321,6 +358,7 @@ def fold_in(
     l2_bias : float, optional
         :math:`\lambda_b`, >= 0; ``None`` uses ``l2``.
     loss : {"squared", "logistic"}, default="squared"
+        The per-rating loss :math:`\ell`.
     biases : bool, default=True
         Solve for :math:`b_u`; if False it is fixed at 0 and only :math:`p_u` is solved.
     newton_steps : int, default=25
@@ -334,6 +372,21 @@ def fold_in(
         In the dtype of ``item_factors`` (float32 or float64).  Rows with no ratings get
         zeros.  With ``l2 = 0`` and too few ratings to determine :math:`w`, the
         minimum-norm least-squares solution is returned.
+
+    Examples
+    --------
+    Without a penalty and with enough ratings, the exact factors of a user whose ratings
+    the items explain perfectly are recovered:
+
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from fastmf.recommend import fold_in
+    >>> item_factors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, -1.0]])
+    >>> ratings = item_factors @ np.array([0.5, -1.0]) + 0.25    # p_u = (0.5, -1), b_u = 0.25
+    >>> X = sp.csr_matrix(ratings[None, :])
+    >>> factors, bias = fold_in(X, item_factors, l2=0.0)
+    >>> np.round(factors, 6), np.round(bias, 6)
+    (array([[ 0.5, -1. ]]), array([0.25]))
     """
     items_mat = _check_matrix("item_factors", item_factors)
     dtype = items_mat.dtype
@@ -416,7 +469,8 @@ def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                                                                                   strict=True)])
 
 
-def _squared_solve(x, target, seg, penalty) -> np.ndarray:
+def _squared_solve(x: np.ndarray, target: np.ndarray, seg: np.ndarray,
+                   penalty: np.ndarray) -> np.ndarray:
     """(X_u^T X_u + diag(penalty)) w_u = X_u^T target_u for each user segment."""
     gram = np.add.reduceat(np.einsum("ni,nj->nij", x, x), seg, axis=0)
     gram += np.diag(penalty)
@@ -424,13 +478,16 @@ def _squared_solve(x, target, seg, penalty) -> np.ndarray:
     return _solve_spd(gram, rhs)
 
 
-def _logistic_objective(x, y, offset, seg, penalty, w_rows, w) -> np.ndarray:
+def _logistic_objective(x: np.ndarray, y: np.ndarray, offset: np.ndarray, seg: np.ndarray,
+                        penalty: np.ndarray, w_rows: np.ndarray, w: np.ndarray,
+                        ) -> np.ndarray:
     s = offset + np.einsum("ni,ni->n", x, w_rows)
     per = np.logaddexp(0.0, s) - y * s
-    return np.add.reduceat(per, seg) + 0.5 * np.einsum("ui,i,ui->u", w, penalty, w)
+    return np.asarray(np.add.reduceat(per, seg) + 0.5 * np.einsum("ui,i,ui->u", w, penalty, w))
 
 
-def _logistic_newton(x, y, offset, seg, penalty, steps: int) -> np.ndarray:
+def _logistic_newton(x: np.ndarray, y: np.ndarray, offset: np.ndarray, seg: np.ndarray,
+                     penalty: np.ndarray, steps: int) -> np.ndarray:
     """Newton's method with step halving on each user's penalised logistic loss."""
     n_users, d = seg.size, x.shape[1]
     lengths = np.diff(np.append(seg, x.shape[0]))

@@ -17,6 +17,7 @@ import os
 import types
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,8 @@ from ._sweep import task_key
 
 
 def fit(
-    client,
-    data,
+    client: Any,
+    data: Any,
     model: MatrixFactorization,
     *,
     n_user_blocks: int = 2,
@@ -78,6 +79,7 @@ def fit(
         ``.npz`` file to which the parameters are written every ``checkpoint_every``
         sweeps and after the last one.
     checkpoint_every : int, default=5
+        Sweeps between two checkpoints.
     resume : bool, default=False
         Start from ``checkpoint`` when that file exists (it must come from a fit of
         the same data shape and settings), running only the remaining sweeps.
@@ -98,6 +100,28 @@ def fit(
         rating, a negative implicit value, labels that are not binary, no ratings.
     fastmf.ALSError
         When a row's system cannot be solved (as in the single-machine fit).
+
+    Examples
+    --------
+    A one-worker cluster in this process, and the same fit on one machine for comparison:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from distributed import Client, LocalCluster
+    >>> import fastmf
+    >>> from fastmf.datasets import make_ratings
+    >>> from fastmf.distributed import fit
+    >>> users, items, ratings = make_ratings(300, 200, 6_000, seed=0)
+    >>> df = pd.DataFrame({"user": users, "item": items, "value": ratings})
+    >>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+    ...                   dashboard_address=None) as cluster, Client(cluster) as client:
+    ...     model = fit(client, df, fastmf.MatrixFactorization(
+    ...         8, solver="als", l2=0.1, epochs=3, random_state=0))
+    >>> single = fastmf.MatrixFactorization(8, solver="als", l2=0.1, epochs=3,
+    ...                                     random_state=0).fit((users, items, ratings))
+    >>> bool(np.allclose(model.predict([0, 1], [2, 3]), single.predict([0, 1], [2, 3]),
+    ...                  atol=1e-4))
+    True
     """
     _check_client(client)
     P = check_int("n_user_blocks", n_user_blocks, low=1)
