@@ -168,19 +168,22 @@ class ServingMixin:
 
         Examples
         --------
-        An ALS model's own users are solved the same way, so folding in the ratings of
-        user 0 gives back (to rounding) the factors ALS fitted for that user:
+        A new user who rated item 10 with 5 stars and item 30 with 1 star:
 
         >>> import numpy as np
         >>> import scipy.sparse as sp
         >>> from fastmf import MatrixFactorization
         >>> from fastmf.datasets import make_ratings
         >>> users, items, ratings = make_ratings(300, 200, 6_000, seed=0)
-        >>> X = sp.csr_matrix((ratings, (users, items)), shape=(300, 200))
-        >>> model = MatrixFactorization(8, solver="als", epochs=4, l2=0.1,
-        ...                             dtype=np.float64, random_state=0).fit(X)
-        >>> factors, bias = model.transform(X[:1])
-        >>> bool(np.allclose(factors[0], model.user_factors_[0], atol=1e-3))
+        >>> model = MatrixFactorization(8, solver="als", epochs=5, l2=0.1,
+        ...                             random_state=0).fit((users, items, ratings))
+        >>> new = sp.csr_matrix(([5.0, 1.0], ([0, 0], [10, 30])), shape=(1, 200))
+        >>> factors, bias = model.transform(new)
+        >>> factors.shape, bias.shape
+        ((1, 8), (1,))
+        >>> scores = (model.global_bias_ + bias[0] + model.item_bias_[[10, 30]]
+        ...           + model.item_factors_[[10, 30]] @ factors[0])
+        >>> bool(scores[0] > scores[1])
         True
         """
         self._check_fitted()

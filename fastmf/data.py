@@ -57,7 +57,7 @@ def _raw_ids(name: str, values: Any) -> np.ndarray:
 
 
 class IdMap:
-    """Bijection between raw ids and indices ``0 .. n-1``.
+    """Bijection between raw ids and the indices 0 to n - 1.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Rating data sets: a synthetic generator, a train/test splitter and a MovieLens loader.
 
-Synthetic ratings
------------------
+.. rubric:: Synthetic ratings
+
 :func:`make_ratings` builds an explicit-feedback data set that looks roughly like a
 real rating log while having a known low-rank structure:
 

@@ -8,8 +8,8 @@ ranking), the user's ``train`` items are left out, and the top ``k`` are compare
 held-out ones.  Ranking runs in the top-n kernel, users a batch at a time, so no
 users x items score matrix is built.
 
-Conventions shared by the ranking metrics
------------------------------------------
+.. rubric:: Conventions shared by the ranking metrics
+
 * Relevant items of user u: the stored entries of row u of ``test`` with a value > 0.
   (Explicit zeros and negative labels are not relevant.)
 * Users with no relevant test item are skipped; the result is the mean over the others.

@@ -102,22 +102,24 @@ def test_public_name_is_annotated(module, name):
 
 
 def _doctests() -> list[doctest.DocTest]:
-    finder = doctest.DocTestFinder(exclude_empty=True)
-    tests = []
+    """The examples of every public module's docstring, public name and public method
+    (methods inherited from fastmf's mixins included), each in a fresh namespace."""
+    finder = doctest.DocTestFinder(recurse=False)
+    targets = []
     for module_name in _public_modules():
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        seen = set()
-        for name in ["__doc__", *getattr(module, "__all__", [])]:
-            obj = module if name == "__doc__" else getattr(module, name)
-            for test in finder.find(obj, f"{module_name}.{name}" if name != "__doc__"
-                                    else module_name, globs={}):
-                if test.examples and test.name not in seen:
-                    seen.add(test.name)
-                    tests.append(test)
-    return tests
+        targets.append((module_name, module))
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            targets.append((f"{module_name}.{name}", obj))
+            if inspect.isclass(obj):
+                targets += [(f"{module_name}.{label}", func)
+                            for label, func in _public_methods(obj)]
+    return [test for label, obj in targets
+            for test in finder.find(obj, label, globs={}) if test.examples]
 
 
 DOCTESTS = _doctests()

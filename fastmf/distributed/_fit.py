@@ -74,7 +74,7 @@ def fit(
         Names of the user, item and value columns of a DataFrame or Parquet input.
     initial : (user_factors, item_factors, user_bias, item_bias), optional
         Starting parameters (copied).  By default they are drawn from
-        ``model.random_state`` exactly as :meth:`MatrixFactorization.fit` draws them.
+        ``model.random_state`` exactly as :meth:`fastmf.MatrixFactorization.fit` draws them.
     checkpoint : str or path, optional
         ``.npz`` file to which the parameters are written every ``checkpoint_every``
         sweeps and after the last one.
@@ -91,7 +91,7 @@ def fit(
     -------
     MatrixFactorization
         ``model``, fitted: ``predict``, ``recommend``, ``save`` and the rest work as
-        after :meth:`MatrixFactorization.fit`.
+        after :meth:`fastmf.MatrixFactorization.fit`.
 
     Raises
     ------
