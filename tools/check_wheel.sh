@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build fastmf's sdist and wheel and check them as a user would get them.
 #
-#   1. python -m build --sdist --wheel: the sdist and a wheel, both from the source tree;
+#   1. python -m build --sdist --wheel: the sdist and a wheel, both from the source tree,
+#      without a deprecation warning, both shipping LICENSE and the py.typed marker;
 #   2. a second wheel built from the unpacked sdist alone (proves the sdist is complete);
 #   3. on Linux, auditwheel show + repair: a manylinux-tagged wheel with the OpenMP
 #      runtime (libgomp) vendored;
-#   4. that wheel installed into a fresh venv, the test suite run against it from a
-#      directory outside the source tree, and fastmf.show_config() required to report
-#      OpenMP on.
+#   4. that wheel installed with its [test] extra into a fresh venv, the test suite run
+#      against it from a directory outside the source tree, and fastmf.show_config()
+#      required to report OpenMP on.
 #
 # Usage: tools/check_wheel.sh [OUTDIR]     (default: ./wheelhouse; PYTHON picks the
 # interpreter, default python3).  Needs network access to PyPI for build dependencies.
@@ -42,6 +43,18 @@ done
 if grep -qE '\.(c|cpp)$' "$WORK/sdist-files"; then
     echo "sdist ships generated C:"; grep -E '\.(c|cpp)$' "$WORK/sdist-files"; exit 1
 fi
+# The licence and the typing marker travel with both distributions.
+grep -qE '^fastmf-[^/]+/LICENSE$' "$WORK/sdist-files" || { echo "sdist lacks LICENSE"; exit 1; }
+grep -qE '^fastmf-[^/]+/fastmf/py\.typed$' "$WORK/sdist-files" \
+    || { echo "sdist lacks fastmf/py.typed"; exit 1; }
+"$TOOLS/python" -m zipfile -l "$(ls "$OUT"/tree/fastmf-*.whl)" > "$WORK/wheel-files"
+for f in 'fastmf/py\.typed' 'fastmf-[^/]+\.dist-info/licenses/LICENSE'; do
+    grep -qE "^$f " "$WORK/wheel-files" || { echo "wheel lacks $f"; exit 1; }
+done
+# Packaging deprecations (the licence table, classifiers, ...) must not creep back in.
+if grep -iE 'deprecat' "$WORK/build-tree.log" | grep -v 'NPY_NO_DEPRECATED_API'; then
+    echo "python -m build printed a deprecation warning (above)"; exit 1
+fi
 
 step "wheel rebuilt from the sdist alone"
 mkdir -p "$WORK/unpacked"
@@ -67,8 +80,10 @@ fi
 
 step "install into a fresh venv and test from outside the source tree"
 "$PY" -m venv "$WORK/venv"
-# Cython and setuptools let tests/test_embedding.py build an extension against the wheel.
-"$WORK/venv/bin/pip" install -q "$WHEEL" pytest cython setuptools
+# The [test] extra brings pytest and what the optional parts need (pandas, Dask,
+# matplotlib, and Cython and setuptools, which let tests/test_embedding.py build an
+# extension against the wheel), so none of their tests is skipped.
+"$WORK/venv/bin/pip" install -q "${WHEEL}[test]"
 mkdir -p "$WORK/run"
 cp -r "$ROOT/tests" "$WORK/run/tests"
 cd "$WORK/run"

@@ -1,27 +1,51 @@
 #!/usr/bin/env bash
-# Fetch the OpenMP runtime for fastmf's macOS wheels (cibuildwheel's before-all).
+# Fetch the OpenMP runtime for fastmf's macOS builds (cibuildwheel's before-all, and the
+# macOS test job of CI).
 #
-# libomp comes from conda-forge's llvm-openmp package, pinned below, for both wheel
-# architectures: /tmp/libomp-x86_64 (osx-64) and /tmp/libomp-arm64 (osx-arm64), each with
-# include/omp.h and lib/libomp.dylib.  pyproject.toml points CPPFLAGS/LDFLAGS there and
-# sets MACOSX_DEPLOYMENT_TARGET to the minimum macOS of these builds (10.13 and 11.0);
-# delocate then copies libomp.dylib into each wheel.  Homebrew's libomp is not used: it
-# is built for the runner's own macOS version, so wheels linking it would not load on
-# older systems.
+# libomp (LLVM's OpenMP runtime, Apache-2.0 WITH LLVM-exception) comes from the
+# cmeel-libomp wheels on PyPI, pinned below by version and SHA-256 (the digests the
+# index publishes for these files), for both macOS architectures: /tmp/libomp-x86_64
+# and /tmp/libomp-arm64, each with include/omp.h and lib/libomp.dylib.  PyPI never
+# replaces the file of a published version, and the checksum is verified before
+# anything is unpacked.  pyproject.toml points CPPFLAGS/LDFLAGS there and sets
+# MACOSX_DEPLOYMENT_TARGET to the minimum macOS these builds support (libomp.dylib's
+# LC_BUILD_VERSION / LC_VERSION_MIN: 10.13 for x86_64, 11.0 for arm64); delocate then
+# copies libomp.dylib into each wheel.  Homebrew's libomp is not used: it follows
+# Homebrew's latest release and is built for the runner's own macOS version, so wheels
+# linking it would not load on older systems.
+#
+# To move to another version: take the file names and the sha256 digests from
+# https://pypi.org/simple/cmeel-libomp/ and check them against the downloaded files.
 set -euo pipefail
-LLVM_OPENMP_VERSION=19.1.7
 
-host="$(uname -m)"
-[[ "$host" == x86_64 ]] && platform=osx-64 || platform=osx-arm64
-tool="$(mktemp -d)"
-# micromamba only fetches the package; the package itself is what is pinned.
-curl -fsSL "https://micro.mamba.pm/api/micromamba/${platform}/latest" | tar -xj -C "$tool" bin/micromamba
-export MAMBA_ROOT_PREFIX="$tool/root"
+LIBOMP_VERSION=21.1.8
+BASE=https://files.pythonhosted.org/packages
+X86_64_URL="$BASE/3f/38/1c42a768a8a3762321504e487ff503c0ced50d5db19816af37029318a43b/cmeel_libomp-${LIBOMP_VERSION}-0-py3-none-macosx_10_9_x86_64.whl"
+X86_64_SHA256=b8c1f76f32c097ec88cc9c1bb42680f54f67b4ae9977a86339f7babb5cf43650
+ARM64_URL="$BASE/db/df/bcad90c9392c797cfe6c0b3610178897230d13987babc7fb6509e1f68549/cmeel_libomp-${LIBOMP_VERSION}-0-py3-none-macosx_11_0_arm64.whl"
+ARM64_SHA256=74dd38d15da7ab1806d231b1f2be80a5fb6a1d404575678a0d75223aeb37f1f3
+
+sha256() {
+    if command -v sha256sum > /dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi
+}
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 for arch in x86_64 arm64; do
-    [[ "$arch" == x86_64 ]] && target=osx-64 || target=osx-arm64
-    rm -rf "/tmp/libomp-$arch"
-    "$tool/bin/micromamba" create -y -q -p "/tmp/libomp-$arch" --platform "$target" \
-        -c conda-forge "llvm-openmp=${LLVM_OPENMP_VERSION}"
+    if [[ "$arch" == x86_64 ]]; then url="$X86_64_URL" sum="$X86_64_SHA256"
+    else url="$ARM64_URL" sum="$ARM64_SHA256"; fi
+    wheel="$work/libomp-$arch.whl"
+    curl -fsSL --retry 3 -o "$wheel" "$url"
+    got="$(sha256 "$wheel" | cut -d' ' -f1)"
+    if [[ "$got" != "$sum" ]]; then
+        echo "libomp $arch: sha256 $got, expected $sum" >&2
+        exit 1
+    fi
+    rm -rf "$work/unpacked" "/tmp/libomp-$arch"
+    unzip -q "$wheel" 'cmeel.prefix/include/*' 'cmeel.prefix/lib/libomp.dylib' -d "$work/unpacked"
+    mkdir -p "/tmp/libomp-$arch"
+    mv "$work/unpacked/cmeel.prefix/include" "$work/unpacked/cmeel.prefix/lib" "/tmp/libomp-$arch/"
     test -f "/tmp/libomp-$arch/include/omp.h"
     test -f "/tmp/libomp-$arch/lib/libomp.dylib"
+    echo "libomp $LIBOMP_VERSION ($arch): /tmp/libomp-$arch"
 done
