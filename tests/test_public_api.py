@@ -139,3 +139,11 @@ def test_docstring_examples(test, tmp_path, monkeypatch):
     runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed"
+
+
+def test_version_stays_above_the_other_fastmf():
+    # Versions up to 0.1.0 exist on PyPI under the name fastmf for an unrelated project
+    # (RELEASING.md): no version of this one may reuse or precede them.
+    from packaging.version import Version
+
+    assert Version(fastmf.__version__) > Version("0.1.0")
