@@ -34,8 +34,8 @@ __all__ = [
 
 
 def get_include() -> str:
-    """Folder holding fastmf's ``.pxd`` files and C headers, for Cython code that
-    ``cimport``s the C-level API (``fastmf_capi.pxd``).
+    """Folder holding fastmf's ``.pxd`` files and C headers, for Cython extensions that
+    use the C-level API (``fastmf_capi.pxd``).
 
     Put it on both search paths when building such an extension: Cython's, for the
     ``.pxd`` files, and the C compiler's, for the ``.h`` files they include::

@@ -33,7 +33,7 @@ for name, model in (("SGD", sgd), ("ALS", als)):
 
 # %%
 # The built-in plot: training loss on the left axis, validation metric on the right.
-fastmf.plot_history(sgd)
+fig = fastmf.plot_history(sgd)
 
 # %%
 # Both solvers on one axis.
@@ -57,5 +57,5 @@ stopped = fastmf.MatrixFactorization(64, epochs=200, learning_rate=0.03, l2=0.01
                                      init_scale=0.01, early_stopping=3, random_state=0)
 stopped.fit(train, validation=valid)
 print(f"stopped after {len(stopped.history_['loss'])} epochs, best epoch {stopped.best_epoch_}")
-fastmf.plot_history(stopped)
+fig = fastmf.plot_history(stopped)
 plt.show()
