@@ -13,6 +13,7 @@ generated, never edited:
 
 from __future__ import annotations
 
+import doctest
 import importlib
 import os
 import pkgutil
@@ -73,9 +74,8 @@ add_module_names = False
 # ------------------------------------------------------------------ doctests
 # The Examples sections import what they use; this only makes plotting headless.
 doctest_global_setup = "import matplotlib\nmatplotlib.use('Agg')\n"
-doctest_default_flags = (__import__("doctest").ELLIPSIS
-                         | __import__("doctest").NORMALIZE_WHITESPACE
-                         | __import__("doctest").DONT_ACCEPT_TRUE_FOR_1)
+doctest_default_flags = (doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+                         | doctest.DONT_ACCEPT_TRUE_FOR_1)
 
 # ------------------------------------------------------------------ gallery
 sphinx_gallery_conf = {
