@@ -28,7 +28,10 @@ def sphinx(builder: str, extra: list[str]) -> int:
     cmd = [sys.executable, "-m", "sphinx", "-b", builder, "-W", "--keep-going", "-n",
            "-d", str(doctrees), *extra, str(DOCS), str(out)]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, env={**os.environ, "MPLBACKEND": "Agg"})
+    # From docs/: ``python -m`` puts the working directory first on sys.path, and from
+    # the repository root that would import the source tree (no compiled kernels)
+    # instead of the installed fastmf.
+    return subprocess.call(cmd, cwd=DOCS, env={**os.environ, "MPLBACKEND": "Agg"})
 
 
 def main(argv: list[str]) -> int:
