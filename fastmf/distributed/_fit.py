@@ -114,7 +114,7 @@ def fit(
     >>> users, items, ratings = make_ratings(300, 200, 6_000, seed=0)
     >>> df = pd.DataFrame({"user": users, "item": items, "value": ratings})
     >>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-    ...                   dashboard_address=None) as cluster, Client(cluster) as client:
+    ...                   dashboard_address=":0") as cluster, Client(cluster) as client:
     ...     model = fit(client, df, fastmf.MatrixFactorization(
     ...         8, solver="als", l2=0.1, epochs=3, random_state=0))
     >>> single = fastmf.MatrixFactorization(8, solver="als", l2=0.1, epochs=3,
