@@ -155,3 +155,39 @@ def test_triples_never_modified():
     _fit((u, i, v), loss="logistic")
     for a, b in zip((u, i, v), copies, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("form", ["csr", "coo", "tuple"])
+def test_complex_ratings_are_refused(form):
+    """A complex sparse matrix was accepted and its imaginary part dropped silently."""
+    rows, cols = np.array([0, 1, 2]), np.array([1, 0, 2])
+    values = np.array([4 + 1j, 3 + 0j, 5 - 2j])
+    X = (rows, cols, values) if form == "tuple" else sp.coo_matrix(
+        (values, (rows, cols)), shape=(3, 3)).asformat(form)
+    with pytest.raises(TypeError, match="complex"):
+        MatrixFactorization(2, epochs=1).fit(X)
+
+
+def test_complex_ratings_are_refused_by_transform_and_fold_in(ratings):
+    from fastmf.recommend import fold_in
+
+    model = MatrixFactorization(3, epochs=1).fit(ratings)
+    rows = sp.csr_matrix(np.eye(2, ratings.shape[1]) * (1 + 1j))
+    with pytest.raises(TypeError, match="complex"):
+        model.transform(rows)
+    with pytest.raises(TypeError, match="complex"):
+        model.recommend(new_users=rows)
+    with pytest.raises(TypeError, match="real"):
+        fold_in(rows, model.item_factors_)
+
+
+def test_ratings_beyond_float32_are_named():
+    with pytest.raises(ValueError, match=r"1e\+300.*beyond the range of float32"):
+        MatrixFactorization(2, epochs=1).fit((np.array([0, 1]), np.array([1, 0]),
+                                              np.array([1e300, 3.0])))
+
+
+@pytest.mark.parametrize("name", ["factors", "cg_steps", "newton_steps"])
+def test_counts_beyond_a_c_int_are_refused(ratings, name):
+    with pytest.raises(ValueError, match=f"{name} must be <= 2147483647"):
+        MatrixFactorization(**{"solver": "als", name: 2**31}).fit(ratings)
