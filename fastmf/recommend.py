@@ -107,16 +107,30 @@ def _exclusion_csr(exclude, n_rows: int, n_items: int) -> tuple[np.ndarray, np.n
             np.ascontiguousarray(indices, dtype=idx_dtype))
 
 
+# A kernel call holds no GIL and cannot be interrupted, so a large request is cut into
+# calls of about this many multiply-adds per thread (0.1 s or less at the kernel's speed),
+# and Ctrl-C lands between two of them.  Calls start at multiples of _ROW_BLOCK rows, the
+# kernel's row tile, so every tile (hence every score) is computed as in a single call.
+_CALL_WORK = 1 << 31
+_ROW_BLOCK = 64
+
+
 def _run_topk(queries, items, item_bias, query_bias, item_ids, excl_indptr, excl_indices,
               excl_self, n: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
     """Call the kernel on validated arrays (BLAS must already be single-threaded)."""
     m = queries.shape[0]
     ids = np.empty((m, n), dtype=np.int64)
     scores = np.empty((m, n), dtype=queries.dtype)
-    status = _topk_kernel.topk(queries, items, item_bias, query_bias, item_ids, excl_indptr,
-                               excl_indices, excl_self, ids, scores, n_threads)
-    if status:
-        raise MemoryError("topk: could not allocate per-thread scratch buffers")
+    per_row = max(1, items.shape[0] * (queries.shape[1] + 1))
+    step = max(1, _CALL_WORK * n_threads // per_row // _ROW_BLOCK) * _ROW_BLOCK
+    for r0 in range(0, m, step):
+        r1 = min(m, r0 + step)
+        # the exclusion row pointers stay absolute offsets into excl_indices
+        status = _topk_kernel.topk(queries[r0:r1], items, item_bias, query_bias[r0:r1],
+                                   item_ids, excl_indptr[r0:r1 + 1], excl_indices,
+                                   excl_self[r0:r1], ids[r0:r1], scores[r0:r1], n_threads)
+        if status:
+            raise MemoryError("topk: could not allocate per-thread scratch buffers")
     return ids, scores
 
 
@@ -154,7 +168,8 @@ def recommend(
     item_bias : array_like of shape (n_items,), optional
         Added to every score of the item.
     n : int, default=10
-        Number of items to return per row (>= 1).
+        Number of items to return per row (>= 1); at most the number of items
+        (``n`` larger than that returns rows of ``n_items``).
     exclude : scipy.sparse matrix of shape (m, n_items), optional
         Items never to return for a row: the stored entries of row ``u`` (whatever their
         values), typically the user's training items.  int32 and int64 indices are used
@@ -170,10 +185,11 @@ def recommend(
 
     Returns
     -------
-    ids : ndarray of int64, shape (m, n)
+    ids : ndarray of int64, shape (m, min(n, n_items))
         Item ids, best first.  Equal scores are ordered by lower item id, so the result is
-        deterministic.  A row with fewer than ``n`` admissible items is padded with ``-1``.
-    scores : ndarray of shape (m, n)
+        deterministic.  A row with fewer admissible items (after exclusions and
+        ``items``) is padded with ``-1``.
+    scores : ndarray, same shape
         The matching scores, ``-inf`` where the id is ``-1``.
 
     Raises
@@ -214,6 +230,9 @@ def recommend(
         cand = np.unique(check_ids("items", items, n_items))
         cand_mat = np.ascontiguousarray(items_mat[cand])
         cand_bias = np.ascontiguousarray(ibias[cand])
+    n = min(n, n_items)            # no row can hold more: never allocate beyond that
+    if n == 0:
+        return np.empty((m, 0), dtype=np.int64), np.empty((m, 0), dtype=dtype)
     n_threads = threads_for(effective_n_threads(num_threads),
                             m * cand.size * (queries.shape[1] + 1))
     with single_threaded_blas():
@@ -252,15 +271,15 @@ def similar(
         ``model.item_factors_``, or user ids with ``model.user_factors_``).
     factors : array_like of shape (n_rows, k)
     n : int, default=10
-        Neighbours per query (>= 1).
+        Neighbours per query (>= 1); at most the number of rows.
     num_threads : int or None, default=None
 
     Returns
     -------
-    ids : ndarray of int64, shape (m, n)
+    ids : ndarray of int64, shape (m, min(n, n_rows))
         Neighbour ids, most similar first, equal similarities by lower id; ``-1`` padding
         when fewer than ``n`` other rows exist.
-    scores : ndarray of shape (m, n)
+    scores : ndarray, same shape
         Cosine similarities, ``-inf`` for padding.
     """
     mat = _check_matrix("factors", factors)
@@ -361,6 +380,8 @@ def fold_in(
     newton_steps = check_int("newton_steps", newton_steps, low=1)
 
     coo = X_rows.tocoo()
+    if coo.data.dtype.kind not in "biuf":
+        raise TypeError(f"X_rows must hold real ratings, got dtype {coo.data.dtype}")
     n_new = X_rows.shape[0]
     order = np.lexsort((coo.col, coo.row))
     rows = coo.row[order].astype(np.int64)
