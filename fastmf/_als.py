@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from ._kernels import als as _als_kernel
 from ._threads import single_threaded_blas
-from ._validation import Ratings, find_duplicate
+from ._validation import Ratings, csr_of, find_duplicate, index_dtype
 
 logger = logging.getLogger("fastmf")
 
@@ -75,11 +75,13 @@ def config_of(p: dict) -> ALSConfig:
 
 
 def _kernel_csr(csr: sp.csr_matrix) -> sp.csr_matrix:
-    if csr.indptr.dtype != csr.indices.dtype:      # the kernel takes one index type
-        csr = sp.csr_matrix(
-            (csr.data, csr.indices.astype(np.int64), csr.indptr.astype(np.int64)),
-            shape=csr.shape,
-        )
+    """``csr`` with the one index type the kernel takes for its size (int64 past
+    2**31 - 2 entries, see ``_validation.index_dtype``)."""
+    want = index_dtype(csr.nnz)
+    if csr.indptr.dtype != want or csr.indices.dtype != want:
+        canonical = csr.has_canonical_format
+        csr = csr_of(csr.data, csr.indices, csr.indptr, csr.shape, want)
+        csr.has_canonical_format = canonical
     return csr
 
 
