@@ -32,8 +32,12 @@ FEEDBACKS = ("explicit", "implicit")
 def _initial_rows(rng: np.random.Generator, ids: np.ndarray, n: int, p: dict) -> np.ndarray:
     """Starting factors for n rows: N(0, init_scale^2), zero for rows without ratings.
     Drawn in float64 for every dtype, so float32 and float64 fits start alike."""
-    rows = (rng.standard_normal((n, p["factors"])) * p["init_scale"]).astype(p["dtype"])
+    with np.errstate(over="ignore"):           # reported below
+        rows = (rng.standard_normal((n, p["factors"])) * p["init_scale"]).astype(p["dtype"])
     rows[np.bincount(ids, minlength=n) == 0] = 0
+    if not np.isfinite(rows).all():
+        raise ValueError(f"init_scale={p['init_scale']} draws factors beyond the range of "
+                         f"{p['dtype'].name}: use a scale of order 0.01 to 1")
     return rows
 
 
@@ -402,7 +406,13 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
             except _training.Interrupted:
                 self._publish(work.state(p))
                 raise KeyboardInterrupt from None
-        self._publish(work.state(p, best_epoch=best))
+        state = work.state(p, best_epoch=best)
+        if not state.scores_bounded():
+            raise _sgd.DivergenceError(
+                f"training left parameters so large that predictions would overflow "
+                f"{state.dtype.name}: the ratings are on an extreme scale (or the learning "
+                "rate is too high); rescale them, or use dtype=float64")
+        self._publish(state)
         return self
 
     def _solver_step(self, data: Ratings, p: dict, arrays: list, rng: np.random.Generator,
@@ -563,6 +573,10 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
             LOSSES[s.loss].code, raw, out,
             threads_for(effective_n_threads(self.num_threads), u.shape[0] * (s.factors + 1)),
         )
+        if not np.isfinite(out).all():
+            raise FloatingPointError(
+                f"predictions overflowed {s.dtype.name}: the model's parameters are too "
+                "large for its dtype")
         return out
 
 

@@ -169,7 +169,8 @@ def _state_of(archive: Archive, meta: dict, model) -> FittedState:
     if not isinstance(fitted, dict):
         raise archive.error("its 'fitted' entry is not a JSON object")
     loss, biases, feedback = (fitted.get(key) for key in ("loss", "biases", "feedback"))
-    if loss not in LOSSES or feedback not in _FEEDBACKS or not isinstance(biases, bool):
+    if (not isinstance(loss, str) or loss not in LOSSES or not isinstance(feedback, str)
+            or feedback not in _FEEDBACKS or not isinstance(biases, bool)):
         raise archive.error(f"invalid 'fitted' entry {fitted!r}")
     history = _history(archive, meta["history"])
     state = FittedState(
@@ -181,6 +182,9 @@ def _state_of(archive: Archive, meta: dict, model) -> FittedState:
         state.check_finite()
     except ValueError as exc:
         raise archive.error(str(exc)) from exc
+    if not state.scores_bounded():
+        raise archive.error(f"its parameters are so large that predictions would overflow "
+                            f"{state.dtype.name}")
     if not biases and (state.global_bias != 0 or state.user_bias.any()
                        or state.item_bias.any()):
         raise archive.error("the model has no biases, but the file holds non-zero ones")

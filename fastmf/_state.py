@@ -110,6 +110,20 @@ class FittedState:
             if not np.isfinite(getattr(self, name)).all():
                 raise ValueError(f"{name} holds NaN or infinite values")
 
+    def scores_bounded(self) -> bool:
+        """True when no score mu + b_u + b_i + p_u . q_i can overflow the dtype: the
+        largest row norms bound every dot product (and its partial sums)."""
+        def largest_norm(a: np.ndarray) -> float:
+            with np.errstate(over="ignore"):
+                return float(np.sqrt(np.einsum("ij,ij->i", a, a, dtype=np.float64)).max(
+                    initial=0.0))
+
+        with np.errstate(over="ignore"):
+            bound = (abs(self.global_bias) + float(np.abs(self.user_bias).max(initial=0))
+                     + float(np.abs(self.item_bias).max(initial=0))
+                     + largest_norm(self.user_factors) * largest_norm(self.item_factors))
+        return bound <= float(np.finfo(self.dtype).max) / 2
+
     def working_copy(self) -> tuple[list, dict, np.random.Generator | None]:
         """Private, writable copies of the arrays, the history and the random stream,
         for training that must leave this state untouched if it fails."""

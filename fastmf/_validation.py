@@ -113,8 +113,13 @@ def _index_array(name: str, a) -> np.ndarray:
         if np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(
             a == np.round(a)
         ):
+            if np.abs(a).max() >= 2.0**63:
+                raise ValueError(f"{name} contains index {a[np.argmax(np.abs(a))]}, "
+                                 "beyond any model's size")
             return a.astype(np.int64)
         raise TypeError(f"{name} must hold integer indices, got dtype {a.dtype}")
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} contains index {a.max()}, beyond any model's size")
     return a.astype(np.int64, copy=False)
 
 

@@ -700,7 +700,7 @@ def load_delimited(
     -------
     users, items, ratings, user_ids, item_ids
         As :func:`load_movielens`.  Ids may be any strings: ``user_ids`` holds them as
-        int64 when every id is an integer, as str otherwise.
+        int64 when every id is an integer within int64's range, as str otherwise.
 
     Raises
     ------
@@ -747,8 +747,8 @@ def load_delimited(
 
 
 def _as_ids(raw: list[str]) -> np.ndarray:
-    """int64 ids when every one is an integer, else the strings."""
+    """int64 ids when every one is an integer that fits int64, else the strings."""
     try:
         return np.array([int(x) for x in raw], dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
         return np.array(raw, dtype=str)

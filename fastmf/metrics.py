@@ -280,14 +280,16 @@ def _recall(hits, n_rel, k):
 
 
 def _ndcg(hits, n_rel, k):
-    discount = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
-    ideal = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
+    width = hits.shape[1]                   # min(k, n_items), and n_rel <= n_items
+    discount = 1.0 / np.log2(np.arange(2, width + 2))
+    ideal = np.cumsum(discount)[np.minimum(n_rel, width) - 1]
     return (hits * discount).sum(axis=1) / ideal
 
 
 def _average_precision(hits, n_rel, k):
-    precision_at = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
-    return (precision_at * hits).sum(axis=1) / np.minimum(n_rel, k)
+    width = hits.shape[1]
+    precision_at = np.cumsum(hits, axis=1) / np.arange(1, width + 1)
+    return (precision_at * hits).sum(axis=1) / np.minimum(n_rel, width)
 
 
 _RANKING_PARAMS = """

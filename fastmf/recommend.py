@@ -41,9 +41,11 @@ def _check_matrix(name: str, a, dtype: np.dtype | None = None) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     dtype = _float_dtype(arr) if dtype is None else dtype
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):           # reported below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
+                         f"the range of {np.dtype(dtype).name})")
     return arr
 
 
@@ -53,9 +55,11 @@ def _check_vector(name: str, a, length: int, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"{name} must have shape ({length},), got {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
+                         f"the range of {np.dtype(dtype).name})")
     return arr
 
 
@@ -131,6 +135,11 @@ def _run_topk(queries, items, item_bias, query_bias, item_ids, excl_indptr, excl
                                    excl_self[r0:r1], ids[r0:r1], scores[r0:r1], n_threads)
         if status:
             raise MemoryError("topk: could not allocate per-thread scratch buffers")
+    if not np.isfinite(scores[ids >= 0]).all():
+        raise FloatingPointError(
+            f"scores overflowed {scores.dtype.name} (factors of magnitude "
+            f"{max(np.abs(queries).max(), np.abs(items).max()):.3g}): the model's "
+            "parameters are too large to rank with")
     return ids, scores
 
 
@@ -198,6 +207,8 @@ def recommend(
         Shapes that do not match, non-finite values, ``n < 1``, or ids out of range.
     TypeError
         Non-numeric arrays, or ``exclude`` that is not a sparse matrix.
+    FloatingPointError
+        A score overflowed (factors far too large for the dtype).
     """
     items_mat = _check_matrix("item_factors", item_factors)
     dtype = items_mat.dtype
@@ -299,6 +310,9 @@ def similar(
 _FOLD_IN_SCRATCH = 1 << 22
 
 
+# Overflow on hostile input (huge ratings or factors, tiny l2) is not warned about
+# midway: the result is checked at the end and reported as one FloatingPointError.
+@np.errstate(over="ignore", invalid="ignore")
 def fold_in(
     X_rows,
     item_factors,
@@ -353,6 +367,11 @@ def fold_in(
         In the dtype of ``item_factors`` (float32 or float64).  Rows with no ratings get
         zeros.  With ``l2 = 0`` and too few ratings to determine :math:`w`, the
         minimum-norm least-squares solution is returned.
+
+    Raises
+    ------
+    FloatingPointError
+        The solution does not fit the dtype (huge ratings or factors, tiny ``l2``).
     """
     items_mat = _check_matrix("item_factors", item_factors)
     dtype = items_mat.dtype
@@ -425,6 +444,10 @@ def fold_in(
     user_factors = np.ascontiguousarray(w[:, :k], dtype=dtype)
     user_bias = (np.ascontiguousarray(w[:, k], dtype=dtype) if biases
                  else np.zeros(n_new, dtype=dtype))
+    if not (np.isfinite(user_factors).all() and np.isfinite(user_bias).all()):
+        raise FloatingPointError(
+            f"fold-in produced values beyond the range of {np.dtype(dtype).name}: the "
+            "ratings or factors are too large for it (or l2 is tiny)")
     return user_factors, user_bias
 
 
