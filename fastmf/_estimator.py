@@ -172,7 +172,8 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         bias-only one.
     num_threads : int or None, default=None
         OpenMP threads: ``None`` follows ``OMP_NUM_THREADS`` (or all cores), ``-1`` all
-        cores, ``n > 0`` exactly n.  The SGD result does not depend on the thread count
+        cores, ``n > 0`` exactly n; at most ``max(64, 4 * processors)`` (more is clamped
+        to that with a ``RuntimeWarning``).  The SGD result does not depend on the thread count
         for 1 to 4 threads (conflict-free blocks, see Notes).
     early_stopping : int or None, default=None
         Patience: stop when the validation metric has not improved for this many
@@ -190,6 +191,9 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
     Attributes
     ----------
     user_factors_ : ndarray of shape (n_users, factors)
+        Read-only, like the other arrays: they belong to one immutable fitted state
+        that the read-only methods share safely across threads (see the README,
+        "Thread safety").  Assigning a new array publishes a new state.
     item_factors_ : ndarray of shape (n_items, factors)
     user_bias_ : ndarray of shape (n_users,)
     item_bias_ : ndarray of shape (n_items,)
@@ -303,9 +307,13 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
             (predict works) and ``metrics`` a dict of this epoch's values; returning
             ``False`` stops training.
 
-        A ``KeyboardInterrupt`` (Ctrl-C) during ``fit`` takes effect at the end of the
-        current epoch: the model keeps the parameters and history so far and the
-        interrupt is raised again.  If training diverges the model is left unfitted.
+        Training works on private arrays; the fitted state is published in one step at
+        the end, so other threads keep seeing the previous state (or an unfitted model)
+        until then, and a fit that fails (``DivergenceError``, ``ALSError``, bad input)
+        leaves the model exactly as it was.  A ``KeyboardInterrupt`` (Ctrl-C in the main
+        thread) takes effect at the end of the current epoch: the model publishes the
+        parameters and history of the epochs done and the interrupt is raised again; a
+        second Ctrl-C stops at once, leaving the model as it was.
 
         Returns
         -------
@@ -334,7 +342,8 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         at 0.  Rows that have no rating in ``X`` keep their values (for ALS too).  The
         global bias stays as fitted, and ``history_`` continues.  On an unfitted model
         this is :meth:`fit`.  ``factors``, ``loss``, ``biases``, ``feedback`` and
-        ``dtype`` cannot change between calls.
+        ``dtype`` cannot change between calls.  Training runs on copies: if it fails,
+        the model keeps its previous parameters and history.
 
         Returns
         -------
@@ -534,7 +543,9 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
 
     def save(self, path) -> None:
         """Write the fitted model to a single ``.npz`` file (no pickles); read it back with
-        :func:`fastmf.load`.  The round trip is exact."""
+        :func:`fastmf.load`.  The round trip is exact.  The file is written to a
+        temporary name and renamed, so a crash never leaves a half-written model under
+        ``path``."""
         from ._persistence import save
 
         save(self, path)
