@@ -145,9 +145,16 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
         G = np.zeros((0, 0), dtype=X.dtype)
     else:
         G = gram(Y) if gram_matrix is None else gram_matrix
+    if not (X.flags.aligned and x_bias.flags.aligned):
+        raise ValueError("the rows to solve must be aligned arrays")
+    # Arrays that arrive through Dask (or any buffer protocol) may sit at any address;
+    # the kernel reads them as C arrays of their type, so they must be aligned.
+    indptr, indices, values, Y, y_bias, G = (
+        np.require(a, requirements="A")
+        for a in (csr.indptr, csr.indices, csr.data, Y, y_bias, G))
     row_loss = np.zeros(X.shape[0], dtype=np.float64)
     status, row = _als_kernel.solve_rows(
-        csr.indptr, csr.indices, csr.data, X, x_bias, Y, y_bias, G,
+        indptr, indices, values, X, x_bias, Y, y_bias, G,
         _als_kernel.MODELS[cfg.model], _als_kernel.LINEAR_SOLVERS[cfg.linear_solver],
         cfg.cg_steps, cfg.newton_steps, global_bias, cfg.l2, cfg.l2_bias, cfg.alpha,
         cfg.weighted_l2, cfg.biases and cfg.model != "implicit", want_loss, row_loss,

@@ -142,7 +142,7 @@ class Archive:
         arr = np.frombuffer(data, dtype=dtype).reshape(got, order="F" if fortran else "C")
         if not dtype.isnative:
             arr = arr.astype(dtype.newbyteorder("="))
-        if not arr.flags.c_contiguous:
+        if not (arr.flags.c_contiguous and arr.flags.aligned):
             arr = arr.copy(order="C")
         arr.flags.writeable = False
         return arr

@@ -65,8 +65,8 @@ class FittedState:
             if a.ndim != (2 if name.endswith("factors") else 1):
                 raise ValueError(f"{name} has shape {a.shape}, expected "
                                  f"{'two dimensions' if name.endswith('factors') else 'one'}")
-            if not a.flags.c_contiguous:
-                raise ValueError(f"{name} is not C-contiguous")
+            if not (a.flags.c_contiguous and a.flags.aligned):
+                raise ValueError(f"{name} is not an aligned C-contiguous array")
         users, items, user_bias, item_bias = arrays
         if users.shape[1] != items.shape[1]:
             raise ValueError(f"user_factors has {users.shape[1]} factors, item_factors has "

@@ -135,7 +135,7 @@ def check_ids(name: str, ids, n: int) -> np.ndarray:
                 f"{name} contains index {hi}, but the model knows only {n} "
                 f"({name} must be < {n}); unseen ids need a refit"
             )
-    return np.ascontiguousarray(a, dtype=np.int64)
+    return np.require(a, dtype=np.int64, requirements="CA")
 
 
 def check_ratings(X, dtype: np.dtype, *, loss: str = "squared",
@@ -199,9 +199,9 @@ def check_ratings(X, dtype: np.dtype, *, loss: str = "squared",
     values = cast
     if loss == "logistic":
         values = _binary_labels(values)
-    # contiguous int32 ids are used as they are (nothing writes to them): no copy
-    return Ratings(np.ascontiguousarray(users, dtype=np.int32),
-                   np.ascontiguousarray(items, dtype=np.int32),
+    # contiguous, aligned int32 ids are used as they are (nothing writes to them): no copy
+    return Ratings(np.require(users, dtype=np.int32, requirements="CA"),
+                   np.require(items, dtype=np.int32, requirements="CA"),
                    values, int(n_users), int(n_items))
 
 

@@ -42,7 +42,7 @@ def _check_matrix(name: str, a, dtype: np.dtype | None = None) -> np.ndarray:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     dtype = _float_dtype(arr) if dtype is None else dtype
     with np.errstate(over="ignore"):           # reported below
-        arr = np.ascontiguousarray(arr, dtype=dtype)
+        arr = np.require(arr, dtype=dtype, requirements="CA")    # the kernels need both
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
                          f"the range of {np.dtype(dtype).name})")
@@ -56,7 +56,7 @@ def _check_vector(name: str, a, length: int, dtype: np.dtype) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     with np.errstate(over="ignore"):
-        arr = np.ascontiguousarray(arr, dtype=dtype)
+        arr = np.require(arr, dtype=dtype, requirements="CA")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
                          f"the range of {np.dtype(dtype).name})")
@@ -107,8 +107,8 @@ def _exclusion_csr(exclude, n_rows: int, n_items: int) -> tuple[np.ndarray, np.n
         np.int32
     ).max
     idx_dtype = np.int64 if wide else np.int32
-    return (np.ascontiguousarray(indptr, dtype=idx_dtype),
-            np.ascontiguousarray(indices, dtype=idx_dtype))
+    return (np.require(indptr, dtype=idx_dtype, requirements="CA"),
+            np.require(indices, dtype=idx_dtype, requirements="CA"))
 
 
 # A kernel call holds no GIL and cannot be interrupted, so a large request is cut into
