@@ -357,3 +357,13 @@ def test_damaged_checkpoint_files_are_refused(tmp_path):
         _checkpoint.load(path, signature, epochs=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]
 
+
+
+def test_absurd_thread_count_is_clamped_on_the_workers(client):
+    """num_threads goes to every worker's kernels: clamped there, with the warning
+    repeated on the client."""
+    X = holey_ratings(seed=4)
+    model = MatrixFactorization(3, solver="als", epochs=1, l2=0.5, num_threads=10**6)
+    with pytest.warns(RuntimeWarning, match="on a worker: num_threads=1000000"):
+        fit(client, [X], model)
+    assert 1 <= model.n_threads_ <= max(64, 4 * os.cpu_count())
