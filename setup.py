@@ -12,6 +12,13 @@ Environment switches (all optional):
 ``FASTMF_NATIVE=1``
     Add ``-march=native`` (GCC/Clang).  Faster on the build machine, but the result is not
     portable: never use it for wheels that are distributed.
+``FASTMF_SANITIZE=1``
+    Build the kernels with AddressSanitizer and UndefinedBehaviorSanitizer (GCC/Clang,
+    ``-O1 -g``; undefined behaviour aborts instead of being reported and ignored), so the
+    test suite catches out-of-bounds accesses and undefined behaviour in the C code.
+    CPython itself is not instrumented, so the ASan runtime must be loaded first:
+    ``LD_PRELOAD=$(cc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 pytest``
+    (see README, "Build switches").
 
 Modules named ``*_avx2.pyx`` are built only for x86-64, with AVX2 and FMA enabled; the
 package imports them only on CPUs that have both (fastmf/_dispatch.py), so the wheel
@@ -112,6 +119,11 @@ def _build_flags() -> tuple[list[str], list[str], bool]:
             compile_args.append("-g")
         if _env_flag("FASTMF_NATIVE"):
             compile_args.append("-march=native")
+        if _env_flag("FASTMF_SANITIZE"):
+            sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+            compile_args[0] = "-O1"
+            compile_args += sanitize + ["-g", "-fno-omit-frame-pointer"]
+            link_args += sanitize
 
     use_openmp = False
     if _env_flag("FASTMF_NO_OPENMP"):

@@ -14,6 +14,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
 
 from ._als import ALSError
 from ._estimator import MatrixFactorization
+from ._files import ModelFileError
 from ._persistence import load
 from ._sgd import DivergenceError
 from .plotting import plot_history
@@ -25,6 +26,7 @@ __all__ = [
     "ALSError",
     "DivergenceError",
     "MatrixFactorization",
+    "ModelFileError",
     "__version__",
     "get_include",
     "load",

@@ -1,15 +1,27 @@
 """Command line: ``fastmf demo|fit|evaluate|recommend|config`` (or ``python -m fastmf``).
 
-Mistakes (a missing file, a bad value) are reported as one line on stderr with exit
-status 1 (argparse's usage errors: status 2), never as a traceback."""
+Mistakes (a missing or damaged file, a bad value, a fit that diverges) are reported as
+one line on stderr with exit status 1 (argparse's usage errors: status 2; Ctrl-C: 130),
+never as a traceback.  Warnings are one line too."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
+
+# What a user's mistake can raise: bad values and files (ValueError, including
+# fastmf.ModelFileError; TypeError), the file system (OSError), a fit that diverges or a
+# singular ALS system (FloatingPointError), a request too large for memory.
+_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, MemoryError)
+
+# The synthetic demo data has ratings/50 users and ratings/200 items: below this many
+# ratings there are fewer (user, item) pairs than ratings.
+_DEMO_MIN_RATINGS = 10_000
 
 
 def _rmse(model, users, items, values) -> float:
@@ -34,10 +46,18 @@ def _reference_rate(train, model, n_sample: int, seed: int) -> float:
     return users.size / (time.perf_counter() - start)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (status 2) like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+                     f"(see {self.prog} --help)\n")
+
+
 def demo(argv: list[str]) -> int:
     from . import MatrixFactorization, datasets
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastmf demo",
         description="Fit biased matrix factorisation by SGD on synthetic ratings (or a "
                     "MovieLens file) and report accuracy and throughput.")
@@ -55,6 +75,11 @@ def demo(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.path is None and args.ratings < _DEMO_MIN_RATINGS:
+        raise _CLIError(f"--ratings must be >= {_DEMO_MIN_RATINGS:,} (the synthetic data "
+                        f"has ratings/50 users and ratings/200 items), got {args.ratings}")
+    if args.epochs < 1:
+        raise _CLIError(f"--epochs must be >= 1, got {args.epochs}")
 
     start = time.perf_counter()
     if args.path:
@@ -106,20 +131,24 @@ def _load_ratings(path: str):
 
 
 def _load_model(path: str):
+    """A saved model that has the raw-id mapping `fastmf fit` stores."""
     from . import load
 
     try:
-        return load(path)
-    except (OSError, ValueError, KeyError) as exc:
+        model = load(path)
+    except (OSError, ValueError) as exc:
         raise _CLIError(f"cannot read model {path}: {exc}") from exc
+    if getattr(model, "user_ids_", None) is None or getattr(model, "item_ids_", None) is None:
+        raise _CLIError(f"the model {path} has no mapping of raw ids (it was not fitted by "
+                        "`fastmf fit`)")
+    return model
 
 
 def _to_indices(model, raw_users, raw_items):
     """Map raw ids of a ratings file to the model's indices; drops unknown ids."""
-    u_ids = getattr(model, "user_ids_", None)
-    i_ids = getattr(model, "item_ids_", None)
-    if u_ids is None or i_ids is None:
-        raise _CLIError("the model has no id mapping (it was not fitted by `fastmf fit`)")
+    u_ids, i_ids = model.user_ids_, model.item_ids_
+    if u_ids.dtype.kind != "i" or i_ids.dtype.kind != "i":
+        raise _CLIError("the model's ids are not integers, the ratings file's are")
     u = np.searchsorted(u_ids, raw_users)
     i = np.searchsorted(i_ids, raw_items)
     u_ok = (u < u_ids.size) & (u_ids[np.minimum(u, u_ids.size - 1)] == raw_users)
@@ -130,6 +159,9 @@ def _to_indices(model, raw_users, raw_items):
 def fit_command(args) -> int:
     from . import MatrixFactorization
 
+    output = Path(args.output)
+    if not output.parent.is_dir():           # before spending the time on a fit
+        raise _CLIError(f"cannot write {output}: no folder {output.parent}")
     users, items, values, user_ids, item_ids = _load_ratings(args.data)
     model = MatrixFactorization(
         args.factors, solver=args.solver, loss=args.loss, epochs=args.epochs,
@@ -143,10 +175,7 @@ def fit_command(args) -> int:
               flush=True)
 
     start = time.perf_counter()
-    try:
-        model.fit((users, items, values), callback=report)
-    except ValueError as exc:
-        raise _CLIError(str(exc)) from exc
+    model.fit((users, items, values), callback=report)
     seconds = time.perf_counter() - start
     model.user_ids_, model.item_ids_ = user_ids, item_ids
     print(f"fitted {values.size:,} ratings of {user_ids.size:,} users x {item_ids.size:,} "
@@ -207,9 +236,10 @@ def config_command(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastmf", description="Fast matrix factorisation (also: python -m fastmf).")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
     sub.add_parser("demo", add_help=False,
                    help="fit on synthetic ratings (or a MovieLens file), report speed")
     p = sub.add_parser("fit", help="fit a model to a ratings file and save it")
@@ -248,16 +278,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["demo"]:
-        return demo(argv[1:])
-    args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except _CLIError as exc:
-        print(f"fastmf {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        command, run = "demo", lambda: demo(argv[1:])
+    else:
+        args = _parser().parse_args(argv)
+        command, run = args.command, lambda: args.run(args)
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"fastmf {command}: warning: {_one_line(message)}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        try:
+            return run()
+        except (_CLIError, *_USER_ERRORS) as exc:
+            print(f"fastmf {command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"fastmf {command}: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from ._kernels import als as _als_kernel
 from ._threads import single_threaded_blas
-from ._validation import Ratings, find_duplicate
+from ._validation import Ratings, csr_of, find_duplicate, index_dtype
 
 logger = logging.getLogger("fastmf")
 
@@ -28,8 +28,8 @@ class ALSError(FloatingPointError):
     """A row's least-squares (or Newton) system could not be solved: it is not positive
     definite or holds a non-finite value.
 
-    The model is left unfitted.  A positive ``l2`` (and ``l2_bias``) makes every system
-    positive definite.
+    The model is left as it was before the call.  A positive ``l2`` (and ``l2_bias``)
+    makes every system positive definite.
 
     Examples
     --------
@@ -91,11 +91,13 @@ def config_of(p: dict) -> ALSConfig:
 
 
 def _kernel_csr(csr: sp.csr_matrix) -> sp.csr_matrix:
-    if csr.indptr.dtype != csr.indices.dtype:      # the kernel takes one index type
-        csr = sp.csr_matrix(
-            (csr.data, csr.indices.astype(np.int64), csr.indptr.astype(np.int64)),
-            shape=csr.shape,
-        )
+    """``csr`` with the one index type the kernel takes for its size (int64 past
+    2**31 - 2 entries, see ``_validation.index_dtype``)."""
+    want = index_dtype(csr.nnz)
+    if csr.indptr.dtype != want or csr.indices.dtype != want:
+        canonical = csr.has_canonical_format
+        csr = csr_of(csr.data, csr.indices, csr.indptr, csr.shape, want)
+        csr.has_canonical_format = canonical
     return csr
 
 
@@ -159,9 +161,16 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
         G = np.zeros((0, 0), dtype=X.dtype)
     else:
         G = gram(Y) if gram_matrix is None else gram_matrix
+    if not (X.flags.aligned and x_bias.flags.aligned):
+        raise ValueError("the rows to solve must be aligned arrays")
+    # Arrays that arrive through Dask (or any buffer protocol) may sit at any address;
+    # the kernel reads them as C arrays of their type, so they must be aligned.
+    indptr, indices, values, Y, y_bias, G = (
+        np.require(a, requirements="A")
+        for a in (csr.indptr, csr.indices, csr.data, Y, y_bias, G))
     row_loss = np.zeros(X.shape[0], dtype=np.float64)
     status, row = _als_kernel.solve_rows(
-        csr.indptr, csr.indices, csr.data, X, x_bias, Y, y_bias, G,
+        indptr, indices, values, X, x_bias, Y, y_bias, G,
         _als_kernel.MODELS[cfg.model], _als_kernel.LINEAR_SOLVERS[cfg.linear_solver],
         cfg.cg_steps, cfg.newton_steps, global_bias, cfg.l2, cfg.l2_bias, cfg.alpha,
         cfg.weighted_l2, cfg.biases and cfg.model != "implicit", want_loss, row_loss,

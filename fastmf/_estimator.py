@@ -12,6 +12,7 @@ from ._base import ParamsMixin
 from ._kernels import predict as _predict_kernel
 from ._losses import LOSSES
 from ._serving import ServingMixin
+from ._state import FittedModelMixin, FittedState
 from ._threads import effective_n_threads, threads_for
 from ._validation import (
     Ratings,
@@ -30,14 +31,19 @@ if TYPE_CHECKING:
     from ._typing import EpochCallback, FloatArray, PathLike, RandomStateLike, RatingsLike
 
 SOLVERS = ("sgd", "als")
+_INT_MAX = np.iinfo(np.int32).max      # the kernels take these counts as C ints
 FEEDBACKS = ("explicit", "implicit")
 
 
 def _initial_rows(rng: np.random.Generator, ids: np.ndarray, n: int, p: dict) -> np.ndarray:
     """Starting factors for n rows: N(0, init_scale^2), zero for rows without ratings.
     Drawn in float64 for every dtype, so float32 and float64 fits start alike."""
-    rows = (rng.standard_normal((n, p["factors"])) * p["init_scale"]).astype(p["dtype"])
+    with np.errstate(over="ignore"):           # reported below
+        rows = (rng.standard_normal((n, p["factors"])) * p["init_scale"]).astype(p["dtype"])
     rows[np.bincount(ids, minlength=n) == 0] = 0
+    if not np.isfinite(rows).all():
+        raise ValueError(f"init_scale={p['init_scale']} draws factors beyond the range of "
+                         f"{p['dtype'].name}: use a scale of order 0.01 to 1")
     return rows
 
 
@@ -77,7 +83,7 @@ def _keep_unrated_rows(step, arrays: list, data: Ratings):
     return sweep
 
 
-class MatrixFactorization(ServingMixin, ParamsMixin):
+class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
     r"""Biased matrix factorisation fitted by SGD or alternating least squares (ALS).
 
     The model scores user :math:`u` and item :math:`i` as
@@ -172,7 +178,8 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         bias-only one.
     num_threads : int or None, default=None
         OpenMP threads: ``None`` follows ``OMP_NUM_THREADS`` (or all cores), ``-1`` all
-        cores, ``n > 0`` exactly n.  The SGD result does not depend on the thread count
+        cores, ``n > 0`` exactly n; at most ``max(64, 4 * processors)`` (more is clamped
+        to that with a ``RuntimeWarning``).  The SGD result does not depend on the thread count
         for 1 to 4 threads (conflict-free blocks, see Notes).
     early_stopping : int or None, default=None
         Patience: stop when the validation metric has not improved for this many
@@ -190,6 +197,9 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
     Attributes
     ----------
     user_factors_ : ndarray of shape (n_users, factors)
+        Read-only, like the other arrays: they belong to one immutable fitted state
+        that the read-only methods share safely across threads (see the README,
+        "Thread safety").  Assigning a new array publishes a new state.
     item_factors_ : ndarray of shape (n_items, factors)
     user_bias_ : ndarray of shape (n_users,)
     item_bias_ : ndarray of shape (n_items,)
@@ -336,9 +346,13 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
 
         Notes
         -----
-        A ``KeyboardInterrupt`` (Ctrl-C) during ``fit`` takes effect at the end of the
-        current epoch: the model keeps the parameters and history so far and the
-        interrupt is raised again.  If training diverges the model is left unfitted.
+        Training works on private arrays; the fitted state is published in one step at
+        the end, so other threads keep seeing the previous state (or an unfitted model)
+        until then, and a fit that fails (``DivergenceError``, ``ALSError``, bad input)
+        leaves the model exactly as it was.  A ``KeyboardInterrupt`` (Ctrl-C in the main
+        thread) takes effect at the end of the current epoch: the model publishes the
+        parameters and history of the epochs done and the interrupt is raised again; a
+        second Ctrl-C stops at once, leaving the model as it was.
 
         Examples
         --------
@@ -364,9 +378,9 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         arrays = self._init_parameters(data, p, rng)
         step, mu = self._solver_step(data, p, arrays, rng, n_threads)
         del data       # the solver holds its own layout: free the triples while training
-        self._publish(arrays, mu, p, n_threads, {"loss": []})
-        self._rng = rng
-        return self._train(step, p["epochs"], p, arrays, evaluate, monitor, callback)
+        return self._train(step, p["epochs"], p, _Training(arrays, mu, n_threads,
+                                                           {"loss": []}, rng),
+                           evaluate, monitor, callback)
 
     def partial_fit(self, X: RatingsLike, *, epochs: int | None = None,
                     validation: RatingsLike | None = None,
@@ -379,7 +393,8 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         at 0.  Rows that have no rating in ``X`` keep their values (for ALS too).  The
         global bias stays as fitted, and ``history_`` continues.  On an unfitted model
         this is :meth:`fit`.  ``factors``, ``loss``, ``biases``, ``feedback`` and
-        ``dtype`` cannot change between calls.
+        ``dtype`` cannot change between calls.  Training runs on copies: if it fails,
+        the model keeps its previous parameters and history.
 
         Returns
         -------
@@ -399,13 +414,13 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         >>> len(model.history_["loss"])
         5
         """
-        if not hasattr(self, "user_factors_"):
+        old = self._published()
+        if old is None:
             if epochs is not None:
                 self.epochs = epochs
             return self.fit(X, validation=validation, callback=callback)
         p = self._check_params()
-        fitted = {"factors": self.user_factors_.shape[1], "dtype": self.user_factors_.dtype,
-                  **self._fitted}
+        fitted = {"factors": old.factors, "dtype": old.dtype, **old.fitted}
         for name, value in fitted.items():
             if p[name] != value:
                 raise ValueError(
@@ -414,24 +429,27 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         n_epochs = p["epochs"] if epochs is None else check_int("epochs", epochs, low=0)
         data = check_ratings(X, p["dtype"], loss=p["loss"])
         data = dataclasses.replace(
-            data, n_users=max(data.n_users, self.user_factors_.shape[0]),
-            n_items=max(data.n_items, self.item_factors_.shape[0]))
+            data, n_users=max(data.n_users, old.user_factors.shape[0]),
+            n_items=max(data.n_items, old.item_factors.shape[0]))
         evaluate, monitor = self._validation(validation, data, p)
-        rng = getattr(self, "_rng", None) or check_random_state(self.random_state)
+        # private copies: the published state stays as it is until training succeeds
+        arrays, history, rng = old.working_copy()
+        if rng is None:
+            rng = check_random_state(self.random_state)
         n_threads = effective_n_threads(self.num_threads)
         arrays = [
-            self._grown(self.user_factors_, data.users, data.n_users, p, rng),
-            self._grown(self.item_factors_, data.items, data.n_items, p, rng),
-            self._grown(self.user_bias_, data.users, data.n_users, p, rng),
-            self._grown(self.item_bias_, data.items, data.n_items, p, rng),
+            self._grown(arrays[0], data.users, data.n_users, p, rng),
+            self._grown(arrays[1], data.items, data.n_items, p, rng),
+            self._grown(arrays[2], data.users, data.n_users, p, rng),
+            self._grown(arrays[3], data.items, data.n_items, p, rng),
         ]
-        step, _ = self._solver_step(data, p, arrays, rng, n_threads, mu=self.global_bias_)
+        step, _ = self._solver_step(data, p, arrays, rng, n_threads, mu=old.global_bias)
         if p["solver"] == "als":
             step = _keep_unrated_rows(step, arrays, data)
         del data
-        self._publish(arrays, self.global_bias_, p, n_threads, self.history_)
-        self._rng = rng
-        return self._train(step, n_epochs, p, arrays, evaluate, monitor, callback)
+        return self._train(step, n_epochs, p,
+                           _Training(arrays, old.global_bias, n_threads, history, rng),
+                           evaluate, monitor, callback)
 
     @staticmethod
     def _grown(a: np.ndarray, ids: np.ndarray, n: int, p: dict,
@@ -446,19 +464,29 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
             extra = np.zeros(n - a.shape[0], dtype=a.dtype)
         return np.concatenate([a, extra])
 
-    def _train(self, step, epochs: int, p: dict, arrays: list, evaluate, monitor,
+    def _train(self, step, epochs: int, p: dict, work: _Training, evaluate, monitor,
                callback) -> MatrixFactorization:
-        try:
-            self.best_epoch_ = _training.run_epochs(
-                step, epochs, history=self.history_, arrays=arrays, evaluate=evaluate,
-                monitor=monitor, patience=p["early_stopping"], callback=callback,
-                model=self, progress=p["verbose"], desc=f"fastmf {p['solver']}",
-            )
-        except KeyboardInterrupt:
-            raise                  # parameters and history so far stay usable
-        except BaseException:
-            self._unpublish()      # e.g. divergence: the parameters are not usable
-            raise
+        """Run the epochs on the private arrays of ``work`` and publish the result.  This
+        thread sees the parameters as they train; other threads see the published state
+        until the end.  A failure publishes nothing; a Ctrl-C publishes the whole epochs
+        done so far (exactly those ``history_`` records) and raises KeyboardInterrupt."""
+        with self._training_view(work.state(p)):
+            try:
+                best = _training.run_epochs(
+                    step, epochs, history=work.history, arrays=work.arrays,
+                    evaluate=evaluate, monitor=monitor, patience=p["early_stopping"],
+                    callback=callback, model=self, progress=p["verbose"],
+                    desc=f"fastmf {p['solver']}")
+            except _training.Interrupted:
+                self._publish(work.state(p))
+                raise KeyboardInterrupt from None
+        state = work.state(p, best_epoch=best)
+        if not state.scores_bounded():
+            raise _sgd.DivergenceError(
+                f"training left parameters so large that predictions would overflow "
+                f"{state.dtype.name}: the ratings are on an extreme scale (or the learning "
+                "rate is too high); rescale them, or use dtype=float64")
+        self._publish(state)
         return self
 
     def _solver_step(self, data: Ratings, p: dict, arrays: list, rng: np.random.Generator,
@@ -516,28 +544,14 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
 
         return evaluate, name
 
-    def _publish(self, arrays: list, mu: float, p: dict, n_threads: int,
-                 history: dict) -> None:
-        """Expose the (live) parameter arrays as fitted attributes."""
-        (self.user_factors_, self.item_factors_, self.user_bias_,
-         self.item_bias_) = arrays
-        self.global_bias_ = float(mu)
-        self.history_ = history
-        self.training_loss_ = self.history_["loss"]
-        self.best_epoch_ = None
-        self.n_threads_ = n_threads
-        # what predictions and partial_fit rely on, whatever the parameters say later
-        self._fitted = {name: p[name] for name in ("loss", "biases", "feedback")}
-
-    def _unpublish(self) -> None:
-        for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_",
-                     "global_bias_", "history_", "training_loss_", "best_epoch_",
-                     "n_threads_", "_fitted", "_rng"):
-            self.__dict__.pop(name, None)
+    def _publish_arrays(self, arrays: list, mu: float, p: dict, n_threads: int,
+                        history: dict) -> None:
+        """Publish a state built from fitted arrays (used by fastmf.distributed)."""
+        self._publish(_Training(arrays, mu, n_threads, history, None).state(p))
 
     def _check_params(self) -> dict:
         p = {
-            "factors": check_int("factors", self.factors, low=1),
+            "factors": check_int("factors", self.factors, low=1, high=_INT_MAX),
             "solver": check_choice("solver", self.solver, SOLVERS),
             "loss": check_choice("loss", self.loss, LOSSES),
             "epochs": check_int("epochs", self.epochs, low=0),
@@ -552,8 +566,8 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         p["l2_bias"] = p["l2"] if self.l2_bias is None else check_float("l2_bias", self.l2_bias)
         p["feedback"] = check_choice("feedback", self.feedback, FEEDBACKS)
         p["alpha"] = check_float("alpha", self.alpha)
-        p["cg_steps"] = check_int("cg_steps", self.cg_steps, low=1)
-        p["newton_steps"] = check_int("newton_steps", self.newton_steps, low=1)
+        p["cg_steps"] = check_int("cg_steps", self.cg_steps, low=1, high=_INT_MAX)
+        p["newton_steps"] = check_int("newton_steps", self.newton_steps, low=1, high=_INT_MAX)
         if self.linear_solver is None:
             p["linear_solver"] = "cg" if p["feedback"] == "implicit" else "cholesky"
         else:
@@ -594,7 +608,9 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
 
     def save(self, path: PathLike) -> None:
         """Write the fitted model to a single ``.npz`` file (no pickles); read it back with
-        :func:`fastmf.load`.  The round trip is exact.
+        :func:`fastmf.load`.  The round trip is exact.  The file is written to a
+        temporary name and renamed, so a crash never leaves a half-written model under
+        ``path``.
 
         Parameters
         ----------
@@ -673,24 +689,39 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         return self._predict(users, items, raw=True)
 
     def _predict(self, users, items, *, raw: bool) -> np.ndarray:
-        self._check_fitted()
-        u = check_ids("users", users, self.user_factors_.shape[0])
-        i = check_ids("items", items, self.item_factors_.shape[0])
+        s = self._snapshot()
+        u = check_ids("users", users, s.user_factors.shape[0])
+        i = check_ids("items", items, s.item_factors.shape[0])
         if u.shape != i.shape:
             raise ValueError(
                 f"users and items must have the same length, got {u.size} and {i.size}"
             )
-        out = np.empty(u.shape[0], dtype=self.user_factors_.dtype)
+        out = np.empty(u.shape[0], dtype=s.dtype)
         _predict_kernel.predict_pairs(
-            u, i, self.user_factors_, self.item_factors_, self.user_bias_,
-            self.item_bias_, self.global_bias_, LOSSES[self._fitted["loss"]].code, raw, out,
-            threads_for(effective_n_threads(self.num_threads),
-                        u.shape[0] * (self.user_factors_.shape[1] + 1)),
+            u, i, s.user_factors, s.item_factors, s.user_bias, s.item_bias, s.global_bias,
+            LOSSES[s.loss].code, raw, out,
+            threads_for(effective_n_threads(self.num_threads), u.shape[0] * (s.factors + 1)),
         )
+        if not np.isfinite(out).all():
+            raise FloatingPointError(
+                f"predictions overflowed {s.dtype.name}: the model's parameters are too "
+                "large for its dtype")
         return out
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "user_factors_"):
-            raise AttributeError(
-                f"this {type(self).__name__} is not fitted yet: call fit(X) first"
-            )
+
+@dataclasses.dataclass
+class _Training:
+    """What a fit trains: private parameter arrays (the kernels write them in place), the
+    global bias, the thread count, the history and the random stream to continue."""
+
+    arrays: list
+    global_bias: float
+    n_threads: int
+    history: dict
+    rng: np.random.Generator | None
+
+    def state(self, p: dict, best_epoch: int | None = None) -> FittedState:
+        """A state over the arrays as they are now (read-only views, no copy)."""
+        return FittedState(*self.arrays, global_bias=self.global_bias, loss=p["loss"],
+                           biases=p["biases"], feedback=p["feedback"], history=self.history,
+                           best_epoch=best_epoch, n_threads=self.n_threads, rng=self.rng)

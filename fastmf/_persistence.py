@@ -2,27 +2,44 @@
 
 The file holds plain arrays and one JSON document (no pickles, so loading never runs
 code from the file): the constructor parameters, the fitted arrays, the training history
-and a format version.  A file from another format version is refused with a clear
-message rather than misread.
+and a format version.  A model file is untrusted input: :func:`load` checks every entry
+(see :mod:`fastmf._files` for the archive itself, :func:`_state_of` for what the entries
+must satisfy together) and raises :class:`~fastmf.ModelFileError` for anything else, so
+that a damaged or crafted file can never make a kernel read out of bounds.
 """
 
 from __future__ import annotations
 
-import json
+import math
+import numbers
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._files import Archive, ModelFileError, check_keys, write
+from ._losses import LOSSES
+from ._state import FittedState
+from ._threads import check_num_threads
 
 if TYPE_CHECKING:
     from ._estimator import MatrixFactorization
 
 FORMAT = "fastmf.MatrixFactorization"
 FORMAT_VERSION = 1
-_ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
 # Optional: raw ids of the rows (set by the command line's `fit`), kept when present.
-_ID_MAPS = ("user_ids_", "item_ids_")
+_ID_MAPS = ("user_ids", "item_ids")
+_FEEDBACKS = ("explicit", "implicit")
+
+
+def _json_value(name: str, value):
+    """A parameter as plain JSON: NumPy scalars become Python numbers and bools."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"cannot save parameter {name}={value!r}: not a number, bool or string")
 
 
 def _json_params(model: MatrixFactorization) -> dict[str, Any]:
@@ -31,14 +48,13 @@ def _json_params(model: MatrixFactorization) -> dict[str, Any]:
     state = params["random_state"]
     if state is not None and not isinstance(state, int | np.integer):
         params["random_state"] = None      # a Generator's state is not a parameter to keep
-    elif state is not None:
-        params["random_state"] = int(state)
-    return params
+    return {name: _json_value(name, value) for name, value in params.items()}
 
 
 def save(model: MatrixFactorization, path: str | os.PathLike[str]) -> None:
-    """Write a fitted model to ``path`` (``.npz``; the suffix is added when missing)."""
-    model._check_fitted()
+    """Write a fitted model to ``path`` (``.npz``; the suffix is added when missing),
+    atomically: a crash never leaves a half-written file under that name."""
+    s = model._snapshot()          # one consistent state, even while another thread fits
     from . import __version__
 
     meta = {
@@ -46,19 +62,27 @@ def save(model: MatrixFactorization, path: str | os.PathLike[str]) -> None:
         "format_version": FORMAT_VERSION,
         "fastmf_version": __version__,
         "params": _json_params(model),
-        "global_bias": model.global_bias_,
-        "history": model.history_,
-        "best_epoch": model.best_epoch_,
-        "n_threads": model.n_threads_,
-        "fitted": model._fitted,
+        "global_bias": s.global_bias,
+        "history": s.history,
+        "best_epoch": s.best_epoch,
+        "n_threads": s.n_threads,
+        "fitted": s.fitted,
+        "n_users": int(s.user_factors.shape[0]),
+        "n_items": int(s.item_factors.shape[0]),
     }
-    arrays = {name.rstrip("_"): getattr(model, name) for name in _ARRAYS + _ID_MAPS
-              if getattr(model, name, None) is not None}
-    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+    arrays = {name: getattr(s, name) for name in _ARRAYS}
+    for name in _ID_MAPS:
+        ids = getattr(model, name + "_", None)
+        if ids is not None:
+            arrays[name] = ids
+    write(path, meta, arrays)
 
 
 def load(path: str | os.PathLike[str]) -> MatrixFactorization:
     """Read a model written by :meth:`MatrixFactorization.save`.
+
+    The file is treated as untrusted: every array's dtype, shape and values and every
+    setting are checked against each other before the model is built.
 
     Parameters
     ----------
@@ -73,9 +97,14 @@ def load(path: str | os.PathLike[str]) -> MatrixFactorization:
     Raises
     ------
     FileNotFoundError
-        ``path`` does not exist.
-    ValueError
-        The file is not a fastmf model, or was written in another format version.
+        ``path`` does not exist (nor ``path`` + ``.npz``).
+    OSError
+        ``path`` cannot be opened (a directory, no permission).
+    fastmf.ModelFileError
+        Anything wrong with the content: not a ZIP archive, truncated, not a fastmf
+        model, another format version, malformed metadata, arrays of the wrong dtype or
+        shape or that disagree with each other or with the settings, NaN or infinite
+        parameters.  A subclass of ``ValueError``.
 
     Examples
     --------
@@ -94,38 +123,146 @@ def load(path: str | os.PathLike[str]) -> MatrixFactorization:
     """
     from ._estimator import MatrixFactorization
 
-    path = Path(path)
-    if not path.exists() and path.with_suffix(".npz").exists():
-        path = path.with_suffix(".npz")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ValueError(f"{path} is not a fastmf model file: {exc}") from exc
-    with archive:
-        if "meta" not in archive.files:
-            raise ValueError(f"{path} is not a fastmf model file (no 'meta' entry)")
-        meta = json.loads(str(archive["meta"]))
+    path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path = path + ".npz"
+    with Archive(path, "fastmf model file") as archive:
+        meta = archive.meta()
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a fastmf model file")
+            raise archive.error("wrong 'format' entry")
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path} was written in model format version {meta.get('format_version')} "
-                f"(fastmf {meta.get('fastmf_version')}); this fastmf reads version "
-                f"{FORMAT_VERSION}. Refit the model or load it with a matching fastmf."
-            )
-        arrays = {name: archive[name.rstrip("_")] for name in _ARRAYS + _ID_MAPS
-                  if name.rstrip("_") in archive.files}
-    params = meta["params"]
-    params["dtype"] = np.dtype(params["dtype"])
-    model = MatrixFactorization(**params)
-    for name, value in arrays.items():
-        setattr(model, name, value)
-    model.global_bias_ = float(meta["global_bias"])
-    model.history_ = {k: list(v) for k, v in meta["history"].items()}
-    model.training_loss_ = model.history_["loss"]
-    model.best_epoch_ = meta["best_epoch"]
-    model.n_threads_ = meta["n_threads"]
-    model._fitted = meta["fitted"]
+            raise archive.error(
+                f"it was written in model format version {meta.get('format_version')!r} "
+                f"(fastmf {meta.get('fastmf_version')!r}); this fastmf reads version "
+                f"{FORMAT_VERSION}. Refit the model or load it with a matching fastmf.")
+        check_keys(archive, meta, ("params", "global_bias", "history", "best_epoch",
+                                   "n_threads", "fitted"))
+        model = _model_of(archive, meta["params"], MatrixFactorization)
+        state = _state_of(archive, meta, model)
+        ids = {name: _ids(archive, name, n) for name, n in
+               (("user_ids", state.user_factors.shape[0]),
+                ("item_ids", state.item_factors.shape[0])) if archive.has(name)}
+    model._publish(state)
+    for name, value in ids.items():
+        setattr(model, name + "_", value)
     return model
+
+
+def _model_of(archive: Archive, params, cls):
+    """The estimator from the stored constructor parameters, checked as fit checks them."""
+    if not isinstance(params, dict):
+        raise archive.error("its 'params' are not a JSON object")
+    unknown = set(params) - set(cls._param_names())
+    if unknown:
+        raise archive.error(f"unknown parameters {sorted(unknown)}")
+    try:
+        params = dict(params, dtype=np.dtype(params.get("dtype", "float32")))
+        model = cls(**params)
+        model._check_params()
+        check_num_threads(model.num_threads)
+        if model.random_state is not None and (
+                isinstance(model.random_state, bool)
+                or not isinstance(model.random_state, int) or model.random_state < 0):
+            raise ValueError(f"random_state={model.random_state!r}")
+    except (TypeError, ValueError) as exc:
+        raise archive.error(f"invalid parameters ({exc})") from exc
+    return model
+
+
+def _state_of(archive: Archive, meta: dict, model) -> FittedState:
+    """The fitted state the file describes, every entry checked: array headers first
+    (dtype, ndim, shapes agreeing with each other, with ``factors`` and with the stored
+    counts), then the data (finite), then the metadata."""
+    dtype = np.dtype(model.dtype)
+    k = model.factors
+    shapes = {name: archive.header(name, "f", 2 if name.endswith("factors") else 1)
+              for name in _ARRAYS}
+    for name, (_, got) in shapes.items():
+        if got.newbyteorder("=") != dtype:
+            raise archive.error(f"'{name}' has dtype {got}, the model's dtype is {dtype}")
+    n_users, n_items = shapes["user_factors"][0][0], shapes["item_factors"][0][0]
+    if n_users == 0 or n_items == 0:
+        raise archive.error(f"it holds {n_users} users and {n_items} items (a fitted model "
+                            "has at least one of each)")
+    expected = {"user_factors": (n_users, k), "item_factors": (n_items, k),
+                "user_bias": (n_users,), "item_bias": (n_items,)}
+    for name, shape in expected.items():
+        if shapes[name][0] != shape:
+            raise archive.error(f"'{name}' has shape {shapes[name][0]}, expected {shape} "
+                                f"({n_users} users, {n_items} items, factors={k})")
+    for key, n in (("n_users", n_users), ("n_items", n_items)):
+        if key in meta and meta[key] != n:
+            raise archive.error(f"its metadata says {key}={meta[key]!r}, the arrays hold {n}")
+    arrays = [archive.array(name, "f", shape=expected[name]) for name in _ARRAYS]
+    fitted = meta["fitted"]
+    if not isinstance(fitted, dict):
+        raise archive.error("its 'fitted' entry is not a JSON object")
+    loss, biases, feedback = (fitted.get(key) for key in ("loss", "biases", "feedback"))
+    if (not isinstance(loss, str) or loss not in LOSSES or not isinstance(feedback, str)
+            or feedback not in _FEEDBACKS or not isinstance(biases, bool)):
+        raise archive.error(f"invalid 'fitted' entry {fitted!r}")
+    history = _history(archive, meta["history"])
+    state = FittedState(
+        *arrays, global_bias=_real(archive, "global_bias", meta["global_bias"]), loss=loss,
+        biases=biases, feedback=feedback, history=history,
+        best_epoch=_best_epoch(archive, meta["best_epoch"], len(history["loss"])),
+        n_threads=_count(archive, "n_threads", meta["n_threads"], low=1))
+    try:
+        state.check_finite()
+    except ValueError as exc:
+        raise archive.error(str(exc)) from exc
+    if not state.scores_bounded():
+        raise archive.error(f"its parameters are so large that predictions would overflow "
+                            f"{state.dtype.name}")
+    if not biases and (state.global_bias != 0 or state.user_bias.any()
+                       or state.item_bias.any()):
+        raise archive.error("the model has no biases, but the file holds non-zero ones")
+    return state
+
+
+def _real(archive: Archive, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
+            value):
+        raise archive.error(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _count(archive: Archive, name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise archive.error(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _history(archive: Archive, history) -> dict:
+    if not isinstance(history, dict) or not isinstance(history.get("loss"), list):
+        raise archive.error("its 'history' is not an object with a 'loss' list")
+    for name, values in history.items():
+        if not isinstance(values, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise archive.error(f"history[{name!r}] is not a list of numbers")
+    return {name: [float(v) for v in values] for name, values in history.items()}
+
+
+def _best_epoch(archive: Archive, value, epochs: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= epochs:
+        raise archive.error(f"best_epoch must be an epoch in 1..{epochs} or null, got "
+                            f"{value!r}")
+    return value
+
+
+def _ids(archive: Archive, name: str, n: int) -> np.ndarray:
+    """Raw ids of the rows: int64 or text, one per row, strictly increasing (the command
+    line maps raw ids to rows by binary search)."""
+    ids = archive.array(name, "iU", ndim=1)
+    if ids.shape[0] != n:
+        raise archive.error(f"'{name}' has {ids.shape[0]} ids for {n} rows")
+    if ids.dtype.kind == "i":
+        ids = ids.astype(np.int64)
+    if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
+        raise archive.error(f"'{name}' is not sorted without repeats")
+    return ids
+
+
+__all__ = ["ModelFileError", "load", "save"]

@@ -37,8 +37,9 @@ class ServingMixin:
         users : int or array-like of int, optional
             Users seen in training.
         n : int, default=10
-            Items per user.  Where fewer are available (after exclusions and ``items``),
-            the rows are padded with id -1 and score -inf.
+            Items per user, at most the number of items of the model (a larger ``n``
+            returns that many).  Where fewer are available (after exclusions and
+            ``items``), the rows are padded with id -1 and score -inf.
         exclude : scipy.sparse matrix of shape (n_users, n_items), optional
             Items not to recommend, as stored entries of each user's row (typically the
             training matrix, to skip what users have already rated).
@@ -50,8 +51,8 @@ class ServingMixin:
 
         Returns
         -------
-        ids : ndarray of int64, shape (m, n)
-        scores : ndarray, shape (m, n)
+        ids : ndarray of int64, shape (m, min(n, n_items))
+        scores : ndarray, same shape
             The model's predictions for those items (probabilities for the logistic loss),
             in decreasing order; ties go to the lower item id.
 
@@ -76,23 +77,23 @@ class ServingMixin:
         >>> ids.shape
         (3, 5)
         """
-        self._check_fitted()
+        s = self._snapshot()        # one state throughout, whatever other threads do
         if (users is None) == (new_users is None):
             raise ValueError("give exactly one of users and new_users")
         if new_users is not None:
-            rows = self._new_rows(new_users)
-            vectors, bias = self.transform(rows)
+            rows = self._new_rows(s, new_users)
+            vectors, bias = self._fold_in(s, rows)
             exclude = rows if exclude is None else exclude
         else:
-            users = check_ids("users", np.atleast_1d(users), self.user_factors_.shape[0])
-            vectors, bias = self.user_factors_[users], self.user_bias_[users]
+            users = check_ids("users", np.atleast_1d(users), s.user_factors.shape[0])
+            vectors, bias = s.user_factors[users], s.user_bias[users]
             if exclude is not None:
-                exclude = self._exclusion_rows(exclude, users)
+                exclude = self._exclusion_rows(s, exclude, users)
         ids, scores = _rec.recommend(
-            vectors, self.item_factors_, self.item_bias_, n, exclude=exclude, items=items,
-            num_threads=self.num_threads, user_bias=bias + self.global_bias_,
+            vectors, s.item_factors, s.item_bias, n, exclude=exclude, items=items,
+            num_threads=self.num_threads, user_bias=bias + s.global_bias,
         )
-        if self._fitted["loss"] == "logistic":
+        if s.loss == "logistic":
             scores = np.where(ids >= 0, sigmoid(scores), -np.inf).astype(scores.dtype)
         return ids, scores
 
@@ -124,8 +125,7 @@ class ServingMixin:
         >>> ids.shape, 7 in ids, bool((sims <= 1.0 + 1e-6).all())
         ((1, 3), False, True)
         """
-        self._check_fitted()
-        return _rec.similar(np.atleast_1d(items), self.item_factors_, n,
+        return _rec.similar(np.atleast_1d(items), self._snapshot().item_factors, n,
                             num_threads=self.num_threads)
 
     def similar_users(self, users: ArrayLike, n: int = 10,
@@ -142,8 +142,7 @@ class ServingMixin:
         >>> ids.shape
         (2, 4)
         """
-        self._check_fitted()
-        return _rec.similar(np.atleast_1d(users), self.user_factors_, n,
+        return _rec.similar(np.atleast_1d(users), self._snapshot().user_factors, n,
                             num_threads=self.num_threads)
 
     def transform(self, X_new: RatingsLike) -> tuple[FloatArray, FloatArray]:
@@ -186,30 +185,34 @@ class ServingMixin:
         >>> bool(scores[0] > scores[1])
         True
         """
-        self._check_fitted()
+        s = self._snapshot()
+        return self._fold_in(s, self._new_rows(s, X_new))
+
+    def _fold_in(self, s, rows) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`transform` of checked rows against the state ``s``."""
         p = self._check_params()
-        fitted = self._fitted
-        data = check_ratings(self._new_rows(X_new), self.user_factors_.dtype,
-                             loss=fitted["loss"])
-        model = _als.model_for(fitted["feedback"], fitted["loss"])
+        data = check_ratings(rows, s.dtype, loss=s.loss, allow_empty=True)
+        factors = np.zeros((data.n_users, s.factors), dtype=s.dtype)
+        bias = np.zeros(data.n_users, dtype=s.dtype)
+        if data.nnz == 0:                  # rows without ratings: zero factors and bias
+            return factors, bias
+        model = _als.model_for(s.feedback, s.loss)
         cfg = _als.ALSConfig(
             model=model, linear_solver="cholesky", cg_steps=1,
             newton_steps=_FOLD_IN_NEWTON_STEPS, l2=p["l2"], l2_bias=p["l2_bias"],
-            weighted_l2=p["weighted_l2"] or p["solver"] == "sgd", biases=fitted["biases"],
+            weighted_l2=p["weighted_l2"] or p["solver"] == "sgd", biases=s.biases,
             alpha=p["alpha"])
         csr = _als.prepare(data, model).by_user
-        factors = np.zeros((data.n_users, self.user_factors_.shape[1]),
-                           dtype=self.user_factors_.dtype)
-        bias = np.zeros(data.n_users, dtype=self.user_factors_.dtype)
         with single_threaded_blas():
-            _als.half_sweep(csr, factors, bias, self.item_factors_, self.item_bias_, cfg,
-                            global_bias=self.global_bias_,
+            _als.half_sweep(csr, factors, bias, s.item_factors, s.item_bias, cfg,
+                            global_bias=s.global_bias,
                             n_threads=effective_n_threads(self.num_threads), side="new user")
         return factors, bias
 
-    def _new_rows(self, X_new):
+    @staticmethod
+    def _new_rows(s, X_new):
         """New users' ratings with the model's item count checked (rows kept as given)."""
-        n_items = self.item_factors_.shape[0]
+        n_items = s.item_factors.shape[0]
         if sp.issparse(X_new):
             if X_new.shape[1] != n_items:
                 raise ValueError(
@@ -225,11 +228,12 @@ class ServingMixin:
         raise TypeError("new users' ratings must be a scipy.sparse matrix or a "
                         f"(users, items, values) tuple, got {type(X_new).__name__}")
 
-    def _exclusion_rows(self, exclude, users: np.ndarray):
+    @staticmethod
+    def _exclusion_rows(s, exclude, users: np.ndarray):
         if not sp.issparse(exclude):
             raise TypeError(f"exclude must be a scipy.sparse matrix, got "
                             f"{type(exclude).__name__}")
-        shape = (self.user_factors_.shape[0], self.item_factors_.shape[0])
+        shape = (s.user_factors.shape[0], s.item_factors.shape[0])
         if exclude.shape != shape:
             raise ValueError(f"exclude must have shape {shape} (users x items of the model),"
                              f" got {exclude.shape}")

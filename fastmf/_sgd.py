@@ -24,7 +24,7 @@ _MAX_BLOCKS = 64
 class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss or parameter (the learning rate is too high).
 
-    The model is left unfitted.
+    The model is left as it was before the call.
 
     Examples
     --------

@@ -1,14 +1,48 @@
-"""The epoch loop shared by every solver: history, validation, early stopping, callbacks
-and the optional progress bar."""
+"""The epoch loop shared by every solver: history, validation, early stopping, callbacks,
+Ctrl-C and the optional progress bar."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 logger = logging.getLogger("fastmf")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training was interrupted between epochs: the arrays and the history hold the same
+    whole epochs, so the caller may publish them."""
+
+
+@contextmanager
+def _deferred_sigint() -> Iterator[list]:
+    """Within the block, Ctrl-C (SIGINT in the main thread) only sets ``flag[0]``; the
+    epoch loop checks it between epochs.  A second Ctrl-C interrupts at once (the usual
+    handler is back after the first).  Outside the main thread, or where the program has
+    its own SIGINT handler, nothing changes."""
+    flag = [False]
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield flag
+        return
+
+    def defer(signum, frame) -> None:
+        flag[0] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        logger.warning("interrupt: training stops after the current epoch "
+                       "(press Ctrl-C again to stop at once)")
+
+    signal.signal(signal.SIGINT, defer)
+    try:
+        yield flag
+    finally:
+        if signal.getsignal(signal.SIGINT) is defer:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _Progress:
@@ -56,14 +90,48 @@ def run_epochs(
     restored to the best epoch's values.  ``callback(epoch, model, metrics)`` returning
     ``False`` stops training after that epoch.  Returns the best epoch when early stopping
     is on, else None.
+
+    Ctrl-C takes effect between epochs (see :func:`_deferred_sigint`): training stops
+    after the current epoch and :class:`Interrupted` is raised, with ``arrays`` and
+    ``history`` holding the same epochs (no early-stopping restore).  So is a
+    ``KeyboardInterrupt`` raised between epochs (by the callback, say).  One raised while
+    ``step`` or ``evaluate`` runs propagates as it is: the arrays may then hold part of
+    an epoch, or an epoch the history does not record.
     """
+    try:
+        with _deferred_sigint() as interrupted:
+            best_epoch, best_arrays = _loop(
+                step, epochs, interrupted, history=history, arrays=arrays, evaluate=evaluate,
+                monitor=monitor, patience=patience, callback=callback, model=model,
+                progress=progress, desc=desc)
+        if interrupted[0]:          # also a Ctrl-C after the last epoch's check
+            raise Interrupted
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) or getattr(exc, "_fastmf_in_step", False):
+            raise
+        raise Interrupted from exc
+    if best_arrays is not None:
+        for target, saved in zip(arrays, best_arrays, strict=True):
+            target[...] = saved
+    return best_epoch
+
+
+def _loop(step, epochs: int, interrupted: list, *, history, arrays, evaluate, monitor,
+          patience, callback, model, progress: bool, desc: str) -> tuple:
+    """The epochs themselves (arguments as for :func:`run_epochs`); returns
+    ``(best_epoch, best_arrays)``, or ``(None, None)`` once ``interrupted[0]`` is set."""
     best_score, best_epoch, best_arrays, waited = np.inf, None, None, 0
     bar = _Progress(epochs, progress, desc)
     try:
         for epoch in range(1, epochs + 1):
-            metrics = {"loss": step(epoch)}
-            if evaluate is not None:
-                metrics.update(evaluate())
+            try:
+                metrics = {"loss": step(epoch)}
+                if evaluate is not None:
+                    metrics.update(evaluate())
+            except KeyboardInterrupt as exc:
+                # the arrays may hold part of an epoch, or one the history lacks
+                exc._fastmf_in_step = True
+                raise
             for name, value in metrics.items():
                 history.setdefault(name, []).append(value)
             bar.update(metrics)
@@ -77,12 +145,12 @@ def run_epochs(
                     waited += 1
             if callback is not None and callback(epoch, model, dict(metrics)) is False:
                 break
+            if interrupted[0]:
+                logger.info("interrupted after epoch %d", epoch)
+                return None, None
             if patience is not None and waited >= patience:
                 logger.info("early stopping after epoch %d; best epoch %d", epoch, best_epoch)
                 break
     finally:
         bar.close()
-    if best_arrays is not None:
-        for target, saved in zip(arrays, best_arrays, strict=True):
-            target[...] = saved
-    return best_epoch
+    return best_epoch, best_arrays

@@ -13,6 +13,29 @@ import numpy as np
 import scipy.sparse as sp
 
 _INDEX_MAX = np.iinfo(np.int32).max
+# CSR row pointers and column indices are int32 while every count they hold stays below
+# this, int64 beyond (more than 2**31 - 2 ratings).  Tests lower it to run the int64
+# kernel paths on small data.
+INT32_INDEX_LIMIT = _INDEX_MAX
+
+
+def index_dtype(n: int) -> type:
+    """The CSR index type for counts up to ``n``: int32, or int64 from
+    ``INT32_INDEX_LIMIT`` on."""
+    return np.int32 if n < INT32_INDEX_LIMIT else np.int64
+
+
+def csr_of(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple,
+           index: type | None = None) -> sp.csr_matrix:
+    """A CSR matrix over these arrays whose ``indices`` and ``indptr`` are both of type
+    ``index`` (default ``index_dtype(nnz)``), as the kernels take one index type.  SciPy's
+    constructor would narrow int64 arrays whose values fit in int32; this keeps the type
+    chosen here."""
+    index = index_dtype(len(data)) if index is None else index
+    csr = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+    csr.indices = np.asarray(indices, dtype=index)
+    csr.indptr = np.asarray(indptr, dtype=index)
+    return csr
 
 
 @dataclass(frozen=True)
@@ -34,13 +57,13 @@ class Ratings:
         hold no duplicates); indices and row pointers share one integer type."""
         rows, cols, shape = self.users, self.items, (self.n_users, self.n_items)
         order = np.lexsort((cols, rows))
-        index = np.int32 if self.nnz < np.iinfo(np.int32).max else np.int64
+        index = index_dtype(self.nnz)
         indptr = np.zeros(shape[0] + 1, dtype=index)
         np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
         indices = cols[order].astype(index, copy=False)
         values = self.values[order]
         del order
-        csr = sp.csr_matrix((values, indices, indptr), shape=shape, copy=False)
+        csr = csr_of(values, indices, indptr, shape, index)
         csr.has_canonical_format = True
         return csr
 
@@ -55,11 +78,13 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_int(name: str, value, low: int | None = None) -> int:
+def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value!r}")
     return int(value)
 
 
@@ -88,8 +113,13 @@ def _index_array(name: str, a) -> np.ndarray:
         if np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(
             a == np.round(a)
         ):
+            if np.abs(a).max() >= 2.0**63:
+                raise ValueError(f"{name} contains index {a[np.argmax(np.abs(a))]}, "
+                                 "beyond any model's size")
             return a.astype(np.int64)
         raise TypeError(f"{name} must hold integer indices, got dtype {a.dtype}")
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} contains index {a.max()}, beyond any model's size")
     return a.astype(np.int64, copy=False)
 
 
@@ -105,22 +135,24 @@ def check_ids(name: str, ids, n: int) -> np.ndarray:
                 f"{name} contains index {hi}, but the model knows only {n} "
                 f"({name} must be < {n}); unseen ids need a refit"
             )
-    return np.ascontiguousarray(a, dtype=np.int64)
+    return np.require(a, dtype=np.int64, requirements="CA")
 
 
-def check_ratings(X, dtype: np.dtype, *, loss: str = "squared") -> Ratings:
+def check_ratings(X, dtype: np.dtype, *, loss: str = "squared",
+                  allow_empty: bool = False) -> Ratings:
     """Turn a sparse users x items matrix, or a ``(users, items, values)`` triple, into
     validated :class:`Ratings`.
 
     Stored entries are ratings, explicit zeros included; duplicate (user, item) pairs are
-    an error rather than being summed silently.
+    an error rather than being summed silently.  Values must be real numbers (or bools);
+    complex values are refused rather than losing their imaginary part.  No ratings at
+    all is an error unless ``allow_empty``.
     """
     if sp.issparse(X):
         coo = X.tocoo() if X.format != "coo" else X
         n_users, n_items = coo.shape
         users, items, values = coo.row, coo.col, coo.data
-        if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
-            values = values.astype(np.float64)
+        _check_real(values)
     elif isinstance(X, tuple) and len(X) == 3:
         users = _index_array("users", X[0])
         items = _index_array("items", X[1])
@@ -132,8 +164,7 @@ def check_ratings(X, dtype: np.dtype, *, loss: str = "squared") -> Ratings:
                 "users, items and values must have the same length, got "
                 f"{len(users)}, {len(items)} and {len(values)}"
             )
-        if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
-            raise TypeError(f"values must be real numbers, got dtype {values.dtype}")
+        _check_real(values)
         for name, a in (("users", users), ("items", items)):
             if a.size and a.min() < 0:
                 raise ValueError(f"{name} contains negative index {int(a.min())}")
@@ -151,23 +182,35 @@ def check_ratings(X, dtype: np.dtype, *, loss: str = "squared") -> Ratings:
             f"tuple, got {type(X).__name__}"
         )
 
-    if len(values) == 0:
+    if len(values) == 0 and not allow_empty:
         raise ValueError("X holds no ratings: at least one rating is needed to fit")
     if n_users > _INDEX_MAX or n_items > _INDEX_MAX:
         raise ValueError(f"X has shape ({n_users}, {n_items}); at most 2**31 - 1 per axis")
-    values = values.astype(dtype, copy=True)     # never a view of the caller's data
-    if not np.all(np.isfinite(values)):
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ValueError(
-            f"X contains a non-finite rating ({values[bad]}) at user {int(users[bad])}, "
-            f"item {int(items[bad])}"
-        )
+    with np.errstate(over="ignore"):              # reported below, with its position
+        cast = values.astype(dtype, copy=True)    # never a view of the caller's data
+    if not np.all(np.isfinite(cast)):
+        bad = int(np.flatnonzero(~np.isfinite(cast))[0])
+        where = f"at user {int(users[bad])}, item {int(items[bad])}"
+        if np.isfinite(values[bad]):
+            raise ValueError(f"X contains a rating ({values[bad]}) {where} beyond the range "
+                             f"of {np.dtype(dtype).name} (magnitude <= "
+                             f"{np.finfo(dtype).max:.4g})")
+        raise ValueError(f"X contains a non-finite rating ({values[bad]}) {where}")
+    values = cast
     if loss == "logistic":
         values = _binary_labels(values)
-    # contiguous int32 ids are used as they are (nothing writes to them): no copy
-    return Ratings(np.ascontiguousarray(users, dtype=np.int32),
-                   np.ascontiguousarray(items, dtype=np.int32),
+    # contiguous, aligned int32 ids are used as they are (nothing writes to them): no copy
+    return Ratings(np.require(users, dtype=np.int32, requirements="CA"),
+                   np.require(items, dtype=np.int32, requirements="CA"),
                    values, int(n_users), int(n_items))
+
+
+def _check_real(values: np.ndarray) -> None:
+    """Ratings must be real numbers or bools: not complex, text or objects."""
+    kind = values.dtype.kind
+    if kind not in "biuf":
+        what = "complex" if kind == "c" else f"of dtype {values.dtype}"
+        raise TypeError(f"ratings must be real numbers, got values {what}")
 
 
 def _binary_labels(values: np.ndarray) -> np.ndarray:

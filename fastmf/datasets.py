@@ -73,6 +73,11 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _INT64_MIN = int(np.iinfo(np.int64).min)
 _INT64_MAX = int(np.iinfo(np.int64).max)
+# Ratings are returned as float32: a larger magnitude would become infinity.
+_RATING_LIMIT = float(np.finfo(np.float32).max)
+# UTF-8, skipping a byte-order mark at the start (spreadsheet exports write one): read as
+# plain UTF-8 it would glue itself to the first user id.
+_ENCODING = "utf-8-sig"
 
 
 # ---------------------------------------------------------------------------
@@ -541,13 +546,22 @@ def _check_line(fields: list[str]) -> str | None:
     text = fields[2].strip()
     if _NUMBER.fullmatch(text) is None:
         return f"rating {text!r} is not a finite number"
+    return _rating_problem(float(text), text)
+
+
+def _rating_problem(value: float, text: str) -> str | None:
+    """What is wrong with a parsed rating, or None: it must be finite and fit float32."""
+    if not np.isfinite(value):
+        return f"rating {text!r} is not a finite number"
+    if abs(value) > _RATING_LIMIT:
+        return f"rating {text!r} is beyond the float32 range (magnitude <= {_RATING_LIMIT:.4g})"
     return None
 
 
 def _raise_for_bad_line(file: Path, sep: str | None, has_header: bool) -> None:
     """Scan ``file`` line by line and raise a ``ValueError`` at the first malformed line."""
     header_pending = has_header
-    with open(file, encoding="utf-8", errors="replace") as handle:
+    with open(file, encoding=_ENCODING, errors="replace") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -630,8 +644,10 @@ def load_movielens(
     FileNotFoundError
         If ``path`` does not exist (or a directory holds no known ratings file).
     ValueError
-        If the file holds no ratings or a line is malformed; the message names the
-        file and the line number.
+        If the file holds no ratings or a line is malformed (too few fields, an id
+        that is not an integer, a rating that is not a finite number or is beyond the
+        float32 range); the message names the file and the line number.  The file is
+        read as UTF-8; a byte-order mark at its start is skipped.
 
     Examples
     --------
@@ -651,7 +667,7 @@ def load_movielens(
     ([186, 196], [242, 302, 377])
     """
     file = _resolve_movielens_path(path)
-    with open(file, encoding="utf-8", errors="replace") as handle:
+    with open(file, encoding=_ENCODING, errors="replace") as handle:
         first_line = ""
         for first_line in handle:
             if first_line.strip():
@@ -663,7 +679,7 @@ def load_movielens(
 
     dtype = np.dtype([("user", np.int64), ("item", np.int64), ("rating", np.float64)])
     try:
-        with open(file, encoding="utf-8", errors="replace") as handle, warnings.catch_warnings():
+        with open(file, encoding=_ENCODING, errors="replace") as handle, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*input contained no data")
             if has_header:
                 _skip_header(handle)
@@ -684,9 +700,9 @@ def load_movielens(
     rating = table["rating"]
     if raw_users.size == 0:
         raise ValueError(f"{file}: file holds no ratings")
-    if not np.isfinite(rating).all():
+    if not (np.abs(rating) <= _RATING_LIMIT).all():       # also NaN and infinity
         _raise_for_bad_line(file, sep, has_header)
-        raise ValueError(f"{file}: non-finite ratings in the file")
+        raise ValueError(f"{file}: non-finite or out-of-range ratings in the file")
 
     user_ids, users = _index_ids(raw_users)
     item_ids, items = _index_ids(raw_items)
@@ -717,15 +733,16 @@ def load_delimited(
     -------
     users, items, ratings, user_ids, item_ids
         As :func:`load_movielens`.  Ids may be any strings: ``user_ids`` holds them as
-        int64 when every id is an integer, as str otherwise.
+        int64 when every id is an integer within int64's range, as str otherwise.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        On a line with too few fields or a rating that is not a finite number; the
-        message names the file and the line number.
+        On a line with too few fields or a rating that is not a finite number or is
+        beyond the float32 range; the message names the file and the line number.  A
+        byte-order mark at the start of the file is skipped.
     """
     if len(columns) != 3 or any(not isinstance(c, int) or c < 0 for c in columns):
         raise ValueError(f"columns must be three non-negative ints, got {columns!r}")
@@ -736,7 +753,7 @@ def load_delimited(
         raise FileNotFoundError(f"ratings file not found: {file}")
     raw_users, raw_items, ratings = [], [], []
     width = max(columns) + 1
-    with open(file, encoding="utf-8", errors="replace") as handle:
+    with open(file, encoding=_ENCODING, errors="replace") as handle:
         for number, line in enumerate(handle, 1):
             if (header and number == 1) or not line.strip():
                 continue
@@ -748,9 +765,9 @@ def load_delimited(
                 value = float(fields[columns[2]])
             except ValueError:
                 value = float("nan")
-            if not np.isfinite(value):
-                raise ValueError(f"{file}: line {number}: rating "
-                                 f"{fields[columns[2]].strip()!r} is not a finite number")
+            problem = _rating_problem(value, fields[columns[2]].strip())
+            if problem is not None:
+                raise ValueError(f"{file}: line {number}: {problem}")
             raw_users.append(fields[columns[0]].strip())
             raw_items.append(fields[columns[1]].strip())
             ratings.append(value)
@@ -763,8 +780,8 @@ def load_delimited(
 
 
 def _as_ids(raw: list[str]) -> np.ndarray:
-    """int64 ids when every one is an integer, else the strings."""
+    """int64 ids when every one is an integer that fits int64, else the strings."""
     try:
         return np.array([int(x) for x in raw], dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
         return np.array(raw, dtype=str)

@@ -212,19 +212,13 @@ class _Ranking:
     """Validated model arrays and held-out data shared by the ranking metrics."""
 
     def __init__(self, model: Any, test: Any, train: Any, num_threads: int | None) -> None:
-        for attr in ("user_factors_", "item_factors_"):
-            if not hasattr(model, attr):
-                raise TypeError(
-                    f"model must have user_factors_ and item_factors_ (a fitted factor "
-                    f"model); {type(model).__name__} has no {attr}"
-                )
-        self.items = _check_matrix("model.item_factors_", model.item_factors_)
+        users, items, bias = _factor_arrays(model)
+        self.items = _check_matrix("model.item_factors_", items)
         dtype = self.items.dtype
-        self.users = _check_matrix("model.user_factors_", model.user_factors_, dtype)
+        self.users = _check_matrix("model.user_factors_", users, dtype)
         n_users, n_items = self.users.shape[0], self.items.shape[0]
         if self.users.shape[1] != self.items.shape[1]:
             raise ValueError("model.user_factors_ and model.item_factors_ differ in factors")
-        bias = getattr(model, "item_bias_", None)
         self.bias = (np.zeros(n_items, dtype=dtype) if bias is None
                      else _check_vector("model.item_bias_", bias, n_items, dtype))
         self.test = self._relevant("test", test, (n_users, n_items))
@@ -302,15 +296,33 @@ class _Ranking:
         return out
 
 
+def _factor_arrays(model: Any) -> tuple[Any, Any, Any]:
+    """``(user_factors_, item_factors_, item_bias_ or None)`` of ``model``, all from one
+    state: a fastmf model that another thread refits meanwhile gives the old arrays or
+    the new ones, never a mix."""
+    snapshot = getattr(model, "_snapshot", None)
+    if snapshot is not None:
+        s = snapshot()
+        return s.user_factors, s.item_factors, s.item_bias
+    for attr in ("user_factors_", "item_factors_"):
+        if not hasattr(model, attr):
+            raise TypeError(
+                f"model must have user_factors_ and item_factors_ (a fitted factor "
+                f"model); {type(model).__name__} has no {attr}"
+            )
+    return model.user_factors_, model.item_factors_, getattr(model, "item_bias_", None)
+
+
 def _top_k_metric(model: Any, test: Any, k: Any, train: Any, num_threads: int | None,
                   per_user: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> float:
     k = check_int("k", k, low=1)
     ranking = _Ranking(model, test, train, num_threads)
     n_rel = np.diff(ranking.test.indptr)
     total = 0.0
+    width = min(k, ranking.n_items)     # ranks past the last item hold no hit
     with single_threaded_blas():
         for users in ranking.batches(_BATCH_USERS):
-            ids, _ = ranking.top(users, k)
+            ids, _ = ranking.top(users, width)
             total += float(per_user(ranking.hits(users, ids), n_rel[users], k).sum())
     return total / ranking.eval_users.size
 
@@ -323,15 +335,21 @@ def _recall(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(hits.sum(axis=1) / n_rel)
 
 
+# ``hits`` has min(k, n_items) columns: ranks beyond the number of items hold no hit (and
+# n_rel <= n_items), so they add nothing to any of these sums.
+
+
 def _ndcg(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
+    width = hits.shape[1]                   # min(k, n_items), and n_rel <= n_items
+    discount = 1.0 / np.log2(np.arange(2, width + 2))
+    ideal = np.cumsum(discount)[np.minimum(n_rel, width) - 1]
     return np.asarray((hits * discount).sum(axis=1) / ideal)
 
 
 def _average_precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
-    precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
-    return np.asarray((precision_at * hits).sum(axis=1) / np.minimum(n_rel, k))
+    width = hits.shape[1]
+    precision_at = np.cumsum(hits, axis=1) / np.arange(1, width + 1)
+    return np.asarray((precision_at * hits).sum(axis=1) / np.minimum(n_rel, width))
 
 
 _RANKING_PARAMS = """

@@ -47,9 +47,11 @@ def _check_matrix(name: str, a: Any, dtype: np.dtype | None = None) -> np.ndarra
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     dtype = _float_dtype(arr) if dtype is None else dtype
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):           # reported below
+        arr = np.require(arr, dtype=dtype, requirements=["C", "A"])    # the kernels need both
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
+                         f"the range of {np.dtype(dtype).name})")
     return arr
 
 
@@ -59,9 +61,11 @@ def _check_vector(name: str, a: Any, length: int, dtype: DTypeLike) -> np.ndarra
         raise ValueError(f"{name} must have shape ({length},), got {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):
+        arr = np.require(arr, dtype=dtype, requirements=["C", "A"])
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
+                         f"the range of {np.dtype(dtype).name})")
     return arr
 
 
@@ -110,8 +114,16 @@ def _exclusion_csr(exclude: Any, n_rows: int, n_items: int,
         np.int32
     ).max
     idx_dtype = np.int64 if wide else np.int32
-    return (np.ascontiguousarray(indptr, dtype=idx_dtype),
-            np.ascontiguousarray(indices, dtype=idx_dtype))
+    return (np.require(indptr, dtype=idx_dtype, requirements=["C", "A"]),
+            np.require(indices, dtype=idx_dtype, requirements=["C", "A"]))
+
+
+# A kernel call holds no GIL and cannot be interrupted, so a large request is cut into
+# calls of about this many multiply-adds per thread (0.1 s or less at the kernel's speed),
+# and Ctrl-C lands between two of them.  Calls start at multiples of _ROW_BLOCK rows, the
+# kernel's row tile, so every tile (hence every score) is computed as in a single call.
+_CALL_WORK = 1 << 31
+_ROW_BLOCK = 64
 
 
 def _run_topk(queries: np.ndarray, items: np.ndarray, item_bias: np.ndarray,
@@ -122,10 +134,21 @@ def _run_topk(queries: np.ndarray, items: np.ndarray, item_bias: np.ndarray,
     m = queries.shape[0]
     ids = np.empty((m, n), dtype=np.int64)
     scores = np.empty((m, n), dtype=queries.dtype)
-    status = _topk_kernel.topk(queries, items, item_bias, query_bias, item_ids, excl_indptr,
-                               excl_indices, excl_self, ids, scores, n_threads)
-    if status:
-        raise MemoryError("topk: could not allocate per-thread scratch buffers")
+    per_row = max(1, items.shape[0] * (queries.shape[1] + 1))
+    step = max(1, _CALL_WORK * n_threads // per_row // _ROW_BLOCK) * _ROW_BLOCK
+    for r0 in range(0, m, step):
+        r1 = min(m, r0 + step)
+        # the exclusion row pointers stay absolute offsets into excl_indices
+        status = _topk_kernel.topk(queries[r0:r1], items, item_bias, query_bias[r0:r1],
+                                   item_ids, excl_indptr[r0:r1 + 1], excl_indices,
+                                   excl_self[r0:r1], ids[r0:r1], scores[r0:r1], n_threads)
+        if status:
+            raise MemoryError("topk: could not allocate per-thread scratch buffers")
+    if not np.isfinite(scores[ids >= 0]).all():
+        raise FloatingPointError(
+            f"scores overflowed {scores.dtype.name} (factors of magnitude "
+            f"{max(np.abs(queries).max(), np.abs(items).max()):.3g}): the model's "
+            "parameters are too large to rank with")
     return ids, scores
 
 
@@ -163,7 +186,8 @@ def recommend(
     item_bias : array_like of shape (n_items,), optional
         Added to every score of the item.
     n : int, default=10
-        Number of items to return per row (>= 1).
+        Number of items to return per row (>= 1); at most the number of items
+        (``n`` larger than that returns rows of ``n_items``).
     exclude : scipy.sparse matrix of shape (m, n_items), optional
         Items never to return for a row: the stored entries of row ``u`` (whatever their
         values), typically the user's training items.  int32 and int64 indices are used
@@ -179,10 +203,11 @@ def recommend(
 
     Returns
     -------
-    ids : ndarray of int64, shape (m, n)
+    ids : ndarray of int64, shape (m, min(n, n_items))
         Item ids, best first.  Equal scores are ordered by lower item id, so the result is
-        deterministic.  A row with fewer than ``n`` admissible items is padded with ``-1``.
-    scores : ndarray of shape (m, n)
+        deterministic.  A row with fewer admissible items (after exclusions and
+        ``items``) is padded with ``-1``.
+    scores : ndarray, same shape
         The matching scores, ``-inf`` where the id is ``-1``.
 
     Raises
@@ -191,6 +216,8 @@ def recommend(
         Shapes that do not match, non-finite values, ``n < 1``, or ids out of range.
     TypeError
         Non-numeric arrays, or ``exclude`` that is not a sparse matrix.
+    FloatingPointError
+        A score overflowed (factors far too large for the dtype).
 
     Examples
     --------
@@ -239,6 +266,9 @@ def recommend(
         cand = np.unique(check_ids("items", items, n_items))
         cand_mat = np.ascontiguousarray(items_mat[cand])
         cand_bias = np.ascontiguousarray(ibias[cand])
+    n = min(n, n_items)            # no row can hold more: never allocate beyond that
+    if n == 0:
+        return np.empty((m, 0), dtype=np.int64), np.empty((m, 0), dtype=dtype)
     n_threads = threads_for(effective_n_threads(num_threads),
                             m * cand.size * (queries.shape[1] + 1))
     with single_threaded_blas():
@@ -278,16 +308,16 @@ def similar(
     factors : array_like of shape (n_rows, k)
         One row per item (or user).
     n : int, default=10
-        Neighbours per query (>= 1).
+        Neighbours per query (>= 1); at most the number of rows.
     num_threads : int or None, default=None
         OpenMP threads.
 
     Returns
     -------
-    ids : ndarray of int64, shape (m, n)
+    ids : ndarray of int64, shape (m, min(n, n_rows))
         Neighbour ids, most similar first, equal similarities by lower id; ``-1`` padding
         when fewer than ``n`` other rows exist.
-    scores : ndarray of shape (m, n)
+    scores : ndarray, same shape
         Cosine similarities, ``-inf`` for padding.
 
     Examples
@@ -316,6 +346,9 @@ def similar(
 _FOLD_IN_SCRATCH = 1 << 22
 
 
+# Overflow on hostile input (huge ratings or factors, tiny l2) is not warned about
+# midway: the result is checked at the end and reported as one FloatingPointError.
+@np.errstate(over="ignore", invalid="ignore")
 def fold_in(
     X_rows: SparseMatrix,
     item_factors: ArrayLike,
@@ -373,6 +406,11 @@ def fold_in(
         zeros.  With ``l2 = 0`` and too few ratings to determine :math:`w`, the
         minimum-norm least-squares solution is returned.
 
+    Raises
+    ------
+    FloatingPointError
+        The solution does not fit the dtype (huge ratings or factors, tiny ``l2``).
+
     Examples
     --------
     Without a penalty and with enough ratings, the exact factors of a user whose ratings
@@ -414,6 +452,8 @@ def fold_in(
     newton_steps = check_int("newton_steps", newton_steps, low=1)
 
     coo = X_rows.tocoo()
+    if coo.data.dtype.kind not in "biuf":
+        raise TypeError(f"X_rows must hold real ratings, got dtype {coo.data.dtype}")
     n_new = X_rows.shape[0]
     order = np.lexsort((coo.col, coo.row))
     rows = coo.row[order].astype(np.int64)
@@ -457,6 +497,10 @@ def fold_in(
     user_factors = np.ascontiguousarray(w[:, :k], dtype=dtype)
     user_bias = (np.ascontiguousarray(w[:, k], dtype=dtype) if biases
                  else np.zeros(n_new, dtype=dtype))
+    if not (np.isfinite(user_factors).all() and np.isfinite(user_bias).all()):
+        raise FloatingPointError(
+            f"fold-in produced values beyond the range of {np.dtype(dtype).name}: the "
+            "ratings or factors are too large for it (or l2 is tiny)")
     return user_factors, user_bias
 
 

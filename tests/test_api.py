@@ -199,3 +199,21 @@ def test_threadpoolctl_limits_default_thread_count():
         pytest.skip("serial build")
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert effective_n_threads(None) == 1
+
+
+def test_fitted_arrays_are_read_only_and_assignable_whole(ratings):
+    model = MatrixFactorization(4, epochs=1, random_state=0).fit(ratings)
+    with pytest.raises(ValueError, match="read-only"):
+        model.user_factors_[0, 0] = 1.0
+    new = np.ones_like(model.user_factors_)
+    model.user_factors_ = new
+    new[0, 0] = 5.0                          # the model keeps its own copy
+    assert (model.user_factors_ == 1.0).all()
+    u, i = ratings.nonzero()
+    expected = (model.global_bias_ + model.user_bias_[u] + model.item_bias_[i]
+                + model.item_factors_[i].sum(axis=1))
+    np.testing.assert_allclose(model.predict(u, i), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="bias lengths"):
+        model.user_bias_ = np.zeros(3)
+    with pytest.raises(AttributeError, match="not fitted"):
+        MatrixFactorization().user_factors_ = new

@@ -394,3 +394,44 @@ def test_load_delimited_integer_ids_and_errors(tmp_path):
         load_delimited(tmp_path / "missing.csv")
     with pytest.raises(ValueError, match="columns"):
         load_delimited(path, columns=(0, 1))
+
+
+@pytest.mark.parametrize("reader", ["load_movielens", "load_delimited"])
+def test_byte_order_mark_without_header_keeps_the_first_rating(tmp_path, reader):
+    """A CSV saved with a UTF-8 byte-order mark and no header lost its first rating: the
+    mark made the first user id look like a header."""
+    from fastmf import datasets
+
+    path = tmp_path / "ratings.csv"
+    path.write_bytes("1,10,4.0,0\n2,10,3.0,0\n2,11,5.0,0\n".encode("utf-8-sig"))
+    users, items, ratings, user_ids, item_ids = getattr(datasets, reader)(path)
+    assert ratings.tolist() == [4.0, 3.0, 5.0]
+    assert [int(x) for x in user_ids[users]] == [1, 2, 2]
+    assert [int(x) for x in item_ids[items]] == [10, 10, 11]
+
+
+def test_byte_order_mark_before_a_header_is_skipped(tmp_path):
+    from fastmf.datasets import load_movielens
+
+    path = tmp_path / "ratings.csv"
+    path.write_bytes("userId,movieId,rating,timestamp\n1,10,4.0,0\n".encode("utf-8-sig"))
+    assert load_movielens(path)[2].tolist() == [4.0]
+
+
+@pytest.mark.parametrize("reader, text", [
+    ("load_movielens", "1\t2\t3\t0\n1\t3\t1e300\t0\n"),
+    ("load_movielens", "1::2::-4e38::0\n"),
+    ("load_delimited", "1,2,3\n1,3,1e300\n"),
+])
+def test_ratings_beyond_float32_are_refused_with_their_line(tmp_path, reader, text):
+    """1e300 used to become float32 inf with only a RuntimeWarning."""
+    import warnings
+
+    from fastmf import datasets
+
+    path = tmp_path / "r.data"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"line \d.*beyond the float32 range"):
+            getattr(datasets, reader)(path)

@@ -16,7 +16,9 @@ import pytest
 import scipy.sparse as sp
 from conftest import random_ratings
 
-pytest.importorskip("distributed")
+# fastmf.distributed needs dask[distributed,dataframe], pandas and pyarrow: without any of
+# them the whole module is skipped (never a collection error)
+pytest.importorskip("fastmf.distributed", exc_type=ImportError)
 pd = pytest.importorskip("pandas")
 
 from distributed import Client, LocalCluster  # noqa: E402
@@ -272,6 +274,8 @@ def bad(**changes):
     (np.ones((3, 3)), {}, {}, TypeError, "DataFrame"),
     ([sp.csr_matrix((2, 3)), sp.csr_matrix((2, 4))], {}, {}, ValueError, "widths"),
     ([sp.csr_matrix((2, 3))], {}, {}, ValueError, "empty"),
+    (bad(value=[1 + 1j, 2, 3, 4]), {}, {}, ValueError, "must be numeric"),
+    ([sp.csr_matrix(np.eye(2, 3) * (1 + 1j))], {}, {}, TypeError, "complex"),
 ])
 def test_bad_input_is_refused(client, data, kwargs, model_kw, error, match):
     model = MatrixFactorization(2, **{"solver": "als", **model_kw})
@@ -285,3 +289,81 @@ def test_client_and_model_types(client):
         fit(None, bad(), MatrixFactorization(2, solver="als"))
     with pytest.raises(TypeError, match="MatrixFactorization"):
         fit(client, bad(), object())
+
+
+@pytest.mark.parametrize("form", ["coo", "csr"])
+def test_duplicate_pairs_in_sparse_row_blocks_are_refused(client, form):
+    """A COO row block with a repeated (user, item) pair was summed silently (CSR
+    conversion) where the single-machine fit raises."""
+    rows, cols = np.array([0, 1, 1, 2]), np.array([0, 1, 1, 2])
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    block = sp.coo_matrix((values, (rows, cols)), shape=(3, 3))
+    if form == "csr":                     # a non-canonical CSR keeps both entries too
+        block = sp.csr_matrix((values, cols, np.array([0, 1, 3, 4])), shape=(3, 3))
+    with pytest.raises(ValueError, match="more than one rating"):
+        MatrixFactorization(2, solver="als", epochs=1).fit(block)
+    model = MatrixFactorization(2, solver="als", epochs=1)
+    with pytest.raises(ValueError, match="more than one rating for \\(user 1, item 1"):
+        fit(client, [block], model)
+    assert not hasattr(model, "user_factors_")
+
+
+def _damage(path, **changes):
+    """Rewrite the checkpoint at ``path`` with entries changed (``meta`` keys as a dict)."""
+    import json
+
+    with np.load(path) as archive:
+        entries = {name: archive[name] for name in archive.files}
+    meta = json.loads(str(entries["meta"]))
+    meta.update(changes.pop("meta", {}))
+    entries["meta"] = np.array(json.dumps(meta))
+    entries.update(changes)
+    np.savez(path, **entries)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"user_factors": np.full((45, 4), np.nan)}, "NaN"),
+    ({"item_bias": np.zeros(20)}, "item_bias"),               # truncated
+    ({"user_factors": np.zeros((45, 4), np.float32)}, "dtype"),
+    ({"item_factors": np.zeros((33, 4, 1))}, "dimensions"),
+    ({"meta": {"sweeps": 9}}, "sweeps"),
+    ({"meta": {"sweeps": 1}}, "history"),
+    ({"meta": {"global_bias": float("inf")}}, "global_bias"),
+    ({"meta": {"signature": 3}}, "signature"),
+])
+def test_damaged_checkpoints_are_refused_on_resume(client, tmp_path, changes, match):
+    X = holey_ratings(seed=9)
+    params = {"solver": "als", "l2": 0.5, "random_state": 3, "dtype": np.float64}
+    path = tmp_path / "ckpt.npz"
+    fit(client, [X], MatrixFactorization(4, epochs=4, **params), checkpoint=path,
+        checkpoint_every=1, callback=lambda sweep, _: sweep < 2)
+    _damage(path, **changes)
+    model = MatrixFactorization(4, epochs=4, **params)
+    with pytest.raises(fastmf.ModelFileError, match=match):
+        fit(client, [X], model, checkpoint=path, resume=True)
+    assert not hasattr(model, "user_factors_")
+
+
+def test_damaged_checkpoint_files_are_refused(tmp_path):
+    from fastmf.distributed import _checkpoint
+
+    signature = {"n_users": 3, "n_items": 2, "factors": 2, "dtype": "float64", "config": "c"}
+    path = tmp_path / "ckpt.npz"
+    _checkpoint.save(path, [np.zeros((3, 2)), np.zeros((2, 2)), np.zeros(3), np.zeros(2)],
+                     sweeps=1, mu=0.5, history={"loss": [1.0]}, signature=signature)
+    assert _checkpoint.load(path, signature, epochs=3)["sweeps"] == 1
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(fastmf.ModelFileError):
+        _checkpoint.load(path, signature, epochs=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]
+
+
+
+def test_absurd_thread_count_is_clamped_on_the_workers(client):
+    """num_threads goes to every worker's kernels: clamped there, with the warning
+    repeated on the client."""
+    X = holey_ratings(seed=4)
+    model = MatrixFactorization(3, solver="als", epochs=1, l2=0.5, num_threads=10**6)
+    with pytest.warns(RuntimeWarning, match="on a worker: num_threads=1000000"):
+        fit(client, [X], model)
+    assert 1 <= model.n_threads_ <= max(64, 4 * os.cpu_count())

@@ -121,7 +121,8 @@ def test_n_larger_than_available_pads(num_threads):
     cand = np.arange(0, 30, 2)
     ids, scores = recommend(users, items, bias, n=50, exclude=exclude, items=cand,
                             num_threads=num_threads)
-    ref_ids, ref_scores = brute_force(users, items, bias, 50, mask=mask, candidates=cand)
+    assert ids.shape == scores.shape == (20, 30)      # n is capped at the 30 items
+    ref_ids, ref_scores = brute_force(users, items, bias, 30, mask=mask, candidates=cand)
     np.testing.assert_array_equal(ids, ref_ids)
     np.testing.assert_array_equal(scores, ref_scores)
     available = (~mask[:, cand]).sum(axis=1)

@@ -163,3 +163,71 @@ def test_transform_implicit_uses_the_gram_form():
         A = Y.T @ (c[:, None] * Y) + 0.5 * np.eye(3)
         np.testing.assert_allclose(factors[r], np.linalg.solve(A, Y.T @ (c * pref)),
                                    rtol=1e-8)
+
+
+def test_transform_of_rows_without_ratings_gives_zeros(ratings):
+    """Rows with no ratings get zero factors and bias (the docstring's promise), also
+    when no row has any rating."""
+    model = MatrixFactorization(4, epochs=2, random_state=0).fit(ratings)
+    factors, bias = model.transform(sp.csr_matrix((3, ratings.shape[1])))
+    assert factors.shape == (3, 4) and bias.shape == (3,)
+    assert not factors.any() and not bias.any()
+    empty = (np.array([], dtype=int), np.array([], dtype=int), np.array([]))
+    factors, bias = model.transform(empty)
+    assert factors.shape == (0, 4) and bias.shape == (0,)
+
+
+def test_recommend_for_new_users_without_ratings_ranks_by_bias(ratings):
+    model = MatrixFactorization(4, epochs=2, random_state=0).fit(ratings)
+    ids, scores = model.recommend(new_users=sp.csr_matrix((2, ratings.shape[1])), n=5)
+    order = np.argsort(-model.item_bias_, kind="stable")[:5]
+    np.testing.assert_array_equal(ids, np.tile(order, (2, 1)))
+    np.testing.assert_allclose(scores[0], model.global_bias_ + model.item_bias_[order],
+                               rtol=1e-6)
+
+
+def test_recommend_caps_n_at_the_number_of_items(ratings):
+    """n=10**8 used to allocate rows of 10**8 ids and scores (1.5 GiB for one user)."""
+    model = MatrixFactorization(4, epochs=1, random_state=0).fit(ratings)
+    n_items = ratings.shape[1]
+    ids, scores = model.recommend([0, 1], n=10**8)
+    assert ids.shape == scores.shape == (2, n_items)
+    np.testing.assert_array_equal(ids, model.recommend([0, 1], n=n_items)[0])
+    assert model.similar_items([0], n=10**12)[0].shape == (1, n_items)
+
+
+def test_ctrl_c_lands_between_kernel_calls_of_a_long_recommend(ratings, monkeypatch):
+    """The whole request was one uninterruptible kernel call (a Ctrl-C during a 10-second
+    recommend landed about 6 s late); now it is cut into calls of bounded work."""
+    import signal
+
+    from fastmf import recommend as rec
+
+    X = random_ratings(40, 300, 0.1, seed=None)
+    model = MatrixFactorization(8, epochs=1, random_state=0, num_threads=1).fit(X)
+    users = np.arange(40).repeat(50)                   # 2000 query rows
+    expected = model.recommend(users, n=7)
+    monkeypatch.setattr(rec, "_CALL_WORK", 64 * 300 * 9, raising=False)   # 64 rows a call
+    kernel, rows = rec._topk_kernel.topk, []
+
+    def counting(queries, *args):
+        rows.append(queries.shape[0])
+        return kernel(queries, *args)
+
+    monkeypatch.setattr(rec._topk_kernel, "topk", counting)
+    got = model.recommend(users, n=7)
+    for a, b in zip(got, expected, strict=True):       # bit-identical to one call
+        np.testing.assert_array_equal(a, b)
+    assert sum(rows) == 2000 and max(rows) <= 64
+
+    def interrupted(queries, *args):
+        rows.append(queries.shape[0])
+        status = kernel(queries, *args)
+        signal.raise_signal(signal.SIGINT)             # Ctrl-C during this call
+        return status
+
+    rows.clear()
+    monkeypatch.setattr(rec._topk_kernel, "topk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.recommend(users, n=7)
+    assert rows == [64]                                # it stopped after the first call

@@ -185,3 +185,92 @@ def test_plot_history_saves_png(tmp_path):
     assert path.stat().st_size > 5000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
     assert "training loss" in labels and "val_rmse" in labels
+
+
+def test_diverging_partial_fit_leaves_the_model_as_it_was():
+    """partial_fit used to train the published arrays in place: when it diverged they
+    were already damaged (and the model was then unfitted)."""
+    X = random_ratings(40, 30, 0.3, seed=None)
+    model = MatrixFactorization(4, epochs=2, random_state=0).fit(X)
+    arrays = [model.user_factors_, model.item_factors_, model.user_bias_, model.item_bias_]
+    copies = [a.copy() for a in arrays]
+    history = {k: list(v) for k, v in model.history_.items()}
+    Y = X.copy()
+    Y.data *= 1e6
+    with pytest.raises(FloatingPointError, match="diverged"):
+        model.partial_fit(Y, epochs=3)
+    for a, c in zip(arrays, copies, strict=True):
+        np.testing.assert_array_equal(a, c)
+    for name, c in zip(("user_factors_", "item_factors_", "user_bias_", "item_bias_"),
+                       copies, strict=True):
+        np.testing.assert_array_equal(getattr(model, name), c)
+    assert model.history_ == history
+    # and training continues from there exactly as if the failed call never happened
+    again = MatrixFactorization(4, epochs=2, random_state=0).fit(X).partial_fit(X, epochs=1)
+    model.partial_fit(X, epochs=1)
+    np.testing.assert_array_equal(model.user_factors_, again.user_factors_)
+
+
+def test_failed_refit_keeps_the_previous_fit(ratings):
+    model = MatrixFactorization(4, epochs=2, random_state=0).fit(ratings)
+    before = model.predict([0, 1], [2, 3])
+    bad = ratings.copy()
+    bad.data *= 1e6
+    with pytest.raises(FloatingPointError):
+        model.set_params(learning_rate=1.0).fit(bad)
+    np.testing.assert_array_equal(model.predict([0, 1], [2, 3]), before)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "als"])
+def test_ctrl_c_during_an_epoch_publishes_exactly_the_recorded_epochs(solver, monkeypatch):
+    """Ctrl-C landing while the kernel runs epoch 3 used to leave the parameters one epoch
+    ahead of history_; now the epoch finishes, is recorded, and training stops."""
+    import signal
+
+    from fastmf import _als, _sgd
+
+    module, name = (_sgd, "epoch") if solver == "sgd" else (_als, "sweep")
+    original = getattr(module, name)
+
+    def epoch_then_ctrl_c(*args, number=1, **kwargs):
+        loss = original(*args, number=number, **kwargs)
+        if number == 3:
+            signal.raise_signal(signal.SIGINT)      # as if Ctrl-C came during the epoch
+        return loss
+
+    monkeypatch.setattr(module, name, epoch_then_ctrl_c)
+    X = random_ratings(60, 40, 0.3, seed=None)
+    params = {"factors": 4, "solver": solver, "epochs": 10, "random_state": 0, "l2": 0.1}
+    model = MatrixFactorization(**params)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    monkeypatch.undo()
+    assert len(model.history_["loss"]) == 3
+    three = MatrixFactorization(**{**params, "epochs": 3}).fit(X)
+    np.testing.assert_array_equal(model.user_factors_, three.user_factors_)
+    np.testing.assert_array_equal(model.item_bias_, three.item_bias_)
+    assert model.history_ == three.history_
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_second_ctrl_c_interrupts_at_once_and_keeps_the_old_state(monkeypatch):
+    import signal
+
+    from fastmf import _sgd
+
+    original = _sgd.epoch
+
+    def twice(*args, number=1, **kwargs):
+        if number == 2:
+            signal.raise_signal(signal.SIGINT)      # deferred to the end of the epoch
+            signal.raise_signal(signal.SIGINT)      # a second one interrupts now
+        return original(*args, number=number, **kwargs)
+
+    X = random_ratings(40, 30, 0.3, seed=None)
+    model = MatrixFactorization(4, epochs=5, random_state=0).fit(X)
+    before = model.user_factors_.copy()
+    monkeypatch.setattr(_sgd, "epoch", twice)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    np.testing.assert_array_equal(model.user_factors_, before)
+    assert len(model.history_["loss"]) == 5

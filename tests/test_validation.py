@@ -155,3 +155,92 @@ def test_triples_never_modified():
     _fit((u, i, v), loss="logistic")
     for a, b in zip((u, i, v), copies, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("form", ["csr", "coo", "tuple"])
+def test_complex_ratings_are_refused(form):
+    """A complex sparse matrix was accepted and its imaginary part dropped silently."""
+    rows, cols = np.array([0, 1, 2]), np.array([1, 0, 2])
+    values = np.array([4 + 1j, 3 + 0j, 5 - 2j])
+    X = (rows, cols, values) if form == "tuple" else sp.coo_matrix(
+        (values, (rows, cols)), shape=(3, 3)).asformat(form)
+    with pytest.raises(TypeError, match="complex"):
+        MatrixFactorization(2, epochs=1).fit(X)
+
+
+def test_complex_ratings_are_refused_by_transform_and_fold_in(ratings):
+    from fastmf.recommend import fold_in
+
+    model = MatrixFactorization(3, epochs=1).fit(ratings)
+    rows = sp.csr_matrix(np.eye(2, ratings.shape[1]) * (1 + 1j))
+    with pytest.raises(TypeError, match="complex"):
+        model.transform(rows)
+    with pytest.raises(TypeError, match="complex"):
+        model.recommend(new_users=rows)
+    with pytest.raises(TypeError, match="real"):
+        fold_in(rows, model.item_factors_)
+
+
+def test_ratings_beyond_float32_are_named():
+    with pytest.raises(ValueError, match=r"1e\+300.*beyond the range of float32"):
+        MatrixFactorization(2, epochs=1).fit((np.array([0, 1]), np.array([1, 0]),
+                                              np.array([1e300, 3.0])))
+
+
+@pytest.mark.parametrize("name", ["factors", "cg_steps", "newton_steps"])
+def test_counts_beyond_a_c_int_are_refused(ratings, name):
+    with pytest.raises(ValueError, match=f"{name} must be <= 2147483647"):
+        MatrixFactorization(**{"solver": "als", name: 2**31}).fit(ratings)
+
+
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` at an odd address (as arrays received through Dask can be)."""
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = np.frombuffer(raw[1:].data, dtype=a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+def test_unaligned_arrays_reach_the_kernels_aligned(monkeypatch):
+    """The sanitizer build found the implicit Gram matrix, received by a Dask worker at an
+    odd address, read by the ALS kernel as doubles (undefined behaviour in C)."""
+    from fastmf._kernels import als as als_kernel
+    from fastmf._kernels import topk as topk_kernel
+
+    from fastmf import _als
+    from fastmf import recommend as rec
+    from fastmf._validation import check_ratings
+
+    seen = []
+
+    def spy(kernel):
+        def call(*args):
+            seen.extend(a.flags.aligned for a in args if isinstance(a, np.ndarray))
+            return kernel(*args)
+        return call
+
+    monkeypatch.setattr(als_kernel, "solve_rows", spy(als_kernel.solve_rows))
+    monkeypatch.setattr(topk_kernel, "topk", spy(topk_kernel.topk))
+    rng = np.random.default_rng()
+    X = random_ratings(30, 20, 0.3, seed=None)
+    model = MatrixFactorization(4, solver="als", feedback="implicit", epochs=2,
+                                dtype=np.float64, random_state=0).fit(X)
+    cfg = _als.config_of(model._check_params())
+    csr = _als.prepare(check_ratings(X, np.dtype(np.float64)), cfg.model).by_user
+    odd = sp.csr_matrix((_unaligned(csr.data), _unaligned(csr.indices),
+                         _unaligned(csr.indptr)), shape=csr.shape, copy=False)
+    results = []
+    for matrix, gram in ((csr, _als.gram(model.item_factors_)),
+                         (odd, _unaligned(_als.gram(model.item_factors_)))):
+        rows, bias = np.zeros((30, 4)), np.zeros(30)
+        _als.half_sweep(matrix, rows, bias, np.array(model.item_factors_),
+                        np.zeros(20), cfg, global_bias=0.0, n_threads=1, gram_matrix=gram)
+        results.append(rows)
+    np.testing.assert_array_equal(*results)
+    queries, items = rng.normal(size=(7, 4)), rng.normal(size=(20, 4))
+    a = rec.recommend(queries, items, n=5)
+    b = rec.recommend(_unaligned(queries), _unaligned(items), n=5)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert seen and all(seen)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import find_duplicate
+from .._validation import csr_of, find_duplicate, index_dtype
 
 
 @dataclass
@@ -109,10 +109,6 @@ def pick(pieces: Split, side: str, b: int) -> tuple:
     return getattr(pieces, side)[b]
 
 
-def _index_dtype(n: int) -> type:
-    return np.int32 if n < np.iinfo(np.int32).max else np.int64
-
-
 def build(b: int, n_blocks: int, n_rows: int, n_other_blocks: int, dtype,
           *pieces: tuple) -> Block:
     """Assemble block ``b`` of a side (``n_blocks`` blocks, ``n_rows`` local rows) from
@@ -145,10 +141,10 @@ def build(b: int, n_blocks: int, n_rows: int, n_other_blocks: int, dtype,
         needs.append(wanted)
         sends.append(np.unique(rows[m]))
 
-    itype = _index_dtype(max(offset, rows.size))   # the kernel takes one index type
+    itype = index_dtype(max(offset, rows.size))   # the kernel takes one index type
     indptr = np.zeros(n_rows + 1, dtype=itype)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    csr = sp.csr_matrix((values, compact.astype(itype), indptr), shape=(n_rows, offset))
+    csr = csr_of(values, compact.astype(itype), indptr, (n_rows, offset), itype)
     return Block(csr=csr, needs=needs, sends=sends, duplicate=duplicate)
 
 

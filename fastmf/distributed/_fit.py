@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import types
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from .. import _als
 from .._estimator import MatrixFactorization, global_bias_of_mean
-from .._threads import effective_n_threads
+from .._threads import check_num_threads
 from .._validation import check_int, check_random_state
 from . import _blocks, _checkpoint, _ids, _input, _sweep
 from ._sweep import task_key
@@ -135,8 +136,7 @@ def fit(
             f"fastmf.distributed fits with ALS: set solver='als' (got {p['solver']!r})")
     if p["early_stopping"] is not None:
         raise ValueError("early_stopping is not available in fastmf.distributed.fit")
-    if model.num_threads is not None:
-        effective_n_threads(model.num_threads)          # type and range checks
+    check_num_threads(model.num_threads)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
     if callback is not None and not callable(callback):
@@ -145,11 +145,15 @@ def fit(
     dtype = p["dtype"]
     key = uuid.uuid4().hex[:8]                 # the token in this fit's task keys
 
+    n_threads, notes = client.submit(_sweep.worker_threads, model.num_threads,
+                                     pure=False).result()
+    for note in notes:                         # e.g. num_threads clamped on the worker
+        warnings.warn(f"on a worker: {note}", RuntimeWarning, stacklevel=2)
     layout = _Layout(client, data, columns, P, Q, p, cfg, key)
     mu = global_bias_of_mean(layout.mean, p)
     signature = {"n_users": layout.n_users, "n_items": layout.n_items,
                  "factors": p["factors"], "dtype": dtype.name, "config": repr(cfg)}
-    state = _checkpoint.load(checkpoint, signature) if resume else None
+    state = _checkpoint.load(checkpoint, signature, p["epochs"]) if resume else None
     if state is not None:
         arrays, done, mu = state["arrays"], state["sweeps"], state["global_bias"]
         history = state["history"]
@@ -203,8 +207,7 @@ def fit(
         finish_sweep(*pending)
 
     final = layout.collect(users, items)
-    n_threads = client.submit(effective_n_threads, model.num_threads, pure=False).result()
-    model._publish(final, mu, p, n_threads, history)
+    model._publish_arrays(final, mu, p, n_threads, history)
     for name, ids in (("user_ids_", layout.user_ids), ("item_ids_", layout.item_ids)):
         if ids is None:
             model.__dict__.pop(name, None)

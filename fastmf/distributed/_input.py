@@ -43,8 +43,11 @@ def _identity(x):
     return x
 
 
-def _as_csr(block) -> sp.csr_matrix:
-    return sp.csr_matrix(block)      # a copy when converted: the caller's is untouched
+def _as_coo(block) -> sp.coo_matrix:
+    """The block's stored entries, every one of them: a COO block keeps its repeated
+    (row, column) pairs, which the block builder then reports, instead of summing them as
+    a conversion to CSR would."""
+    return sp.coo_matrix(block)      # a copy when converted: the caller's is untouched
 
 
 def open_source(client, data, columns) -> Source:
@@ -66,8 +69,11 @@ def open_source(client, data, columns) -> Source:
             raise ValueError(
                 f"every CSR row block must have all the items as columns; got widths "
                 f"{sorted(widths)}")
+        for b in data:
+            if b.dtype.kind not in "biuf":
+                raise TypeError(f"ratings must be real numbers, got a block of dtype {b.dtype}")
         offsets = np.concatenate([[0], np.cumsum([b.shape[0] for b in data])]).tolist()
-        parts = [client.submit(_as_csr, b, pure=False) for b in data]
+        parts = [client.submit(_as_coo, b, pure=False) for b in data]
         return Source(parts=parts, kind="csr", columns=tuple(columns),
                       n_users=int(offsets[-1]), n_items=int(widths.pop()),
                       row_offsets=offsets[:-1])
@@ -86,7 +92,8 @@ def _check_columns(frame, columns) -> None:
             f"the ratings have no column {missing[0]!r} (columns: {list(frame.columns)}); "
             "pass columns=(user, item, value) to name them")
     value = frame.dtypes[columns[2]]
-    if not (pd.api.types.is_numeric_dtype(value) and not pd.api.types.is_bool_dtype(value)):
+    if not (pd.api.types.is_numeric_dtype(value) and not pd.api.types.is_bool_dtype(value)
+            and not pd.api.types.is_complex_dtype(value)):
         raise ValueError(f"the value column {columns[2]!r} must be numeric, got {value}")
 
 

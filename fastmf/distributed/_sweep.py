@@ -20,11 +20,22 @@ the orchestration in :func:`half_sweep` only submits them.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import _als
 from .._threads import effective_n_threads, single_threaded_blas
 from ._blocks import Block, Factors
+
+
+def worker_threads(num_threads: int | None) -> tuple[int, list[str]]:
+    """The thread count a solve on this worker uses, and the warnings resolving it gave
+    (a clamped count), for the client to repeat."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = effective_n_threads(num_threads)
+    return n, [str(w.message) for w in caught]
 
 
 def send(block: Block, factors: Factors, to: int) -> tuple[np.ndarray, np.ndarray]:

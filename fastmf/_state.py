@@ -1,0 +1,214 @@
+"""The fitted state of a model: one immutable snapshot, published whole.
+
+Everything a fitted :class:`fastmf.MatrixFactorization` knows lives in one
+:class:`FittedState`: the four parameter arrays (read-only), the global bias, what the
+fit was (loss, biases, feedback), its history and the random stream ``partial_fit``
+continues.  Training works on private arrays and publishes a new state with a single
+attribute assignment when it is done, so
+
+* a method that only reads the model takes the state once, at its start, and uses that
+  object throughout: it sees the parameters from before a concurrent fit or those after
+  it, never a mix of the two, and never arrays that are freed or resized under it;
+* a fit or ``partial_fit`` that fails (divergence, a singular ALS system, bad input)
+  publishes nothing: the model keeps the state it had before the call.
+
+While a fit runs, the thread running it (its callback, its validation scoring) sees the
+parameters being trained: :meth:`FittedModelMixin._training_view`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
+
+
+@dataclass(frozen=True, eq=False)
+class FittedState:
+    """Parameters and facts of one fitted model; the arrays are read-only.
+
+    The constructor checks that the arrays fit together: factor matrices of one float
+    dtype with the same number of columns, bias vectors as long as their matrix has rows.
+    It does not scan values; :meth:`check_finite` does, for untrusted sources.
+    """
+
+    user_factors: np.ndarray        # (n_users, k)
+    item_factors: np.ndarray        # (n_items, k)
+    user_bias: np.ndarray           # (n_users,)
+    item_bias: np.ndarray           # (n_items,)
+    global_bias: float
+    loss: str
+    biases: bool
+    feedback: str
+    history: dict = field(default_factory=lambda: {"loss": []})
+    best_epoch: int | None = None
+    n_threads: int = 1
+    rng: np.random.Generator | None = None     # partial_fit continues this stream
+
+    def __post_init__(self) -> None:
+        arrays = [getattr(self, name) for name in _ARRAYS]
+        for name, a in zip(_ARRAYS, arrays, strict=True):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+        dtype = arrays[0].dtype
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"user_factors has dtype {dtype}, expected float32 or float64")
+        for name, a in zip(_ARRAYS, arrays, strict=True):
+            if a.dtype != dtype:
+                raise ValueError(f"{name} has dtype {a.dtype}, user_factors has {dtype}")
+            if a.ndim != (2 if name.endswith("factors") else 1):
+                raise ValueError(f"{name} has shape {a.shape}, expected "
+                                 f"{'two dimensions' if name.endswith('factors') else 'one'}")
+            if not (a.flags.c_contiguous and a.flags.aligned):
+                raise ValueError(f"{name} is not an aligned C-contiguous array")
+        users, items, user_bias, item_bias = arrays
+        if users.shape[1] != items.shape[1]:
+            raise ValueError(f"user_factors has {users.shape[1]} factors, item_factors has "
+                             f"{items.shape[1]}")
+        if user_bias.shape[0] != users.shape[0] or item_bias.shape[0] != items.shape[0]:
+            raise ValueError(
+                f"bias lengths ({user_bias.shape[0]} users, {item_bias.shape[0]} items) "
+                f"differ from the factor rows ({users.shape[0]} users, {items.shape[0]} "
+                "items)")
+        for name, a in zip(_ARRAYS, arrays, strict=True):
+            if a.flags.writeable:          # a read-only view; the caller keeps its array
+                view = a.view()
+                view.flags.writeable = False
+                object.__setattr__(self, name, view)
+        object.__setattr__(self, "global_bias", float(self.global_bias))
+
+    def __reduce__(self):
+        # pickle and deepcopy rebuild through the constructor: checked and read-only again
+        return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.user_factors.dtype
+
+    @property
+    def factors(self) -> int:
+        return int(self.user_factors.shape[1])
+
+    @property
+    def fitted(self) -> dict:
+        """What predictions and ``partial_fit`` rely on, whatever the estimator's
+        parameters say later."""
+        return {"loss": self.loss, "biases": self.biases, "feedback": self.feedback}
+
+    def check_finite(self) -> None:
+        """Raise ValueError naming the first array (or the global bias) holding NaN or
+        infinity."""
+        if not np.isfinite(self.global_bias):
+            raise ValueError(f"the global bias is {self.global_bias}")
+        for name in _ARRAYS:
+            if not np.isfinite(getattr(self, name)).all():
+                raise ValueError(f"{name} holds NaN or infinite values")
+
+    def scores_bounded(self) -> bool:
+        """True when no score mu + b_u + b_i + p_u . q_i can overflow the dtype: the
+        largest row norms bound every dot product (and its partial sums)."""
+        def largest_norm(a: np.ndarray) -> float:
+            with np.errstate(over="ignore"):
+                return float(np.sqrt(np.einsum("ij,ij->i", a, a, dtype=np.float64)).max(
+                    initial=0.0))
+
+        with np.errstate(over="ignore"):
+            bound = (abs(self.global_bias) + float(np.abs(self.user_bias).max(initial=0))
+                     + float(np.abs(self.item_bias).max(initial=0))
+                     + largest_norm(self.user_factors) * largest_norm(self.item_factors))
+        return bound <= float(np.finfo(self.dtype).max) / 2
+
+    def working_copy(self) -> tuple[list, dict, np.random.Generator | None]:
+        """Private, writable copies of the arrays, the history and the random stream,
+        for training that must leave this state untouched if it fails."""
+        arrays = [np.array(getattr(self, name), order="C", copy=True) for name in _ARRAYS]
+        history = {name: list(values) for name, values in self.history.items()}
+        return arrays, history, copy.deepcopy(self.rng)
+
+
+def _exposed(name: str, doc: str, *, writable: bool = False) -> property:
+    """A fitted attribute (``user_factors_`` ...) read from the current state."""
+
+    def get(self: FittedModelMixin) -> Any:
+        return getattr(self._snapshot(), name)
+
+    def set_(self: FittedModelMixin, value: Any) -> None:
+        state = self._snapshot()
+        if name == "global_bias":
+            value = float(value)
+        else:
+            value = np.array(value, dtype=state.dtype, order="C", copy=True)
+        self._publish(dataclasses.replace(state, **{name: value}))
+
+    return property(get, set_ if writable else None, doc=doc)
+
+
+class FittedModelMixin:
+    """Fitted attributes of an estimator, all read from one published
+    :class:`FittedState` (``self._fitted_state``)."""
+
+    user_factors_ = _exposed("user_factors", "Factors of the users, (n_users, factors); "
+                             "read-only.  Assigning a new array publishes a new state.",
+                             writable=True)
+    item_factors_ = _exposed("item_factors", "Factors of the items, (n_items, factors); "
+                             "read-only.", writable=True)
+    user_bias_ = _exposed("user_bias", "User biases, (n_users,); read-only.", writable=True)
+    item_bias_ = _exposed("item_bias", "Item biases, (n_items,); read-only.", writable=True)
+    global_bias_ = _exposed("global_bias", "Global bias mu.", writable=True)
+    history_ = _exposed("history", "Per-epoch record (see the class docstring).")
+    best_epoch_ = _exposed("best_epoch", "Epoch whose parameters early stopping kept.")
+    n_threads_ = _exposed("n_threads", "Threads the last fit used.")
+
+    @property
+    def training_loss_(self) -> list[float]:
+        """Mean training loss of each epoch (``history_["loss"]``)."""
+        return self._snapshot().history["loss"]
+
+    def _snapshot(self) -> FittedState:
+        """The state this thread should use: the one being trained when called from a
+        running fit's own thread, else the last published one."""
+        live = self.__dict__.get("_live")
+        if live:
+            state = live.get(threading.get_ident())
+            if state is not None:
+                return state
+        try:
+            return self.__dict__["_fitted_state"]
+        except KeyError:
+            raise AttributeError(
+                f"this {type(self).__name__} is not fitted yet: call fit(X) first"
+            ) from None
+
+    def _published(self) -> FittedState | None:
+        return self.__dict__.get("_fitted_state")
+
+    def _check_fitted(self) -> None:
+        self._snapshot()
+
+    def _publish(self, state: FittedState) -> None:
+        """Make ``state`` the model's fitted state: one reference assignment, atomic."""
+        self.__dict__["_fitted_state"] = state
+
+    @contextmanager
+    def _training_view(self, state: FittedState):
+        """Within the block, the calling thread sees ``state`` (the parameters being
+        trained); every other thread keeps seeing the published state."""
+        live = self.__dict__.setdefault("_live", {})
+        ident = threading.get_ident()
+        live[ident] = state
+        try:
+            yield
+        finally:
+            live.pop(ident, None)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_live", None)          # views of fits running in this process
+        return state
