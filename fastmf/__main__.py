@@ -55,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def demo(argv: list[str]) -> int:
-    from . import MatrixFactorization, datasets
+    from . import MatrixFactorization, datasets, io, model_selection
 
     parser = _Parser(
         prog="fastmf demo",
@@ -83,15 +83,15 @@ def demo(argv: list[str]) -> int:
 
     start = time.perf_counter()
     if args.path:
-        users, items, values, _, _ = datasets.load_movielens(args.path)
+        users, items, values, _, _ = io.load_movielens(args.path)
         source = args.path
     else:
         n = args.ratings
         n_users, n_items = max(2, n // 50), max(2, n // 200)
         users, items, values = datasets.make_ratings(n_users, n_items, n, seed=args.seed)
         source = f"synthetic: {n_users:,} users x {n_items:,} items"
-    train, test = datasets.train_test_split(users, items, values, test_size=0.2,
-                                            seed=args.seed)
+    train, test = model_selection.train_test_split((users, items, values), 0.2,
+                                                   random_state=args.seed)
     print(f"data    : {source}, {values.size:,} ratings "
           f"({train[0].size:,} train / {test[0].size:,} test), "
           f"ready in {time.perf_counter() - start:.1f} s")
@@ -122,10 +122,10 @@ class _CLIError(Exception):
 
 
 def _load_ratings(path: str):
-    from . import datasets
+    from .io import load_movielens
 
     try:
-        return datasets.load_movielens(path)
+        return load_movielens(path)
     except (OSError, ValueError) as exc:
         raise _CLIError(f"cannot read ratings from {path}: {exc}") from exc
 
@@ -145,15 +145,15 @@ def _load_model(path: str):
 
 
 def _to_indices(model, raw_users, raw_items):
-    """Map raw ids of a ratings file to the model's indices; drops unknown ids."""
-    u_ids, i_ids = model.user_ids_, model.item_ids_
-    if u_ids.dtype.kind != "i" or i_ids.dtype.kind != "i":
+    """The model's indices of raw ids of a ratings file (-1 for an unknown id), and
+    which pairs the model knows."""
+    from ._ids import IdMap
+
+    if model.user_ids_.dtype.kind != "i" or model.item_ids_.dtype.kind != "i":
         raise _CLIError("the model's ids are not integers, the ratings file's are")
-    u = np.searchsorted(u_ids, raw_users)
-    i = np.searchsorted(i_ids, raw_items)
-    u_ok = (u < u_ids.size) & (u_ids[np.minimum(u, u_ids.size - 1)] == raw_users)
-    i_ok = (i < i_ids.size) & (i_ids[np.minimum(i, i_ids.size - 1)] == raw_items)
-    return u, i, u_ok & i_ok
+    u = IdMap(model.user_ids_).to_index(raw_users, missing="ignore")
+    i = IdMap(model.item_ids_).to_index(raw_items, missing="ignore")
+    return u, i, (u >= 0) & (i >= 0)
 
 
 def fit_command(args) -> int:

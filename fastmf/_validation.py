@@ -105,7 +105,7 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
-def _index_array(name: str, a) -> np.ndarray:
+def index_array(name: str, a) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
@@ -125,7 +125,7 @@ def _index_array(name: str, a) -> np.ndarray:
 
 def check_ids(name: str, ids, n: int) -> np.ndarray:
     """Indices in [0, n) as a contiguous int64 array (a copy only where needed)."""
-    a = _index_array(name, ids)
+    a = index_array(name, ids)
     if a.size:
         lo, hi = int(a.min()), int(a.max())
         if lo < 0:
@@ -154,8 +154,8 @@ def check_ratings(X, dtype: np.dtype, *, loss: str = "squared",
         users, items, values = coo.row, coo.col, coo.data
         _check_real(values)
     elif isinstance(X, tuple) and len(X) == 3:
-        users = _index_array("users", X[0])
-        items = _index_array("items", X[1])
+        users = index_array("users", X[0])
+        items = index_array("items", X[1])
         values = np.asarray(X[2])
         if values.ndim != 1:
             raise ValueError(f"values must be one-dimensional, got shape {values.shape}")

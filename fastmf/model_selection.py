@@ -1,11 +1,19 @@
-"""Splitting a sparse users x items matrix into training and test parts.
+"""Splitting ratings into training and test parts: holdout, per user, and k-fold.
 
-Every splitter partitions the *stored entries* of the matrix exactly: each entry (explicit
-zeros included) goes to exactly one side, ``train + test`` equals the input, and the two
-never share a (user, item) position.  Duplicate stored positions are summed first (the
-matrix they represent is unchanged).  Outputs are new CSR matrices with the input's shape
-and value dtype, sorted indices and no shared memory with the input; the input is never
-modified.
+Every splitter takes the ratings in either form that ``fit`` accepts, and returns the
+parts in the same form:
+
+* a sparse users x items matrix: its *stored entries* are split (explicit zeros
+  included), duplicate stored positions summed first (the matrix they represent is
+  unchanged).  The parts are new CSR matrices with the input's shape and value dtype,
+  sorted indices and no memory shared with the input, and ``train + test`` equals the
+  input;
+* a ``(users, items, values)`` triple of parallel arrays: its rows are split as they
+  are (a repeated pair stays repeated).  The parts are triples of new arrays with the
+  input dtypes.
+
+Each entry goes to exactly one part, and the input is never modified.  ``random_state``
+seeds the draw.
 """
 
 from __future__ import annotations
@@ -17,47 +25,78 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_int, check_random_state
+from ._validation import check_int, check_random_state, index_array
 
 if TYPE_CHECKING:
-    from ._typing import RandomStateLike, SparseMatrix
+    from ._typing import RandomStateLike, RatingsLike
 
 __all__ = ["KFold", "per_user_split", "train_test_split"]
 
 
-def _entries(X: Any) -> sp.csr_matrix:
-    """A canonical CSR copy of X (duplicates summed, indices sorted)."""
-    if not sp.issparse(X):
-        raise TypeError(
-            f"X must be a scipy.sparse matrix (users x items), got {type(X).__name__}"
-        )
-    if X.ndim != 2:
-        raise ValueError(f"X must be two-dimensional, got shape {X.shape}")
-    csr = sp.csr_matrix(X, copy=True)
-    csr.sum_duplicates()
-    return csr
+class _Entries:
+    """The entries of ratings ``X`` in either form: how many there are, the user (row)
+    of each, and the parts at chosen positions, in ``X``'s own form."""
+
+    def __init__(self, X: Any) -> None:
+        self.matrix: sp.csr_matrix | None = None
+        if sp.issparse(X):
+            if X.ndim != 2:
+                raise ValueError(f"X must be two-dimensional, got shape {X.shape}")
+            csr = sp.csr_matrix(X, copy=True)
+            csr.sum_duplicates()
+            self.matrix, self.n, self.what = csr, int(csr.nnz), "stored entries"
+        elif isinstance(X, tuple) and len(X) == 3:
+            arrays = {"users": np.asarray(X[0]), "items": np.asarray(X[1]),
+                      "values": np.asarray(X[2])}
+            for name, arr in arrays.items():
+                if arr.ndim != 1:
+                    raise ValueError(f"{name} must be one-dimensional, got shape "
+                                     f"{arr.shape}")
+            lengths = {name: arr.shape[0] for name, arr in arrays.items()}
+            if len(set(lengths.values())) != 1:
+                detail = ", ".join(f"{name}={n}" for name, n in lengths.items())
+                raise ValueError("users, items and values must have the same length, "
+                                 f"got {detail}")
+            self.triple = tuple(arrays.values())
+            self.n, self.what = int(lengths["users"]), "ratings"
+        else:
+            raise TypeError("X must be a scipy.sparse matrix (users x items) or a (users, "
+                            f"items, values) tuple, got {type(X).__name__}")
+
+    def rows(self) -> tuple[np.ndarray, int]:
+        """The user of each entry and the number of users."""
+        if self.matrix is not None:
+            n_rows = self.matrix.shape[0]
+            return np.repeat(np.arange(n_rows), np.diff(self.matrix.indptr)), n_rows
+        users = index_array("users", self.triple[0])
+        if users.size and users.min() < 0:
+            raise ValueError(f"users contains negative index {int(users.min())}")
+        return users, int(users.max()) + 1 if users.size else 0
+
+    def take(self, where: np.ndarray) -> Any:
+        """The entries at ``where`` (a boolean mask, or positions in that order)."""
+        csr = self.matrix
+        if csr is None:
+            return tuple(a[where] for a in self.triple)
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))[where]
+        indptr = np.zeros(csr.shape[0] + 1, dtype=csr.indptr.dtype)
+        np.cumsum(np.bincount(rows, minlength=csr.shape[0]), out=indptr[1:])
+        out = sp.csr_matrix((csr.data[where], csr.indices[where], indptr), shape=csr.shape)
+        out.has_sorted_indices = True
+        return out
 
 
-def _subset(csr: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
-    """The entries of canonical ``csr`` where the boolean ``keep`` is True, as CSR."""
-    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))[keep]
-    indptr = np.zeros(csr.shape[0] + 1, dtype=csr.indptr.dtype)
-    np.cumsum(np.bincount(rows, minlength=csr.shape[0]), out=indptr[1:])
-    out = sp.csr_matrix((csr.data[keep], csr.indices[keep], indptr), shape=csr.shape)
-    out.has_sorted_indices = True
-    return out
-
-
-def _n_test(test_size: Any, nnz: int) -> int:
-    """Number of held-out entries: a fraction in (0, 1) or a count in [1, nnz - 1]."""
+def _n_test(test_size: Any, entries: _Entries) -> int:
+    """Number of held-out entries: a fraction in (0, 1) or a count in [1, n - 1]."""
+    nnz = entries.n
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
         raise TypeError(f"test_size must be a float in (0, 1) or an int, got {test_size!r}")
     if isinstance(test_size, numbers.Integral):
         count = int(test_size)
         if not 1 <= count <= nnz - 1:
             raise ValueError(
-                f"test_size={test_size} entries must lie in [1, {nnz - 1}] for a matrix "
-                f"with {nnz} stored entries"
+                f"test_size={test_size} entries must lie in [1, {nnz - 1}] for "
+                f"{nnz} {entries.what}"
             )
         return count
     fraction = float(test_size)
@@ -66,25 +105,25 @@ def _n_test(test_size: Any, nnz: int) -> int:
     return min(max(round(fraction * nnz), 1), nnz - 1)
 
 
-def train_test_split(X: SparseMatrix, test_size: float | int = 0.2,
-                     random_state: RandomStateLike = None,
-                     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Random holdout of the stored entries of X.
+def train_test_split(X: RatingsLike, test_size: float | int = 0.2,
+                     random_state: RandomStateLike = None) -> tuple[Any, Any]:
+    """Random holdout of the entries of X.
 
     Parameters
     ----------
-    X : scipy.sparse matrix of shape (n_users, n_items)
-        At least two stored entries.
+    X : scipy.sparse matrix of shape (n_users, n_items), or (users, items, values)
+        At least two entries (stored entries of a matrix, rows of a triple).
     test_size : float or int, default=0.2
         A float in (0, 1) is the fraction of entries held out (rounded, at least 1 and at
-        most nnz - 1); an int is the number of entries held out.
+        most n - 1); an int is the number of entries held out.
     random_state : int, numpy Generator or None, default=None
         Seed of the draw.
 
     Returns
     -------
-    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items)
-        A partition of X's entries.
+    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items), or triples
+        A partition of X's entries, in X's form.  The rows of the two triples come in
+        random order (the test part is the first ``n_test`` of a random permutation).
 
     Examples
     --------
@@ -96,21 +135,32 @@ def train_test_split(X: SparseMatrix, test_size: float | int = 0.2,
     (500, 375, 125)
     >>> bool(abs(train + test - X).max() == 0)          # a partition of X's entries
     True
+
+    Rating triples, as :func:`fastmf.datasets.make_ratings` returns them:
+
+    >>> from fastmf.datasets import make_ratings
+    >>> train, test = train_test_split(make_ratings(100, 50, 1_000, seed=0),
+    ...                                test_size=0.2, random_state=0)
+    >>> len(train[0]), len(test[0])
+    (800, 200)
     """
-    csr = _entries(X)
-    nnz = csr.nnz
-    if nnz < 2:
-        raise ValueError(f"X needs at least 2 stored entries to split, got {nnz}")
-    n_test = _n_test(test_size, nnz)
+    entries = _Entries(X)
+    n = entries.n
+    if n < 2:
+        raise ValueError(f"X needs at least 2 {entries.what} to split, got {n}")
+    n_test = _n_test(test_size, entries)
     rng = check_random_state(random_state)
-    is_test = np.zeros(nnz, dtype=bool)
-    is_test[rng.choice(nnz, size=n_test, replace=False)] = True
-    return _subset(csr, ~is_test), _subset(csr, is_test)
+    if entries.matrix is None:
+        order = rng.permutation(n)
+        return entries.take(order[n_test:]), entries.take(order[:n_test])
+    is_test = np.zeros(n, dtype=bool)
+    is_test[rng.choice(n, size=n_test, replace=False)] = True
+    return entries.take(~is_test), entries.take(is_test)
 
 
-def per_user_split(X: SparseMatrix, test_size: float | None = None,
+def per_user_split(X: RatingsLike, test_size: float | None = None,
                    test_items: int | None = None, random_state: RandomStateLike = None,
-                   ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+                   ) -> tuple[Any, Any]:
     """Hold out some entries of every user (row) with at least two of them.
 
     Each such user keeps at least one entry in ``train`` and gives at least one to
@@ -118,7 +168,7 @@ def per_user_split(X: SparseMatrix, test_size: float | None = None,
 
     Parameters
     ----------
-    X : scipy.sparse matrix of shape (n_users, n_items)
+    X : scipy.sparse matrix of shape (n_users, n_items), or (users, items, values)
     test_size : float in (0, 1), optional
         Fraction of each user's entries held out: ``round(test_size * n_u)`` clamped to
         ``[1, n_u - 1]``.  Used (with value 0.2) when neither argument is given.
@@ -130,8 +180,8 @@ def per_user_split(X: SparseMatrix, test_size: float | None = None,
 
     Returns
     -------
-    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items)
-        A partition of X's entries.
+    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items), or triples
+        A partition of X's entries, in X's form (triples keep X's order of rows).
 
     Examples
     --------
@@ -146,8 +196,9 @@ def per_user_split(X: SparseMatrix, test_size: float | None = None,
     """
     if test_size is not None and test_items is not None:
         raise ValueError("give test_size or test_items, not both")
-    csr = _entries(X)
-    counts = np.diff(csr.indptr).astype(np.int64)
+    entries = _Entries(X)
+    rows, n_rows = entries.rows()
+    counts = np.bincount(rows, minlength=n_rows).astype(np.int64)
     if test_items is not None:
         per_user = np.full(counts.shape, check_int("test_items", test_items, low=1))
     else:
@@ -159,17 +210,17 @@ def per_user_split(X: SparseMatrix, test_size: float | None = None,
         per_user = np.maximum(np.rint(frac * counts).astype(np.int64), 1)
     per_user = np.where(counts >= 2, np.minimum(per_user, counts - 1), 0)
     rng = check_random_state(random_state)
-    rows = np.repeat(np.arange(csr.shape[0]), counts)
     # A random key per entry; an entry is held out if it is among its row's smallest keys.
-    order = np.lexsort((rng.random(csr.nnz), rows))
-    rank = np.empty(csr.nnz, dtype=np.int64)
-    rank[order] = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1].astype(np.int64), counts)
+    order = np.lexsort((rng.random(entries.n), rows))
+    rank = np.empty(entries.n, dtype=np.int64)
+    rank[order] = np.arange(entries.n) - np.repeat(np.cumsum(counts) - counts, counts)
     is_test = rank < per_user[rows]
-    return _subset(csr, ~is_test), _subset(csr, is_test)
+    return entries.take(~is_test), entries.take(is_test)
 
 
 class KFold:
-    """K-fold cross-validation over the stored entries of a sparse matrix.
+    """K-fold cross-validation over the entries of ratings (the stored entries of a
+    sparse matrix, or the rows of a (users, items, values) triple).
 
     Entries are split into ``n_splits`` folds of sizes differing by at most one; each
     fold is the test part once, the other entries being the training part.
@@ -177,10 +228,10 @@ class KFold:
     Parameters
     ----------
     n_splits : int, default=5
-        At least 2, and at most the number of stored entries.
+        At least 2, and at most the number of entries.
     shuffle : bool, default=True
         Assign entries to folds at random; if False, folds are consecutive runs of
-        entries in row-major (user, item) order.
+        entries in row-major (user, item) order (a triple's: in its order).
     random_state : int, numpy Generator or None, default=None
         Used only when ``shuffle`` is True.
 
@@ -201,28 +252,29 @@ class KFold:
         self.shuffle = bool(shuffle)
         self.random_state = random_state
 
-    def get_n_splits(self, X: SparseMatrix | None = None) -> int:
+    def get_n_splits(self, X: RatingsLike | None = None) -> int:
         """Number of (train, test) pairs that :meth:`split` yields."""
         return self.n_splits
 
-    def split(self, X: SparseMatrix) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
-        """Yield ``n_splits`` (train, test) CSR pairs, each a partition of X's entries.
+    def split(self, X: RatingsLike) -> Iterator[tuple[Any, Any]]:
+        """Yield ``n_splits`` (train, test) pairs in X's form (CSR matrices or triples),
+        each a partition of X's entries.
 
         The folds are drawn when ``split`` is called, so the input is validated at once.
         """
-        csr = _entries(X)
-        nnz = csr.nnz
+        entries = _Entries(X)
+        nnz = entries.n
         if self.n_splits > nnz:
             raise ValueError(
-                f"n_splits={self.n_splits} is larger than the {nnz} stored entries of X"
+                f"n_splits={self.n_splits} is larger than the {nnz} {entries.what} of X"
             )
         fold = np.arange(nnz) * self.n_splits // nnz       # sizes differ by at most one
         if self.shuffle:
             fold = check_random_state(self.random_state).permutation(fold)
-        return self._folds(csr, fold)
+        return self._folds(entries, fold)
 
-    def _folds(self, csr: sp.csr_matrix, fold: np.ndarray,
-               ) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
+    def _folds(self, entries: _Entries, fold: np.ndarray,
+               ) -> Iterator[tuple[Any, Any]]:
         for f in range(self.n_splits):
             is_test = fold == f
-            yield _subset(csr, ~is_test), _subset(csr, is_test)
+            yield entries.take(~is_test), entries.take(is_test)

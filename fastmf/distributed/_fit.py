@@ -26,7 +26,7 @@ from .. import _als
 from .._estimator import MatrixFactorization, global_bias_of_mean
 from .._threads import check_num_threads
 from .._validation import check_int, check_random_state
-from . import _blocks, _checkpoint, _ids, _input, _sweep
+from . import _blocks, _checkpoint, _input, _sweep
 from ._sweep import task_key
 
 
@@ -266,14 +266,15 @@ class _Layout:
             return
         futures = []
         for side, column in (("user", source.columns[0]), ("item", source.columns[1])):
-            distinct = [client.submit(_ids.distinct, part, column,
+            distinct = [client.submit(_input.distinct_ids, part, column,
                                       key=task_key(f"ids-{side}", key, j))
                         for j, part in enumerate(source.parts)]
-            futures.append(_sweep.tree_reduce(client, distinct, _ids.merge, fan_in=8,
+            futures.append(_sweep.tree_reduce(client, distinct, _input.merge_ids, fan_in=8,
                                               kind=f"ids-merge-{side}", token=key))
         self._id_futures = tuple(futures)
-        self.user_ids, self.item_ids = client.gather(futures)
-        self.n_users, self.n_items = int(self.user_ids.size), int(self.item_ids.size)
+        user_map, item_map = client.gather(futures)
+        self.user_ids, self.item_ids = np.array(user_map.ids), np.array(item_map.ids)
+        self.n_users, self.n_items = len(user_map), len(item_map)
         self.offsets = [0] * len(source.parts)
         self.parts = source.parts
 

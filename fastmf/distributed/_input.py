@@ -3,8 +3,11 @@
 Three forms are accepted:
 
 * a Dask DataFrame (or a pandas DataFrame, split into a Dask one) with one row per
-  rating and columns for the user id, the item id and the value; ids may be of any
-  sortable type and are mapped to contiguous indices (see :mod:`._ids`);
+  rating and columns for the user id, the item id and the value; ids are integers or
+  strings, mapped to contiguous indices by an :class:`fastmf.data.IdMap` per column,
+  built in one distributed pass (:func:`distinct_ids` per partition, merged in a tree
+  of :func:`merge_ids` tasks): id ``ids[j]`` gets index ``j``, as a single-machine
+  ``from_arrays`` would map them;
 * the path of a Parquet data set of such rows (read with ``dask.dataframe``);
 * a list of SciPy sparse row blocks of the users x items matrix, stacked in order: user
   ``u`` of block ``j`` is row ``offset_j + u``; every block has all the items as
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import _ids
+from .._ids import IdMap, union
 from ._blocks import Triples
 
 
@@ -97,8 +100,32 @@ def _check_columns(frame, columns) -> None:
         raise ValueError(f"the value column {columns[2]!r} must be numeric, got {value}")
 
 
-def triples(part, kind: str, columns, offset: int, user_ids, item_ids, dtype,
-            logistic: bool) -> tuple[Triples, dict]:
+def _column_ids(ids: np.ndarray) -> np.ndarray:
+    """A column of raw ids as int64 (integers, bools and whole floats) or strings."""
+    if ids.dtype.kind in "iub":
+        return ids.astype(np.int64, copy=False)
+    if ids.dtype.kind == "f":
+        if ids.size and not np.all(ids == np.round(ids)):
+            raise ValueError("float ids must hold whole numbers; use int or str ids")
+        return ids.astype(np.int64)
+    return ids.astype(str)
+
+
+def distinct_ids(part: pd.DataFrame, column: str) -> IdMap:
+    """The id map of one column of one partition."""
+    series = part[column]
+    if series.isna().any():
+        raise ValueError(f"column {column!r} holds a missing id (NaN/None)")
+    return IdMap(_column_ids(np.asarray(pd.unique(series))))
+
+
+def merge_ids(*maps: IdMap) -> IdMap:
+    """The id map of several partitions (one node of the merge tree)."""
+    return union(maps)
+
+
+def triples(part, kind: str, columns, offset: int, user_ids: IdMap | None,
+            item_ids: IdMap | None, dtype, logistic: bool) -> tuple[Triples, dict]:
     """One partition as index triples in the model dtype, and its statistics: count,
     sum and minimum of the values, label set (logistic), first non-finite value."""
     if kind == "csr":
@@ -110,8 +137,8 @@ def triples(part, kind: str, columns, offset: int, user_ids, item_ids, dtype,
     else:
         ucol, icol, vcol = columns
         raw_users, raw_items = part[ucol].to_numpy(), part[icol].to_numpy()
-        rows = _ids.codes(raw_users, user_ids)
-        cols = _ids.codes(raw_items, item_ids)
+        rows = user_ids.to_index(_column_ids(np.asarray(raw_users)))
+        cols = item_ids.to_index(_column_ids(np.asarray(raw_items)))
         values = np.asarray(part[vcol].to_numpy(dtype=np.float64), dtype=dtype)
     stats = {"n": int(values.size), "sum": float(np.sum(values, dtype=np.float64)),
              "min": float(values.min()) if values.size else np.inf, "nonfinite": None,
