@@ -24,9 +24,9 @@ import pytest
 from conftest import thread_counts
 
 from fastmf import MatrixFactorization, reference
-from fastmf._estimator import _global_bias
-from fastmf._losses import LOSSES
+from fastmf._params import check_params
 from fastmf._sgd import SGDState, block_layout, choose_blocks, run_epochs
+from fastmf._state import global_bias, initial_arrays
 from fastmf._validation import check_ratings
 
 THREADS = thread_counts()
@@ -73,11 +73,11 @@ def prepare_epoch(split, loss: str, factors: int, dtype, n_threads: int) -> Prep
         matrix = split.train_matrix(binary=loss == "logistic")
         data = check_ratings(matrix, dtype, loss=loss)
         rng = np.random.default_rng(0)
-        params = {"factors": factors, "dtype": dtype, "init_scale": 0.1, "biases": True,
-                  "loss": loss}
-        pu, qi, bu, bi = MatrixFactorization._init_parameters(data, params, rng)
+        params = check_params(MatrixFactorization(factors, loss=loss, init_scale=0.1,
+                                                  biases=True, dtype=dtype))
+        pu, qi, bu, bi = initial_arrays(params, data, rng)
         blocked = block_layout(data, n_blocks, rng)
-        mu = _global_bias(blocked.values, params)
+        mu = global_bias(params, blocked.values)
         state = SGDState(pu, qi, bu, bi, mu, rng.integers(0, 2**64, size=1, dtype=np.uint64))
         _PREPARED[key] = PreparedEpoch(data, blocked, state, loss, dtype)
     return _PREPARED[key]
@@ -128,11 +128,12 @@ def test_sgd_epoch(benchmark, record_throughput, request, set_name, loss, factor
     split = request.getfixturevalue(set_name)
     prep = prepare_epoch(split, loss, factors, dtype, n_threads)
     benchmark.group = _epoch_group(split, factors, dtype)
-    kwargs = dict(epochs=1, l2_bias=EPOCH_PARAMS["l2"], biases=True,
-                  loss_code=LOSSES[loss].code, n_threads=n_threads, **EPOCH_PARAMS)
+    settings = check_params(MatrixFactorization(loss=loss, biases=True,
+                                                **EPOCH_PARAMS)).sgd_settings()
+    kwargs = dict(epochs=1, n_threads=n_threads)
 
     def setup():
-        return (prep.blocked, prep.fresh_state()), kwargs
+        return (prep.blocked, prep.fresh_state(), settings), kwargs
 
     losses = benchmark.pedantic(run_epochs, setup=setup, rounds=EPOCH_ROUNDS, warmup_rounds=1)
     assert len(losses) == 1 and np.isfinite(losses[0])

@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import read_results, results_dir, write_results  # noqa: E402
 
 from fastmf import MatrixFactorization, _als  # noqa: E402
-from fastmf._estimator import _global_bias  # noqa: E402
-from fastmf._losses import LOSSES  # noqa: E402
+from fastmf._params import check_params  # noqa: E402
 from fastmf._sgd import SGDState, block_layout, choose_blocks, run_epochs  # noqa: E402
+from fastmf._state import global_bias, initial_arrays  # noqa: E402
 from fastmf._threads import single_threaded_blas  # noqa: E402
 from fastmf._validation import check_ratings  # noqa: E402
 from fastmf.datasets import make_ratings  # noqa: E402
@@ -94,18 +94,18 @@ def best_time(fn, repeats: int) -> float:
 def time_sgd_epoch(data, factors: int, threads: int, repeats: int) -> float:
     """Seconds of one SGD epoch (squared loss), the block layout built beforehand."""
     rng = np.random.default_rng(0)
-    params = {"factors": factors, "dtype": data.values.dtype, "init_scale": 0.1,
-              "biases": True, "loss": "squared"}
-    pu, qi, bu, bi = MatrixFactorization._init_parameters(data, params, rng)
+    params = check_params(MatrixFactorization(factors, dtype=data.values.dtype,
+                                              init_scale=0.1, biases=True,
+                                              learning_rate=0.01, l2=0.02))
+    pu, qi, bu, bi = initial_arrays(params, data, rng)
     n_blocks = choose_blocks(data.n_users, data.n_items, factors, 4, threads)
     blocked = block_layout(data, n_blocks, rng)
-    mu = _global_bias(blocked.values, params)
+    mu = global_bias(params, blocked.values)
     seed = rng.integers(0, 2**64, size=1, dtype=np.uint64)
 
     def run(_):
         state = SGDState(pu.copy(), qi.copy(), bu.copy(), bi.copy(), mu, seed.copy())
-        run_epochs(blocked, state, epochs=1, learning_rate=0.01, l2=0.02, l2_bias=0.02,
-                   biases=True, loss_code=LOSSES["squared"].code, n_threads=threads)
+        run_epochs(blocked, state, params.sgd_settings(), epochs=1, n_threads=threads)
 
     run(0)      # warm-up: first touch of the arrays and the thread pool
     return best_time(run, repeats)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 try:
     from ._kernels import _parallel
@@ -12,15 +12,16 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
         "install it first (`pip install .`) and run Python from outside the source tree."
     ) from exc
 
+from . import _persistence
 from ._als import ALSError
 from ._estimator import MatrixFactorization
 from ._files import ModelFileError
-from ._persistence import load
 from ._sgd import DivergenceError
+from ._version import __version__
 from .plotting import plot_history
 
-# PEP 440; releases start at 0.2.0 (RELEASING.md says why).
-__version__ = "0.2.0.dev0"
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 __all__ = [
     "ALSError",
@@ -33,6 +34,52 @@ __all__ = [
     "plot_history",
     "show_config",
 ]
+
+
+def load(path: PathLike) -> MatrixFactorization:
+    """Read a model written by :meth:`MatrixFactorization.save`.
+
+    The file is treated as untrusted: every array's dtype, shape and values and every
+    setting are checked against each other before the model is built.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npz`` file (the suffix may be left out).
+
+    Returns
+    -------
+    MatrixFactorization
+        The fitted model, with the parameters, arrays and history it was saved with.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist (nor ``path`` + ``.npz``).
+    OSError
+        ``path`` cannot be opened (a directory, no permission).
+    fastmf.ModelFileError
+        Anything wrong with the content: not a ZIP archive, truncated, not a fastmf
+        model, another format version, malformed metadata, arrays of the wrong dtype or
+        shape or that disagree with each other or with the settings, NaN or infinite
+        parameters.  A subclass of ``ValueError``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastmf
+    >>> from fastmf.datasets import make_ratings
+    >>> model = fastmf.MatrixFactorization(4, epochs=2, random_state=0)
+    >>> model = model.fit(make_ratings(100, 50, 1_000, seed=0))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     model.save(os.path.join(tmp, "model"))        # writes model.npz
+    ...     loaded = fastmf.load(os.path.join(tmp, "model"))
+    >>> loaded
+    MatrixFactorization(factors=4, epochs=2, random_state=0)
+    >>> loaded.predict([0], [0]) == model.predict([0], [0])
+    array([ True])
+    """
+    return _persistence.load(path, MatrixFactorization)
 
 
 def get_include() -> str:

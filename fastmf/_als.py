@@ -47,7 +47,8 @@ class ALSError(FloatingPointError):
 
 @dataclass(frozen=True)
 class ALSConfig:
-    """Validated ALS hyperparameters (see MatrixFactorization for their meaning)."""
+    """Validated ALS hyperparameters (see MatrixFactorization for their meaning);
+    ``fastmf._params.Params.als_settings`` makes them from the checked parameters."""
 
     model: str              # "explicit", "implicit" or "logistic"
     linear_solver: str      # "cholesky" or "cg"
@@ -71,23 +72,6 @@ class ALSData:
     @property
     def nnz(self) -> int:
         return int(self.by_user.nnz)
-
-
-def model_for(feedback: str, loss: str) -> str:
-    """Kernel model for a (feedback, loss) pair already validated by the estimator."""
-    if feedback == "implicit":
-        return "implicit"
-    return "logistic" if loss == "logistic" else "explicit"
-
-
-def config_of(p: dict) -> ALSConfig:
-    """The ALS settings among the estimator's checked parameters ``p``."""
-    return ALSConfig(
-        model=model_for(p["feedback"], p["loss"]), linear_solver=p["linear_solver"],
-        cg_steps=p["cg_steps"], newton_steps=p["newton_steps"], l2=p["l2"],
-        l2_bias=p["l2_bias"], weighted_l2=p["weighted_l2"], biases=p["biases"],
-        alpha=p["alpha"],
-    )
 
 
 def _kernel_csr(csr: sp.csr_matrix) -> sp.csr_matrix:

@@ -1,86 +1,26 @@
-"""The MatrixFactorization estimator."""
+"""The MatrixFactorization estimator: its parameters, documentation and public methods.
+
+The work is done elsewhere: :mod:`._params` checks the parameters, :mod:`._fitting`
+runs a fit, :mod:`._state` holds the fitted state, :mod:`._serving` uses it and
+:mod:`._persistence` saves it.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _als, _sgd, _training
+from . import _fitting, _persistence
 from ._base import ParamsMixin
-from ._kernels import predict as _predict_kernel
-from ._losses import LOSSES
+from ._params import check_params
 from ._serving import ServingMixin
-from ._state import FittedModelMixin, FittedState
-from ._threads import effective_n_threads, threads_for
-from ._validation import (
-    Ratings,
-    check_choice,
-    check_dtype,
-    check_float,
-    check_ids,
-    check_int,
-    check_random_state,
-    check_ratings,
-)
+from ._state import FittedModelMixin, published
 
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike, DTypeLike
+    from numpy.typing import DTypeLike
 
-    from ._typing import EpochCallback, FloatArray, PathLike, RandomStateLike, RatingsLike
-
-SOLVERS = ("sgd", "als")
-_INT_MAX = np.iinfo(np.int32).max      # the kernels take these counts as C ints
-FEEDBACKS = ("explicit", "implicit")
-
-
-def _initial_rows(rng: np.random.Generator, ids: np.ndarray, n: int, p: dict) -> np.ndarray:
-    """Starting factors for n rows: N(0, init_scale^2), zero for rows without ratings.
-    Drawn in float64 for every dtype, so float32 and float64 fits start alike."""
-    with np.errstate(over="ignore"):           # reported below
-        rows = (rng.standard_normal((n, p["factors"])) * p["init_scale"]).astype(p["dtype"])
-    rows[np.bincount(ids, minlength=n) == 0] = 0
-    if not np.isfinite(rows).all():
-        raise ValueError(f"init_scale={p['init_scale']} draws factors beyond the range of "
-                         f"{p['dtype'].name}: use a scale of order 0.01 to 1")
-    return rows
-
-
-def _global_bias(values: np.ndarray, p: dict) -> float:
-    """mu: the mean rating (squared loss) or the log-odds of the mean label (logistic), 0
-    without biases.  ``values`` come in the solver's layout order, which depends only on
-    the set of ratings and the seed: the same ratings in any order give the same model."""
-    if not p["biases"]:
-        return 0.0
-    return global_bias_of_mean(float(np.mean(values, dtype=np.float64)), p)
-
-
-def global_bias_of_mean(mean: float, p: dict) -> float:
-    """mu from the mean value (or mean label) of the ratings; 0 without biases."""
-    if not p["biases"]:
-        return 0.0
-    if p["loss"] == "logistic":
-        mean = min(max(mean, 1e-6), 1 - 1e-6)
-        return float(np.log(mean / (1.0 - mean)))
-    return mean
-
-
-def _keep_unrated_rows(step, arrays: list, data: Ratings):
-    """Wrap an ALS sweep so rows without a rating in ``data`` keep their values (a sweep
-    alone would reset them to zero)."""
-    user_free = np.bincount(data.users, minlength=data.n_users) == 0
-    item_free = np.bincount(data.items, minlength=data.n_items) == 0
-    masks = (user_free, item_free, user_free, item_free)
-
-    def sweep(number: int) -> float:
-        kept = [a[m].copy() for a, m in zip(arrays, masks, strict=True)]
-        loss = step(number)
-        for a, m, rows in zip(arrays, masks, kept, strict=True):
-            a[m] = rows
-        return loss
-
-    return sweep
+    from ._typing import EpochCallback, PathLike, RandomStateLike, RatingsLike
 
 
 class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
@@ -369,18 +309,8 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         >>> sorted(model.history_), len(model.history_["val_rmse"])
         (['loss', 'val_rmse'], 5)
         """
-        p = self._check_params()
-        data = check_ratings(X, p["dtype"], loss=p["loss"])
-        evaluate, monitor = self._validation(validation, data, p)
-        rng = check_random_state(self.random_state)
-        n_threads = effective_n_threads(self.num_threads)
-
-        arrays = self._init_parameters(data, p, rng)
-        step, mu = self._solver_step(data, p, arrays, rng, n_threads)
-        del data       # the solver holds its own layout: free the triples while training
-        return self._train(step, p["epochs"], p, _Training(arrays, mu, n_threads,
-                                                           {"loss": []}, rng),
-                           evaluate, monitor, callback)
+        _fitting.fit(self, check_params(self), X, validation=validation, callback=callback)
+        return self
 
     def partial_fit(self, X: RatingsLike, *, epochs: int | None = None,
                     validation: RatingsLike | None = None,
@@ -414,197 +344,14 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         >>> len(model.history_["loss"])
         5
         """
-        old = self._published()
+        old = published(self)
         if old is None:
             if epochs is not None:
                 self.epochs = epochs
             return self.fit(X, validation=validation, callback=callback)
-        p = self._check_params()
-        fitted = {"factors": old.factors, "dtype": old.dtype, **old.fitted}
-        for name, value in fitted.items():
-            if p[name] != value:
-                raise ValueError(
-                    f"partial_fit cannot change {name} from {value!r} to {p[name]!r}; "
-                    "call fit to start over")
-        n_epochs = p["epochs"] if epochs is None else check_int("epochs", epochs, low=0)
-        data = check_ratings(X, p["dtype"], loss=p["loss"])
-        data = dataclasses.replace(
-            data, n_users=max(data.n_users, old.user_factors.shape[0]),
-            n_items=max(data.n_items, old.item_factors.shape[0]))
-        evaluate, monitor = self._validation(validation, data, p)
-        # private copies: the published state stays as it is until training succeeds
-        arrays, history, rng = old.working_copy()
-        if rng is None:
-            rng = check_random_state(self.random_state)
-        n_threads = effective_n_threads(self.num_threads)
-        arrays = [
-            self._grown(arrays[0], data.users, data.n_users, p, rng),
-            self._grown(arrays[1], data.items, data.n_items, p, rng),
-            self._grown(arrays[2], data.users, data.n_users, p, rng),
-            self._grown(arrays[3], data.items, data.n_items, p, rng),
-        ]
-        step, _ = self._solver_step(data, p, arrays, rng, n_threads, mu=old.global_bias)
-        if p["solver"] == "als":
-            step = _keep_unrated_rows(step, arrays, data)
-        del data
-        return self._train(step, n_epochs, p,
-                           _Training(arrays, old.global_bias, n_threads, history, rng),
-                           evaluate, monitor, callback)
-
-    @staticmethod
-    def _grown(a: np.ndarray, ids: np.ndarray, n: int, p: dict,
-               rng: np.random.Generator) -> np.ndarray:
-        """``a`` with rows appended up to n: new factor rows drawn as in fit, new biases 0."""
-        if a.shape[0] >= n:
-            return a
-        if a.ndim == 2:
-            new_ids = ids[ids >= a.shape[0]] - a.shape[0]
-            extra = _initial_rows(rng, new_ids, n - a.shape[0], p)
-        else:
-            extra = np.zeros(n - a.shape[0], dtype=a.dtype)
-        return np.concatenate([a, extra])
-
-    def _train(self, step, epochs: int, p: dict, work: _Training, evaluate, monitor,
-               callback) -> MatrixFactorization:
-        """Run the epochs on the private arrays of ``work`` and publish the result.  This
-        thread sees the parameters as they train; other threads see the published state
-        until the end.  A failure publishes nothing; a Ctrl-C publishes the whole epochs
-        done so far (exactly those ``history_`` records) and raises KeyboardInterrupt."""
-        with self._training_view(work.state(p)):
-            try:
-                best = _training.run_epochs(
-                    step, epochs, history=work.history, arrays=work.arrays,
-                    evaluate=evaluate, monitor=monitor, patience=p["early_stopping"],
-                    callback=callback, model=self, progress=p["verbose"],
-                    desc=f"fastmf {p['solver']}")
-            except _training.Interrupted:
-                self._publish(work.state(p))
-                raise KeyboardInterrupt from None
-        state = work.state(p, best_epoch=best)
-        if not state.scores_bounded():
-            raise _sgd.DivergenceError(
-                f"training left parameters so large that predictions would overflow "
-                f"{state.dtype.name}: the ratings are on an extreme scale (or the learning "
-                "rate is too high); rescale them, or use dtype=float64")
-        self._publish(state)
+        _fitting.partial_fit(self, check_params(self), old, X, epochs=epochs,
+                             validation=validation, callback=callback)
         return self
-
-    def _solver_step(self, data: Ratings, p: dict, arrays: list, rng: np.random.Generator,
-                     n_threads: int, mu: float | None = None):
-        """``(step, mu)``: a function running one epoch of the chosen solver in place on
-        ``arrays``, and the global bias it uses (computed unless given)."""
-        factors_u, factors_i, bias_u, bias_i = arrays
-        if p["solver"] == "sgd":
-            blocks = _sgd.choose_blocks(data.n_users, data.n_items, p["factors"],
-                                        p["dtype"].itemsize, n_threads)
-            blocked = _sgd.block_layout(data, blocks, rng)
-            if mu is None:
-                mu = _global_bias(blocked.values, p)
-            state = _sgd.SGDState(factors_u, factors_i, bias_u, bias_i, mu,
-                                  rng.integers(0, 2**64, size=1, dtype=np.uint64))
-            def sgd_epoch(number: int) -> float:
-                return _sgd.epoch(
-                    blocked, state, learning_rate=p["learning_rate"], l2=p["l2"],
-                    l2_bias=p["l2_bias"], biases=p["biases"],
-                    loss_code=LOSSES[p["loss"]].code, n_threads=n_threads, number=number)
-
-            return sgd_epoch, mu
-        cfg = _als.config_of(p)
-        als_data = _als.prepare(data, cfg.model)
-        if mu is None:
-            mu = _global_bias(als_data.by_user.data, p)
-
-        def als_sweep(number: int) -> float:
-            return _als.sweep(als_data, factors_u, factors_i, bias_u, bias_i, cfg,
-                              global_bias=mu, n_threads=n_threads, number=number)
-
-        return als_sweep, mu
-
-    def _validation(self, validation, data: Ratings, p: dict):
-        """``(evaluate, monitor)`` for the validation data, or ``(None, None)``."""
-        if validation is None:
-            if p["early_stopping"] is not None:
-                raise ValueError(
-                    f"early_stopping={p['early_stopping']} needs validation data: "
-                    "call fit(X, validation=X_val)")
-            return None, None
-        if p["feedback"] == "implicit":
-            raise ValueError("validation is not available for feedback='implicit'")
-        val = check_ratings(validation, p["dtype"], loss=p["loss"])
-        users = check_ids("validation users", val.users, data.n_users)
-        items = check_ids("validation items", val.items, data.n_items)
-        name = "val_log_loss" if p["loss"] == "logistic" else "val_rmse"
-        metric = LOSSES[p["loss"]].value
-
-        def evaluate() -> dict[str, float]:
-            scores = self.decision_function(users, items).astype(np.float64)
-            if p["loss"] == "logistic":
-                return {name: float(np.mean(metric(val.values, scores)))}
-            return {name: float(np.sqrt(np.mean((val.values - scores) ** 2)))}
-
-        return evaluate, name
-
-    def _publish_arrays(self, arrays: list, mu: float, p: dict, n_threads: int,
-                        history: dict) -> None:
-        """Publish a state built from fitted arrays (used by fastmf.distributed)."""
-        self._publish(_Training(arrays, mu, n_threads, history, None).state(p))
-
-    def _check_params(self) -> dict:
-        p = {
-            "factors": check_int("factors", self.factors, low=1, high=_INT_MAX),
-            "solver": check_choice("solver", self.solver, SOLVERS),
-            "loss": check_choice("loss", self.loss, LOSSES),
-            "epochs": check_int("epochs", self.epochs, low=0),
-            "learning_rate": check_float("learning_rate", self.learning_rate,
-                                         low_inclusive=False),
-            "l2": check_float("l2", self.l2),
-            "init_scale": check_float("init_scale", self.init_scale),
-            "early_stopping": None if self.early_stopping is None else check_int(
-                "early_stopping", self.early_stopping, low=1),
-            "dtype": check_dtype(self.dtype),
-        }
-        p["l2_bias"] = p["l2"] if self.l2_bias is None else check_float("l2_bias", self.l2_bias)
-        p["feedback"] = check_choice("feedback", self.feedback, FEEDBACKS)
-        p["alpha"] = check_float("alpha", self.alpha)
-        p["cg_steps"] = check_int("cg_steps", self.cg_steps, low=1, high=_INT_MAX)
-        p["newton_steps"] = check_int("newton_steps", self.newton_steps, low=1, high=_INT_MAX)
-        if self.linear_solver is None:
-            p["linear_solver"] = "cg" if p["feedback"] == "implicit" else "cholesky"
-        else:
-            p["linear_solver"] = check_choice("linear_solver", self.linear_solver,
-                                              _als.LINEAR_SOLVERS)
-        for name in ("weighted_l2", "biases", "verbose"):
-            value = getattr(self, name)
-            if not isinstance(value, bool | np.bool_) and not (name == "biases" and value
-                                                                 is None):
-                raise TypeError(f"{name} must be a bool, got {value!r}")
-        implicit = p["feedback"] == "implicit"
-        if implicit and p["solver"] != "als":
-            raise ValueError(
-                f"feedback='implicit' needs solver='als', got solver={p['solver']!r}"
-            )
-        if implicit and p["loss"] != "squared":
-            raise ValueError(
-                f"feedback='implicit' is fitted with the squared loss, got loss={p['loss']!r}"
-            )
-        if implicit and self.biases:
-            raise ValueError(
-                "biases=True is not available with feedback='implicit' (implicit ALS has no "
-                "biases): use biases=None or False"
-            )
-        p["weighted_l2"] = bool(self.weighted_l2)
-        p["verbose"] = bool(self.verbose)
-        p["biases"] = (not implicit) if self.biases is None else bool(self.biases)
-        return p
-
-    @staticmethod
-    def _init_parameters(data: Ratings, p: dict, rng: np.random.Generator):
-        dtype = p["dtype"]
-        factors_u = _initial_rows(rng, data.users, data.n_users, p)
-        factors_i = _initial_rows(rng, data.items, data.n_items, p)
-        bias_u = np.zeros(data.n_users, dtype=dtype)
-        bias_i = np.zeros(data.n_items, dtype=dtype)
-        return [factors_u, factors_i, bias_u, bias_i]
 
     def save(self, path: PathLike) -> None:
         """Write the fitted model to a single ``.npz`` file (no pickles); read it back with
@@ -631,97 +378,4 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         >>> bool(np.array_equal(loaded.item_factors_, model.item_factors_))
         True
         """
-        from ._persistence import save
-
-        save(self, path)
-
-    # ---------------------------------------------------------------- predicting
-    def predict(self, users: ArrayLike, items: ArrayLike) -> FloatArray:
-        """Predicted rating (squared loss) or probability of a positive label (logistic
-        loss) for each (user, item) pair.
-
-        Parameters
-        ----------
-        users, items : array-like of int, same length
-            Indices of users and items seen in training.
-
-        Returns
-        -------
-        ndarray of the model dtype, same length as ``users``
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from fastmf import MatrixFactorization
-        >>> from fastmf.datasets import make_binary_ratings
-        >>> labels = make_binary_ratings(200, 100, 4_000, seed=0)
-        >>> model = MatrixFactorization(8, loss="logistic", epochs=5, random_state=0)
-        >>> p = model.fit(labels).predict([0, 1, 2], [5, 5, 5])
-        >>> p.shape, bool(((p > 0) & (p < 1)).all())    # probabilities
-        ((3,), True)
-        """
-        return self._predict(users, items, raw=False)
-
-    def decision_function(self, users: ArrayLike, items: ArrayLike) -> FloatArray:
-        """Raw scores :math:`\\mu + b_u + b_i + p_u \\cdot q_i` (no sigmoid).
-
-        Parameters
-        ----------
-        users, items : array-like of int, same length
-            Indices of users and items seen in training.
-
-        Returns
-        -------
-        ndarray of the model dtype, same length as ``users``
-            For the logistic loss, ``predict`` is the sigmoid of these scores.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from fastmf import MatrixFactorization
-        >>> from fastmf.datasets import make_binary_ratings
-        >>> model = MatrixFactorization(8, loss="logistic", epochs=5, random_state=0)
-        >>> model = model.fit(make_binary_ratings(200, 100, 4_000, seed=0))
-        >>> s = model.decision_function([0, 1], [3, 4])
-        >>> bool(np.allclose(model.predict([0, 1], [3, 4]), 1 / (1 + np.exp(-s))))
-        True
-        """
-        return self._predict(users, items, raw=True)
-
-    def _predict(self, users, items, *, raw: bool) -> np.ndarray:
-        s = self._snapshot()
-        u = check_ids("users", users, s.user_factors.shape[0])
-        i = check_ids("items", items, s.item_factors.shape[0])
-        if u.shape != i.shape:
-            raise ValueError(
-                f"users and items must have the same length, got {u.size} and {i.size}"
-            )
-        out = np.empty(u.shape[0], dtype=s.dtype)
-        _predict_kernel.predict_pairs(
-            u, i, s.user_factors, s.item_factors, s.user_bias, s.item_bias, s.global_bias,
-            LOSSES[s.loss].code, raw, out,
-            threads_for(effective_n_threads(self.num_threads), u.shape[0] * (s.factors + 1)),
-        )
-        if not np.isfinite(out).all():
-            raise FloatingPointError(
-                f"predictions overflowed {s.dtype.name}: the model's parameters are too "
-                "large for its dtype")
-        return out
-
-
-@dataclasses.dataclass
-class _Training:
-    """What a fit trains: private parameter arrays (the kernels write them in place), the
-    global bias, the thread count, the history and the random stream to continue."""
-
-    arrays: list
-    global_bias: float
-    n_threads: int
-    history: dict
-    rng: np.random.Generator | None
-
-    def state(self, p: dict, best_epoch: int | None = None) -> FittedState:
-        """A state over the arrays as they are now (read-only views, no copy)."""
-        return FittedState(*self.arrays, global_bias=self.global_bias, loss=p["loss"],
-                           biases=p["biases"], feedback=p["feedback"], history=self.history,
-                           best_epoch=best_epoch, n_threads=self.n_threads, rng=self.rng)
+        _persistence.save(self, path)

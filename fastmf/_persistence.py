@@ -1,4 +1,4 @@
-"""Saving fitted models to a single ``.npz`` file and loading them back.
+"""The model file: a fitted model saved to a single ``.npz`` file, and read back.
 
 The file holds plain arrays and one JSON document (no pickles, so loading never runs
 code from the file): the constructor parameters, the fitted arrays, the training history
@@ -13,27 +13,37 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from ._files import Archive, ModelFileError, check_keys, write
-from ._losses import LOSSES
-from ._state import FittedState
+from ._files import Archive, check_keys, write
+from ._loss_table import LOSSES
+from ._params import FEEDBACKS, check_params
+from ._state import FittedState, publish, snapshot
 from ._threads import check_num_threads
+from ._version import __version__
 
-if TYPE_CHECKING:
-    from ._estimator import MatrixFactorization
+
+class Estimator(Protocol):
+    """What a model file holds of an estimator: its constructor parameters (and its
+    fitted state, see :mod:`fastmf._state`)."""
+
+    def __init__(self, **params: Any) -> None: ...
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+
+
+M = TypeVar("M", bound=Estimator)
 
 FORMAT = "fastmf.MatrixFactorization"
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
-# Optional: raw ids of the rows (set by the command line's `fit`), kept when present.
+# Optional: raw ids of the rows (set by the command line's `fit` and by
+# fastmf.distributed), kept when present.
 _ID_MAPS = ("user_ids", "item_ids")
-_FEEDBACKS = ("explicit", "implicit")
 
 
-def _json_value(name: str, value):
+def _json_value(name: str, value: Any) -> Any:
     """A parameter as plain JSON: NumPy scalars become Python numbers and bools."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -42,7 +52,7 @@ def _json_value(name: str, value):
     raise TypeError(f"cannot save parameter {name}={value!r}: not a number, bool or string")
 
 
-def _json_params(model: MatrixFactorization) -> dict[str, Any]:
+def _json_params(model: Estimator) -> dict[str, Any]:
     params = model.get_params()
     params["dtype"] = np.dtype(params["dtype"]).name
     state = params["random_state"]
@@ -51,11 +61,10 @@ def _json_params(model: MatrixFactorization) -> dict[str, Any]:
     return {name: _json_value(name, value) for name, value in params.items()}
 
 
-def save(model: MatrixFactorization, path: str | os.PathLike[str]) -> None:
+def save(model: Estimator, path: str | os.PathLike[str]) -> None:
     """Write a fitted model to ``path`` (``.npz``; the suffix is added when missing),
     atomically: a crash never leaves a half-written file under that name."""
-    s = model._snapshot()          # one consistent state, even while another thread fits
-    from . import __version__
+    s = snapshot(model)         # one consistent state, even while another thread fits
 
     meta = {
         "format": FORMAT,
@@ -78,51 +87,9 @@ def save(model: MatrixFactorization, path: str | os.PathLike[str]) -> None:
     write(path, meta, arrays)
 
 
-def load(path: str | os.PathLike[str]) -> MatrixFactorization:
-    """Read a model written by :meth:`MatrixFactorization.save`.
-
-    The file is treated as untrusted: every array's dtype, shape and values and every
-    setting are checked against each other before the model is built.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The ``.npz`` file (the suffix may be left out).
-
-    Returns
-    -------
-    MatrixFactorization
-        The fitted model, with the parameters, arrays and history it was saved with.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist (nor ``path`` + ``.npz``).
-    OSError
-        ``path`` cannot be opened (a directory, no permission).
-    fastmf.ModelFileError
-        Anything wrong with the content: not a ZIP archive, truncated, not a fastmf
-        model, another format version, malformed metadata, arrays of the wrong dtype or
-        shape or that disagree with each other or with the settings, NaN or infinite
-        parameters.  A subclass of ``ValueError``.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import fastmf
-    >>> from fastmf.datasets import make_ratings
-    >>> model = fastmf.MatrixFactorization(4, epochs=2, random_state=0)
-    >>> model = model.fit(make_ratings(100, 50, 1_000, seed=0))
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     model.save(os.path.join(tmp, "model"))        # writes model.npz
-    ...     loaded = fastmf.load(os.path.join(tmp, "model"))
-    >>> loaded
-    MatrixFactorization(factors=4, epochs=2, random_state=0)
-    >>> loaded.predict([0], [0]) == model.predict([0], [0])
-    array([ True])
-    """
-    from ._estimator import MatrixFactorization
-
+def load(path: str | os.PathLike[str], cls: type[M]) -> M:
+    """The fitted ``cls`` (the estimator class) that the model file ``path`` holds;
+    :func:`fastmf.load` documents what is checked and raised."""
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path = path + ".npz"
@@ -137,44 +104,46 @@ def load(path: str | os.PathLike[str]) -> MatrixFactorization:
                 f"{FORMAT_VERSION}. Refit the model or load it with a matching fastmf.")
         check_keys(archive, meta, ("params", "global_bias", "history", "best_epoch",
                                    "n_threads", "fitted"))
-        model = _model_of(archive, meta["params"], MatrixFactorization)
+        model = _model_of(archive, meta["params"], cls)
         state = _state_of(archive, meta, model)
         ids = {name: _ids(archive, name, n) for name, n in
                (("user_ids", state.user_factors.shape[0]),
                 ("item_ids", state.item_factors.shape[0])) if archive.has(name)}
-    model._publish(state)
+    publish(model, state)
     for name, value in ids.items():
         setattr(model, name + "_", value)
     return model
 
 
-def _model_of(archive: Archive, params, cls):
+def _model_of(archive: Archive, params: Any, cls: type[M]) -> M:
     """The estimator from the stored constructor parameters, checked as fit checks them."""
     if not isinstance(params, dict):
         raise archive.error("its 'params' are not a JSON object")
-    unknown = set(params) - set(cls._param_names())
+    unknown = set(params) - set(cls().get_params())
     if unknown:
         raise archive.error(f"unknown parameters {sorted(unknown)}")
     try:
         params = dict(params, dtype=np.dtype(params.get("dtype", "float32")))
         model = cls(**params)
-        model._check_params()
-        check_num_threads(model.num_threads)
-        if model.random_state is not None and (
-                isinstance(model.random_state, bool)
-                or not isinstance(model.random_state, int) or model.random_state < 0):
-            raise ValueError(f"random_state={model.random_state!r}")
+        check_params(model)
+        given = model.get_params()
+        check_num_threads(given["num_threads"])
+        seed = given["random_state"]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or seed < 0):
+            raise ValueError(f"random_state={seed!r}")
     except (TypeError, ValueError) as exc:
         raise archive.error(f"invalid parameters ({exc})") from exc
     return model
 
 
-def _state_of(archive: Archive, meta: dict, model) -> FittedState:
+def _state_of(archive: Archive, meta: dict[str, Any], model: Estimator) -> FittedState:
     """The fitted state the file describes, every entry checked: array headers first
     (dtype, ndim, shapes agreeing with each other, with ``factors`` and with the stored
     counts), then the data (finite), then the metadata."""
-    dtype = np.dtype(model.dtype)
-    k = model.factors
+    params = model.get_params()
+    dtype = np.dtype(params["dtype"])
+    k = params["factors"]
     shapes = {name: archive.header(name, "f", 2 if name.endswith("factors") else 1)
               for name in _ARRAYS}
     for name, (_, got) in shapes.items():
@@ -193,17 +162,19 @@ def _state_of(archive: Archive, meta: dict, model) -> FittedState:
     for key, n in (("n_users", n_users), ("n_items", n_items)):
         if key in meta and meta[key] != n:
             raise archive.error(f"its metadata says {key}={meta[key]!r}, the arrays hold {n}")
-    arrays = [archive.array(name, "f", shape=expected[name]) for name in _ARRAYS]
+    user_factors, item_factors, user_bias, item_bias = (
+        archive.array(name, "f", shape=expected[name]) for name in _ARRAYS)
     fitted = meta["fitted"]
     if not isinstance(fitted, dict):
         raise archive.error("its 'fitted' entry is not a JSON object")
     loss, biases, feedback = (fitted.get(key) for key in ("loss", "biases", "feedback"))
     if (not isinstance(loss, str) or loss not in LOSSES or not isinstance(feedback, str)
-            or feedback not in _FEEDBACKS or not isinstance(biases, bool)):
+            or feedback not in FEEDBACKS or not isinstance(biases, bool)):
         raise archive.error(f"invalid 'fitted' entry {fitted!r}")
     history = _history(archive, meta["history"])
     state = FittedState(
-        *arrays, global_bias=_real(archive, "global_bias", meta["global_bias"]), loss=loss,
+        user_factors, item_factors, user_bias, item_bias,
+        global_bias=_real(archive, "global_bias", meta["global_bias"]), loss=loss,
         biases=biases, feedback=feedback, history=history,
         best_epoch=_best_epoch(archive, meta["best_epoch"], len(history["loss"])),
         n_threads=_count(archive, "n_threads", meta["n_threads"], low=1))
@@ -220,20 +191,20 @@ def _state_of(archive: Archive, meta: dict, model) -> FittedState:
     return state
 
 
-def _real(archive: Archive, name: str, value) -> float:
+def _real(archive: Archive, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
             value):
         raise archive.error(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 
-def _count(archive: Archive, name: str, value, low: int) -> int:
+def _count(archive: Archive, name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise archive.error(f"{name} must be an integer >= {low}, got {value!r}")
     return value
 
 
-def _history(archive: Archive, history) -> dict:
+def _history(archive: Archive, history: Any) -> dict[str, list[float]]:
     if not isinstance(history, dict) or not isinstance(history.get("loss"), list):
         raise archive.error("its 'history' is not an object with a 'loss' list")
     for name, values in history.items():
@@ -243,7 +214,7 @@ def _history(archive: Archive, history) -> dict:
     return {name: [float(v) for v in values] for name, values in history.items()}
 
 
-def _best_epoch(archive: Archive, value, epochs: int) -> int | None:
+def _best_epoch(archive: Archive, value: Any, epochs: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= epochs:
@@ -264,5 +235,3 @@ def _ids(archive: Archive, name: str, n: int) -> np.ndarray:
         raise archive.error(f"'{name}' is not sorted without repeats")
     return ids
 
-
-__all__ = ["ModelFileError", "load", "save"]

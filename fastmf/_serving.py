@@ -1,4 +1,5 @@
-"""Using a fitted model: top-n recommendation, similar items and users, fold-in."""
+"""Using a fitted model: predictions, top-n recommendation, similar items and users,
+fold-in."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import scipy.sparse as sp
 
 from . import _als
 from . import recommend as _rec
-from ._losses import sigmoid
-from ._threads import effective_n_threads, single_threaded_blas
+from ._kernels import predict as _predict_kernel
+from ._loss_table import LOSSES, sigmoid
+from ._params import check_params
+from ._state import snapshot
+from ._threads import effective_n_threads, single_threaded_blas, threads_for
 from ._validation import check_ids, check_ratings
 
 if TYPE_CHECKING:
@@ -18,13 +22,81 @@ if TYPE_CHECKING:
 
     from ._typing import FloatArray, RatingsLike, SparseMatrix
 
-# Newton steps of a logistic fold-in: from zero, IRLS on an L2-regularised logistic
-# regression reaches machine precision in well under this many steps.
-_FOLD_IN_NEWTON_STEPS = 25
-
 
 class ServingMixin:
     """Methods of :class:`fastmf.MatrixFactorization` that use a fitted model."""
+
+    def predict(self, users: ArrayLike, items: ArrayLike) -> FloatArray:
+        """Predicted rating (squared loss) or probability of a positive label (logistic
+        loss) for each (user, item) pair.
+
+        Parameters
+        ----------
+        users, items : array-like of int, same length
+            Indices of users and items seen in training.
+
+        Returns
+        -------
+        ndarray of the model dtype, same length as ``users``
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_binary_ratings
+        >>> labels = make_binary_ratings(200, 100, 4_000, seed=0)
+        >>> model = MatrixFactorization(8, loss="logistic", epochs=5, random_state=0)
+        >>> p = model.fit(labels).predict([0, 1, 2], [5, 5, 5])
+        >>> p.shape, bool(((p > 0) & (p < 1)).all())    # probabilities
+        ((3,), True)
+        """
+        return self._predict(users, items, raw=False)
+
+    def decision_function(self, users: ArrayLike, items: ArrayLike) -> FloatArray:
+        """Raw scores :math:`\\mu + b_u + b_i + p_u \\cdot q_i` (no sigmoid).
+
+        Parameters
+        ----------
+        users, items : array-like of int, same length
+            Indices of users and items seen in training.
+
+        Returns
+        -------
+        ndarray of the model dtype, same length as ``users``
+            For the logistic loss, ``predict`` is the sigmoid of these scores.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_binary_ratings
+        >>> model = MatrixFactorization(8, loss="logistic", epochs=5, random_state=0)
+        >>> model = model.fit(make_binary_ratings(200, 100, 4_000, seed=0))
+        >>> s = model.decision_function([0, 1], [3, 4])
+        >>> bool(np.allclose(model.predict([0, 1], [3, 4]), 1 / (1 + np.exp(-s))))
+        True
+        """
+        return self._predict(users, items, raw=True)
+
+    def _predict(self, users: ArrayLike, items: ArrayLike, *, raw: bool) -> FloatArray:
+        s = snapshot(self)
+        u = check_ids("users", users, s.user_factors.shape[0])
+        i = check_ids("items", items, s.item_factors.shape[0])
+        if u.shape != i.shape:
+            raise ValueError(
+                f"users and items must have the same length, got {u.size} and {i.size}"
+            )
+        out = np.empty(u.shape[0], dtype=s.dtype)
+        _predict_kernel.predict_pairs(
+            u, i, s.user_factors, s.item_factors, s.user_bias, s.item_bias, s.global_bias,
+            LOSSES[s.loss].code, raw, out,
+            threads_for(effective_n_threads(self.num_threads), u.shape[0] * (s.factors + 1)),
+        )
+        if not np.isfinite(out).all():
+            raise FloatingPointError(
+                f"predictions overflowed {s.dtype.name}: the model's parameters are too "
+                "large for its dtype")
+        return out
 
     def recommend(self, users: ArrayLike | None = None, n: int = 10, *,
                   exclude: SparseMatrix | None = None, items: ArrayLike | None = None,
@@ -77,7 +149,7 @@ class ServingMixin:
         >>> ids.shape
         (3, 5)
         """
-        s = self._snapshot()        # one state throughout, whatever other threads do
+        s = snapshot(self)          # one state throughout, whatever other threads do
         if (users is None) == (new_users is None):
             raise ValueError("give exactly one of users and new_users")
         if new_users is not None:
@@ -125,7 +197,7 @@ class ServingMixin:
         >>> ids.shape, 7 in ids, bool((sims <= 1.0 + 1e-6).all())
         ((1, 3), False, True)
         """
-        return _rec.similar(np.atleast_1d(items), self._snapshot().item_factors, n,
+        return _rec.similar(np.atleast_1d(items), snapshot(self).item_factors, n,
                             num_threads=self.num_threads)
 
     def similar_users(self, users: ArrayLike, n: int = 10,
@@ -142,7 +214,7 @@ class ServingMixin:
         >>> ids.shape
         (2, 4)
         """
-        return _rec.similar(np.atleast_1d(users), self._snapshot().user_factors, n,
+        return _rec.similar(np.atleast_1d(users), snapshot(self).user_factors, n,
                             num_threads=self.num_threads)
 
     def transform(self, X_new: RatingsLike) -> tuple[FloatArray, FloatArray]:
@@ -185,24 +257,19 @@ class ServingMixin:
         >>> bool(scores[0] > scores[1])
         True
         """
-        s = self._snapshot()
+        s = snapshot(self)
         return self._fold_in(s, self._new_rows(s, X_new))
 
     def _fold_in(self, s, rows) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`transform` of checked rows against the state ``s``."""
-        p = self._check_params()
+        params = check_params(self)
         data = check_ratings(rows, s.dtype, loss=s.loss, allow_empty=True)
         factors = np.zeros((data.n_users, s.factors), dtype=s.dtype)
         bias = np.zeros(data.n_users, dtype=s.dtype)
         if data.nnz == 0:                  # rows without ratings: zero factors and bias
             return factors, bias
-        model = _als.model_for(s.feedback, s.loss)
-        cfg = _als.ALSConfig(
-            model=model, linear_solver="cholesky", cg_steps=1,
-            newton_steps=_FOLD_IN_NEWTON_STEPS, l2=p["l2"], l2_bias=p["l2_bias"],
-            weighted_l2=p["weighted_l2"] or p["solver"] == "sgd", biases=s.biases,
-            alpha=p["alpha"])
-        csr = _als.prepare(data, model).by_user
+        cfg = params.fold_in_settings(s)
+        csr = _als.prepare(data, cfg.model).by_user
         with single_threaded_blas():
             _als.half_sweep(csr, factors, bias, s.item_factors, s.item_bias, cfg,
                             global_bias=s.global_bias,

@@ -113,36 +113,48 @@ class SGDState:
     rng_state: np.ndarray   # uint64[1], the kernel's SplitMix64 stream
 
 
-def epoch(blocked: BlockedRatings, state: SGDState, *, learning_rate: float, l2: float,
-          l2_bias: float, biases: bool, loss_code: int, n_threads: int,
-          number: int = 1) -> float:
+@dataclass(frozen=True)
+class SGDSettings:
+    """The hyperparameters an SGD epoch takes (see MatrixFactorization for their meaning);
+    ``fastmf._params.Params.sgd_settings`` makes them from the checked parameters."""
+
+    learning_rate: float
+    l2: float
+    l2_bias: float
+    biases: bool
+    loss_code: int          # the kernel's code of the loss (_loss_table.LOSSES)
+
+
+def epoch(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
+          n_threads: int, number: int = 1) -> float:
     """Run one epoch in place; returns its mean training loss.
 
     Raises DivergenceError if the epoch meets a non-finite loss or leaves a non-finite
     parameter behind (``number`` only labels the message).
     """
-    loss_sum, status = kernel("sgd").sgd_epoch(
+    sgd = kernel("sgd")
+    loss_sum, status = sgd.sgd_epoch(
         blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
         state.user_factors, state.item_factors, state.user_bias, state.item_bias,
-        state.global_bias, learning_rate, l2, l2_bias, biases, loss_code, state.rng_state,
-        n_threads,
+        state.global_bias, settings.learning_rate, settings.l2, settings.l2_bias,
+        settings.biases, settings.loss_code, state.rng_state, n_threads,
     )
-    if status != 0 or not _all_finite(state):
+    if status != sgd.STATUS["ok"] or not _all_finite(state):
         raise DivergenceError(
             f"SGD diverged in epoch {number}: the training loss or a parameter became "
-            f"non-finite with learning_rate={learning_rate}. Lower the learning rate (and "
-            "check that the ratings are on a moderate scale)."
+            f"non-finite with learning_rate={settings.learning_rate}. Lower the learning "
+            "rate (and check that the ratings are on a moderate scale)."
         )
     loss = loss_sum / blocked.values.shape[0]
     logger.debug("sgd epoch %d: training loss %.6g", number, loss)
     return loss
 
 
-def run_epochs(blocked: BlockedRatings, state: SGDState, *, epochs: int,
-               **params) -> list[float]:
-    """Run ``epochs`` epochs in place (keyword arguments as for :func:`epoch`); returns
-    the mean training loss of each."""
-    return [epoch(blocked, state, number=e + 1, **params) for e in range(epochs)]
+def run_epochs(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
+               epochs: int, n_threads: int) -> list[float]:
+    """Run ``epochs`` epochs in place; returns the mean training loss of each."""
+    return [epoch(blocked, state, settings, n_threads=n_threads, number=e + 1)
+            for e in range(epochs)]
 
 
 def _all_finite(state: SGDState) -> bool:

@@ -1,4 +1,11 @@
-"""The fitted state of a model: one immutable snapshot, published whole.
+"""The state of a model: what a fit starts from, trains and publishes, and the one
+immutable snapshot a fitted model holds.
+
+This module is the one place that knows how a model's parameters are made and kept:
+the starting rows (:func:`initial_arrays`, :func:`grown_arrays` for ``partial_fit``),
+the global bias (:func:`global_bias`), the private arrays a fit trains
+(:class:`WorkingState`) and the publication of the result (:func:`publish`).  The
+estimator, serving, persistence and ``fastmf.distributed`` all go through it.
 
 Everything a fitted :class:`fastmf.MatrixFactorization` knows lives in one
 :class:`FittedState`: the four parameter arrays (read-only), the global bias, what the
@@ -13,7 +20,7 @@ attribute assignment when it is done, so
   publishes nothing: the model keeps the state it had before the call.
 
 While a fit runs, the thread running it (its callback, its validation scoring) sees the
-parameters being trained: :meth:`FittedModelMixin._training_view`.
+parameters being trained: :func:`training_view`.
 """
 
 from __future__ import annotations
@@ -21,13 +28,31 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from ._params import Params
+
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
+
+
+class Rated(Protocol):
+    """Which rows the ratings name: ``users[j]``, ``items[j]`` of each rating, and the
+    counts of rows (``fastmf._validation.Ratings`` is one)."""
+
+    @property
+    def users(self) -> np.ndarray: ...
+    @property
+    def items(self) -> np.ndarray: ...
+    @property
+    def n_users(self) -> int: ...
+    @property
+    def n_items(self) -> int: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +72,7 @@ class FittedState:
     loss: str
     biases: bool
     feedback: str
-    history: dict = field(default_factory=lambda: {"loss": []})
+    history: dict[str, list[float]] = field(default_factory=lambda: {"loss": []})
     best_epoch: int | None = None
     n_threads: int = 1
     rng: np.random.Generator | None = None     # partial_fit continues this stream
@@ -84,12 +109,12 @@ class FittedState:
                 object.__setattr__(self, name, view)
         object.__setattr__(self, "global_bias", float(self.global_bias))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         # pickle and deepcopy rebuild through the constructor: checked and read-only again
         return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         return self.user_factors.dtype
 
     @property
@@ -97,7 +122,7 @@ class FittedState:
         return int(self.user_factors.shape[1])
 
     @property
-    def fitted(self) -> dict:
+    def fitted(self) -> dict[str, Any]:
         """What predictions and ``partial_fit`` rely on, whatever the estimator's
         parameters say later."""
         return {"loss": self.loss, "biases": self.biases, "feedback": self.feedback}
@@ -125,7 +150,8 @@ class FittedState:
                      + largest_norm(self.user_factors) * largest_norm(self.item_factors))
         return bound <= float(np.finfo(self.dtype).max) / 2
 
-    def working_copy(self) -> tuple[list, dict, np.random.Generator | None]:
+    def working_copy(self) -> tuple[list[np.ndarray], dict[str, list[float]],
+                                    np.random.Generator | None]:
         """Private, writable copies of the arrays, the history and the random stream,
         for training that must leave this state untouched if it fails."""
         arrays = [np.array(getattr(self, name), order="C", copy=True) for name in _ARRAYS]
@@ -133,26 +159,162 @@ class FittedState:
         return arrays, history, copy.deepcopy(self.rng)
 
 
+def initial_rows(params: Params, rated: np.ndarray, n: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Starting factors for n rows: N(0, init_scale^2), zero for the rows that no entry
+    of ``rated`` names.  Drawn in float64 for every dtype, so float32 and float64 fits
+    start alike."""
+    with np.errstate(over="ignore"):           # reported below
+        rows = (rng.standard_normal((n, params.factors))
+                * params.init_scale).astype(params.dtype)
+    rows[np.bincount(rated, minlength=n) == 0] = 0
+    if not np.isfinite(rows).all():
+        raise ValueError(f"init_scale={params.init_scale} draws factors beyond the range "
+                         f"of {params.dtype.name}: use a scale of order 0.01 to 1")
+    return rows
+
+
+def initial_arrays(params: Params, data: Rated,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """``[user_factors, item_factors, user_bias, item_bias]`` to start a fit on ``data``
+    (its ``users`` and ``items`` name the rated rows): factors from :func:`initial_rows`,
+    biases 0."""
+    return [initial_rows(params, data.users, data.n_users, rng),
+            initial_rows(params, data.items, data.n_items, rng),
+            np.zeros(data.n_users, dtype=params.dtype),
+            np.zeros(data.n_items, dtype=params.dtype)]
+
+
+def grown_arrays(params: Params, arrays: list[np.ndarray], data: Rated,
+                 rng: np.random.Generator) -> list[np.ndarray]:
+    """The four arrays with rows appended up to ``data``'s counts of users and items
+    (``partial_fit``): new factor rows drawn as in :func:`initial_arrays`, new biases 0."""
+    sides = ((data.users, data.n_users), (data.items, data.n_items)) * 2
+    return [_grown(a, ids, n, params, rng) for a, (ids, n) in zip(arrays, sides,
+                                                                  strict=True)]
+
+
+def _grown(a: np.ndarray, ids: np.ndarray, n: int, params: Params,
+           rng: np.random.Generator) -> np.ndarray:
+    if a.shape[0] >= n:
+        return a
+    if a.ndim == 2:
+        new_ids = ids[ids >= a.shape[0]] - a.shape[0]
+        extra = initial_rows(params, new_ids, n - a.shape[0], rng)
+    else:
+        extra = np.zeros(n - a.shape[0], dtype=a.dtype)
+    return np.concatenate([a, extra])
+
+
+def global_bias(params: Params, values: np.ndarray) -> float:
+    """mu of the ratings ``values``: their mean (squared loss) or the log-odds of their
+    mean label (logistic), 0 without biases.  ``values`` come in the solver's layout
+    order, which depends only on the set of ratings and the seed: the same ratings in any
+    order give the same model."""
+    if not params.biases:
+        return 0.0
+    return global_bias_of_mean(params, float(np.mean(values, dtype=np.float64)))
+
+
+def global_bias_of_mean(params: Params, mean: float) -> float:
+    """mu from the mean value (or mean label) of the ratings; 0 without biases."""
+    if not params.biases:
+        return 0.0
+    if params.loss == "logistic":
+        mean = min(max(mean, 1e-6), 1 - 1e-6)
+        return float(np.log(mean / (1.0 - mean)))
+    return mean
+
+
+@dataclass
+class WorkingState:
+    """What a fit trains: private parameter arrays (the kernels write them in place), the
+    global bias, the thread count, the history and the random stream to continue."""
+
+    arrays: list[np.ndarray]       # user_factors, item_factors, user_bias, item_bias
+    global_bias: float
+    n_threads: int
+    history: dict[str, list[float]]
+    rng: np.random.Generator | None
+
+    def state(self, params: Params, best_epoch: int | None = None) -> FittedState:
+        """A state over the arrays as they are now (read-only views, no copy)."""
+        user_factors, item_factors, user_bias, item_bias = self.arrays
+        return FittedState(user_factors, item_factors, user_bias, item_bias,
+                           global_bias=self.global_bias, loss=params.loss,
+                           biases=params.biases, feedback=params.feedback,
+                           history=self.history, best_epoch=best_epoch,
+                           n_threads=self.n_threads, rng=self.rng)
+
+
+# ------------------------------------------------------------- the state of a model
+# A model keeps its published state in its ``__dict__`` under ``_fitted_state``, and the
+# states of the fits running in its own threads under ``_live``; only these functions
+# read or write them.
+
+
+def snapshot(model: object) -> FittedState:
+    """The state this thread should use: the one being trained when called from a
+    running fit's own thread, else the last published one.  Raises AttributeError when
+    the model is not fitted."""
+    live = model.__dict__.get("_live")
+    if live:
+        training: FittedState | None = live.get(threading.get_ident())
+        if training is not None:
+            return training
+    try:
+        state: FittedState = model.__dict__["_fitted_state"]
+    except KeyError:
+        raise AttributeError(
+            f"this {type(model).__name__} is not fitted yet: call fit(X) first"
+        ) from None
+    return state
+
+
+def published(model: object) -> FittedState | None:
+    """The last published state, or None."""
+    state: FittedState | None = model.__dict__.get("_fitted_state")
+    return state
+
+
+def publish(model: object, state: FittedState) -> None:
+    """Make ``state`` the model's fitted state: one reference assignment, atomic."""
+    model.__dict__["_fitted_state"] = state
+
+
+@contextmanager
+def training_view(model: object, state: FittedState) -> Iterator[None]:
+    """Within the block, the calling thread sees ``state`` (the parameters being
+    trained); every other thread keeps seeing the published state."""
+    live = model.__dict__.setdefault("_live", {})
+    ident = threading.get_ident()
+    live[ident] = state
+    try:
+        yield
+    finally:
+        live.pop(ident, None)
+
+
 def _exposed(name: str, doc: str, *, writable: bool = False) -> property:
     """A fitted attribute (``user_factors_`` ...) read from the current state."""
 
     def get(self: FittedModelMixin) -> Any:
-        return getattr(self._snapshot(), name)
+        return getattr(snapshot(self), name)
 
     def set_(self: FittedModelMixin, value: Any) -> None:
-        state = self._snapshot()
+        state = snapshot(self)
         if name == "global_bias":
             value = float(value)
         else:
             value = np.array(value, dtype=state.dtype, order="C", copy=True)
-        self._publish(dataclasses.replace(state, **{name: value}))
+        publish(self, dataclasses.replace(state, **{name: value}))
 
     return property(get, set_ if writable else None, doc=doc)
 
 
 class FittedModelMixin:
     """Fitted attributes of an estimator, all read from one published
-    :class:`FittedState` (``self._fitted_state``)."""
+    :class:`FittedState` (see :func:`snapshot`)."""
 
     user_factors_ = _exposed("user_factors", "Factors of the users, (n_users, factors); "
                              "read-only.  Assigning a new array publishes a new state.",
@@ -169,46 +331,9 @@ class FittedModelMixin:
     @property
     def training_loss_(self) -> list[float]:
         """Mean training loss of each epoch (``history_["loss"]``)."""
-        return self._snapshot().history["loss"]
+        return snapshot(self).history["loss"]
 
-    def _snapshot(self) -> FittedState:
-        """The state this thread should use: the one being trained when called from a
-        running fit's own thread, else the last published one."""
-        live = self.__dict__.get("_live")
-        if live:
-            state = live.get(threading.get_ident())
-            if state is not None:
-                return state
-        try:
-            return self.__dict__["_fitted_state"]
-        except KeyError:
-            raise AttributeError(
-                f"this {type(self).__name__} is not fitted yet: call fit(X) first"
-            ) from None
-
-    def _published(self) -> FittedState | None:
-        return self.__dict__.get("_fitted_state")
-
-    def _check_fitted(self) -> None:
-        self._snapshot()
-
-    def _publish(self, state: FittedState) -> None:
-        """Make ``state`` the model's fitted state: one reference assignment, atomic."""
-        self.__dict__["_fitted_state"] = state
-
-    @contextmanager
-    def _training_view(self, state: FittedState):
-        """Within the block, the calling thread sees ``state`` (the parameters being
-        trained); every other thread keeps seeing the published state."""
-        live = self.__dict__.setdefault("_live", {})
-        ident = threading.get_ident()
-        live[ident] = state
-        try:
-            yield
-        finally:
-            live.pop(ident, None)
-
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_live", None)          # views of fits running in this process
         return state

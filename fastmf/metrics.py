@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from ._kernels import topk as _topk_kernel
 from ._pointwise import log_loss, mae, rmse, roc_auc
+from ._state import FittedModelMixin, snapshot
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import check_int
 from .recommend import _check_matrix, _check_vector, _exclusion_csr, _run_topk
@@ -144,9 +145,8 @@ def _factor_arrays(model: Any) -> tuple[Any, Any, Any]:
     """``(user_factors_, item_factors_, item_bias_ or None)`` of ``model``, all from one
     state: a fastmf model that another thread refits meanwhile gives the old arrays or
     the new ones, never a mix."""
-    snapshot = getattr(model, "_snapshot", None)
-    if snapshot is not None:
-        s = snapshot()
+    if isinstance(model, FittedModelMixin):
+        s = snapshot(model)
         return s.user_factors, s.item_factors, s.item_bias
     for attr in ("user_factors_", "item_factors_"):
         if not hasattr(model, attr):

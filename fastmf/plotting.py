@@ -46,8 +46,7 @@ def plot_history(model: MatrixFactorization, ax: Axes | None = None) -> Figure:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError("plot_history needs matplotlib: pip install matplotlib") from exc
-    model._check_fitted()
-    history = model.history_
+    history = model.history_       # AttributeError before any figure if not fitted
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:

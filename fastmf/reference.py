@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._losses import sigmoid
+from ._loss_table import sigmoid
 
 if TYPE_CHECKING:
     from ._typing import SparseMatrix

@@ -19,6 +19,10 @@ cdef enum:
     STATUS_OK = 0
     STATUS_NONFINITE = 1     # the epoch met a non-finite loss and stopped
 
+# The codes as the Python layer reads them (fastmf._loss_table, fastmf._sgd), never copied.
+LOSSES = {"squared": LOSS_SQUARED, "logistic": LOSS_LOGISTIC}
+STATUS = {"ok": STATUS_OK, "nonfinite": STATUS_NONFINITE}
+
 
 cdef struct Plan:
     # One epoch's visiting plan; entry t * B + r is row r of the t-th stratum.

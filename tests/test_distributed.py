@@ -25,6 +25,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 import fastmf  # noqa: E402
 from fastmf import MatrixFactorization, _als  # noqa: E402
+from fastmf._params import check_params  # noqa: E402
 from fastmf._validation import check_ratings  # noqa: E402
 from fastmf.distributed import _blocks, fit  # noqa: E402
 
@@ -70,14 +71,14 @@ def start_parameters(X, k: int, seed: int = 1) -> list:
 
 
 def single_machine(X, model: MatrixFactorization, initial: list):
-    p = model._check_params()
-    cfg = _als.config_of(p)
-    data = _als.prepare(check_ratings(X, p["dtype"], loss=p["loss"]), cfg.model)
-    arrays = [a.astype(p["dtype"], copy=True) for a in initial]
-    mu = float(np.mean(data.by_user.data, dtype=np.float64)) if p["biases"] else 0.0
-    if p["loss"] == "logistic" and p["biases"]:
+    p = check_params(model)
+    cfg = p.als_settings()
+    data = _als.prepare(check_ratings(X, p.dtype, loss=p.loss), cfg.model)
+    arrays = [a.astype(p.dtype, copy=True) for a in initial]
+    mu = float(np.mean(data.by_user.data, dtype=np.float64)) if p.biases else 0.0
+    if p.loss == "logistic" and p.biases:
         mu = float(np.log(mu / (1 - mu)))
-    losses = _als.run_sweeps(data, *arrays, cfg, global_bias=mu, epochs=p["epochs"],
+    losses = _als.run_sweeps(data, *arrays, cfg, global_bias=mu, epochs=p.epochs,
                              n_threads=1)
     return arrays, losses
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fastmf._kernels import sgd as kernel
 
-from fastmf._losses import LOSSES, log1pexp, sigmoid
+from fastmf._loss_table import LOSSES, log1pexp, sigmoid
 
 CODES = {name: loss.code for name, loss in LOSSES.items()}
 

@@ -6,7 +6,7 @@ from conftest import random_ratings
 
 from fastmf import MatrixFactorization, _dispatch, reference
 from fastmf import _sgd as sgd_driver
-from fastmf._losses import LOSSES
+from fastmf._loss_table import LOSSES
 from fastmf._validation import check_ratings
 
 kernel = _dispatch.kernel("sgd", "baseline")

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from conftest import random_ratings
 
 from fastmf import MatrixFactorization
-from fastmf._losses import logistic_value
+from fastmf._loss_table import logistic_value
 
 
 def _split(X, seed=None):

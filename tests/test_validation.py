@@ -210,6 +210,7 @@ def test_unaligned_arrays_reach_the_kernels_aligned(monkeypatch):
 
     from fastmf import _als
     from fastmf import recommend as rec
+    from fastmf._params import check_params
     from fastmf._validation import check_ratings
 
     seen = []
@@ -226,7 +227,7 @@ def test_unaligned_arrays_reach_the_kernels_aligned(monkeypatch):
     X = random_ratings(30, 20, 0.3, seed=None)
     model = MatrixFactorization(4, solver="als", feedback="implicit", epochs=2,
                                 dtype=np.float64, random_state=0).fit(X)
-    cfg = _als.config_of(model._check_params())
+    cfg = check_params(model).als_settings()
     csr = _als.prepare(check_ratings(X, np.dtype(np.float64)), cfg.model).by_user
     odd = sp.csr_matrix((_unaligned(csr.data), _unaligned(csr.indices),
                          _unaligned(csr.indptr)), shape=csr.shape, copy=False)

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from .. import _als
-from .._estimator import MatrixFactorization, global_bias_of_mean
+from .._estimator import MatrixFactorization
+from .._params import Params, check_params
+from .._state import WorkingState, global_bias_of_mean, initial_arrays, publish
 from .._threads import check_num_threads
 from .._validation import check_int, check_random_state
 from . import _blocks, _checkpoint, _input, _sweep
@@ -130,36 +132,36 @@ def fit(
     every = check_int("checkpoint_every", checkpoint_every, low=1)
     if not isinstance(model, MatrixFactorization):
         raise TypeError(f"model must be a fastmf.MatrixFactorization, got {model!r}")
-    p = model._check_params()
-    if p["solver"] != "als":
+    params = check_params(model)
+    if params.solver != "als":
         raise ValueError(
-            f"fastmf.distributed fits with ALS: set solver='als' (got {p['solver']!r})")
-    if p["early_stopping"] is not None:
+            f"fastmf.distributed fits with ALS: set solver='als' (got {params.solver!r})")
+    if params.early_stopping is not None:
         raise ValueError("early_stopping is not available in fastmf.distributed.fit")
     check_num_threads(model.num_threads)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {callback!r}")
-    cfg = _als.config_of(p)
-    dtype = p["dtype"]
+    cfg = params.als_settings()
+    dtype = params.dtype
     key = uuid.uuid4().hex[:8]                 # the token in this fit's task keys
 
     n_threads, notes = client.submit(_sweep.worker_threads, model.num_threads,
                                      pure=False).result()
     for note in notes:                         # e.g. num_threads clamped on the worker
         warnings.warn(f"on a worker: {note}", RuntimeWarning, stacklevel=2)
-    layout = _Layout(client, data, columns, P, Q, p, cfg, key)
-    mu = global_bias_of_mean(layout.mean, p)
+    layout = _Layout(client, data, columns, P, Q, params, cfg, key)
+    mu = global_bias_of_mean(params, layout.mean)
     signature = {"n_users": layout.n_users, "n_items": layout.n_items,
-                 "factors": p["factors"], "dtype": dtype.name, "config": repr(cfg)}
-    state = _checkpoint.load(checkpoint, signature, p["epochs"]) if resume else None
+                 "factors": params.factors, "dtype": dtype.name, "config": repr(cfg)}
+    state = _checkpoint.load(checkpoint, signature, params.epochs) if resume else None
     if state is not None:
         arrays, done, mu = state["arrays"], state["sweeps"], state["global_bias"]
         history = state["history"]
     else:
-        arrays = (_check_initial(initial, layout, p) if initial is not None
-                  else layout.draw_initial(model, p))
+        arrays = (_check_initial(initial, layout, params) if initial is not None
+                  else layout.draw_initial(params, model.random_state))
         done, history = 0, {"loss": []}
 
     users = layout.scatter_factors("user", arrays[0], arrays[2])
@@ -184,7 +186,7 @@ def fit(
         history["loss"].append(float(np.sum(client.gather(losses))) / layout.nnz)
         stop = callback is not None and callback(number, {"loss": history["loss"][-1]}) \
             is False
-        if checkpoint is not None and (number % every == 0 or number == p["epochs"]
+        if checkpoint is not None and (number % every == 0 or number == params.epochs
                                        or stop):
             _checkpoint.save(checkpoint, layout.collect(users, items), sweeps=number,
                              mu=mu, history=history, signature=signature)
@@ -194,7 +196,7 @@ def fit(
     # for the client between sweeps; if the callback stops after sweep n, sweep n + 1
     # is dropped.
     pending = None
-    for number in range(done + 1, p["epochs"] + 1):
+    for number in range(done + 1, params.epochs + 1):
         current = submit_sweep(number, users, items)
         users, items = current[1], current[2]
         if pending is not None and finish_sweep(*pending):
@@ -207,7 +209,7 @@ def fit(
         finish_sweep(*pending)
 
     final = layout.collect(users, items)
-    model._publish_arrays(final, mu, p, n_threads, history)
+    publish(model, WorkingState(final, mu, n_threads, history, None).state(params))
     for name, ids in (("user_ids_", layout.user_ids), ("item_ids_", layout.item_ids)):
         if ids is None:
             model.__dict__.pop(name, None)
@@ -223,17 +225,17 @@ def _check_client(client) -> None:
         raise TypeError(f"client must be a distributed.Client, got {client!r}")
 
 
-def _check_initial(initial, layout: _Layout, p: dict) -> list:
+def _check_initial(initial, layout: _Layout, params: Params) -> list:
     if len(initial) != 4:
         raise ValueError("initial must be (user_factors, item_factors, user_bias, "
                          f"item_bias), got {len(initial)} arrays")
-    k = p["factors"]
+    k = params.factors
     shapes = [(layout.n_users, k), (layout.n_items, k), (layout.n_users,),
               (layout.n_items,)]
     names = ("user_factors", "item_factors", "user_bias", "item_bias")
     out = []
     for name, a, shape in zip(names, initial, shapes, strict=True):
-        a = np.array(a, dtype=p["dtype"], copy=True, order="C")
+        a = np.array(a, dtype=params.dtype, copy=True, order="C")
         if a.shape != shape:
             raise ValueError(f"initial {name} must have shape {shape}, got {a.shape}")
         if not np.all(np.isfinite(a)):
@@ -245,13 +247,13 @@ def _check_initial(initial, layout: _Layout, p: dict) -> list:
 class _Layout:
     """The ratings as blocks on the workers, and what the client knows about them."""
 
-    def __init__(self, client, data, columns, P: int, Q: int, p: dict,
+    def __init__(self, client, data, columns, P: int, Q: int, params: Params,
                  cfg: _als.ALSConfig, key: str) -> None:
         self.client, self.P, self.Q, self.key = client, P, Q, key
-        self.dtype = p["dtype"]
+        self.dtype = params.dtype
         source = _input.open_source(client, data, tuple(columns))
         self._map_ids(source)
-        self._read(source, p, cfg)
+        self._read(source, cfg)
         self._build()
 
     # -------------------------------------------------------------- building
@@ -278,7 +280,7 @@ class _Layout:
         self.offsets = [0] * len(source.parts)
         self.parts = source.parts
 
-    def _read(self, source: _input.Source, p: dict, cfg: _als.ALSConfig) -> None:
+    def _read(self, source: _input.Source, cfg: _als.ALSConfig) -> None:
         client, key = self.client, self.key
         pairs = [
             client.submit(_input.triples, part, source.kind, source.columns, offset,
@@ -362,12 +364,12 @@ class _Layout:
         return out
 
     # -------------------------------------------------------------- factors
-    def draw_initial(self, model: MatrixFactorization, p: dict) -> list:
+    def draw_initial(self, params: Params, random_state) -> list:
         """Initial parameters as MatrixFactorization.fit draws them for these ratings."""
         rated = types.SimpleNamespace(
             users=np.flatnonzero(self.user_counts), items=np.flatnonzero(self.item_counts),
             n_users=self.n_users, n_items=self.n_items)
-        return model._init_parameters(rated, p, check_random_state(model.random_state))
+        return initial_arrays(params, rated, check_random_state(random_state))
 
     def scatter_factors(self, side: str, rows: np.ndarray, bias: np.ndarray) -> list:
         """Factor blocks of ``side`` as tasks that hold their starting values (kept in

@@ -1,0 +1,190 @@
+"""How ``fit`` and ``partial_fit`` run, from the ratings to the published state.
+
+The ratings are checked once and then only move forward::
+
+    X ─ check_ratings ─> Ratings                          (_validation)
+    starting arrays: initial_arrays / grown_arrays        (_state)
+    Ratings ─> solver layout: SGD blocks or ALS CSR       (_sgd, _als); the triples go
+    global bias over that layout                          (_state)
+    epochs: one kernel call each, history, validation,    (_training)
+            early stopping, callback, Ctrl-C
+    the trained arrays ─> a new FittedState, published    (_state)
+
+Training works on private arrays: the model keeps its previous state until the new one
+is published whole, and a fit that fails publishes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _als, _sgd, _training
+from ._loss_table import LOSSES
+from ._state import (
+    FittedState,
+    WorkingState,
+    global_bias,
+    grown_arrays,
+    initial_arrays,
+    publish,
+    training_view,
+)
+from ._threads import effective_n_threads
+from ._validation import Ratings, check_ids, check_int, check_random_state, check_ratings
+
+if TYPE_CHECKING:
+    from ._estimator import MatrixFactorization
+    from ._params import Params
+    from ._typing import EpochCallback, RatingsLike
+
+Step = Callable[[int], float]
+
+
+def fit(model: MatrixFactorization, params: Params, X: RatingsLike, *,
+        validation: RatingsLike | None, callback: EpochCallback | None) -> None:
+    """Fit ``model`` to ``X`` from fresh parameters and publish the result."""
+    data = check_ratings(X, params.dtype, loss=params.loss)
+    evaluate, monitor = _validation_metric(model, params, validation, data)
+    rng = check_random_state(model.random_state)
+    n_threads = effective_n_threads(model.num_threads)
+    arrays = initial_arrays(params, data, rng)
+    step, mu = solver_step(params, data, arrays, rng, n_threads)
+    del data       # the solver holds its own layout: free the triples while training
+    _train(model, params, step, params.epochs,
+           WorkingState(arrays, mu, n_threads, {"loss": []}, rng), evaluate, monitor,
+           callback)
+
+
+def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
+                X: RatingsLike, *, epochs: int | None, validation: RatingsLike | None,
+                callback: EpochCallback | None) -> None:
+    """Continue training the published state ``old`` on ``X`` (rows added for new users
+    and items) and publish the result."""
+    params.check_continues(old)
+    n_epochs = params.epochs if epochs is None else check_int("epochs", epochs, low=0)
+    data = check_ratings(X, params.dtype, loss=params.loss)
+    data = dataclasses.replace(
+        data, n_users=max(data.n_users, old.user_factors.shape[0]),
+        n_items=max(data.n_items, old.item_factors.shape[0]))
+    evaluate, monitor = _validation_metric(model, params, validation, data)
+    # private copies: the published state stays as it is until training succeeds
+    arrays, history, rng = old.working_copy()
+    if rng is None:
+        rng = check_random_state(model.random_state)
+    n_threads = effective_n_threads(model.num_threads)
+    arrays = grown_arrays(params, arrays, data, rng)
+    step, _ = solver_step(params, data, arrays, rng, n_threads, mu=old.global_bias)
+    if params.solver == "als":
+        step = _keep_unrated_rows(step, arrays, data)
+    del data
+    _train(model, params, step, n_epochs,
+           WorkingState(arrays, old.global_bias, n_threads, history, rng), evaluate,
+           monitor, callback)
+
+
+def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np.random.Generator,
+                n_threads: int, mu: float | None = None) -> tuple[Step, float]:
+    """``(step, mu)``: a function running one epoch of the chosen solver in place on
+    ``arrays``, and the global bias it uses (computed over the solver's layout unless
+    given)."""
+    factors_u, factors_i, bias_u, bias_i = arrays
+    if params.solver == "sgd":
+        blocks = _sgd.choose_blocks(data.n_users, data.n_items, params.factors,
+                                    params.dtype.itemsize, n_threads)
+        blocked = _sgd.block_layout(data, blocks, rng)
+        if mu is None:
+            mu = global_bias(params, blocked.values)
+        state = _sgd.SGDState(factors_u, factors_i, bias_u, bias_i, mu,
+                              rng.integers(0, 2**64, size=1, dtype=np.uint64))
+        settings = params.sgd_settings()
+
+        def sgd_epoch(number: int) -> float:
+            return _sgd.epoch(blocked, state, settings, n_threads=n_threads, number=number)
+
+        return sgd_epoch, mu
+    cfg = params.als_settings()
+    als_data = _als.prepare(data, cfg.model)
+    if mu is None:
+        mu = global_bias(params, als_data.by_user.data)
+    sweep_mu = mu
+
+    def als_sweep(number: int) -> float:
+        return _als.sweep(als_data, factors_u, factors_i, bias_u, bias_i, cfg,
+                          global_bias=sweep_mu, n_threads=n_threads, number=number)
+
+    return als_sweep, mu
+
+
+def _keep_unrated_rows(step: Step, arrays: list[np.ndarray], data: Ratings) -> Step:
+    """Wrap an ALS sweep so rows without a rating in ``data`` keep their values (a sweep
+    alone would reset them to zero)."""
+    user_free = np.bincount(data.users, minlength=data.n_users) == 0
+    item_free = np.bincount(data.items, minlength=data.n_items) == 0
+    masks = (user_free, item_free, user_free, item_free)
+
+    def sweep(number: int) -> float:
+        kept = [a[m].copy() for a, m in zip(arrays, masks, strict=True)]
+        loss = step(number)
+        for a, m, rows in zip(arrays, masks, kept, strict=True):
+            a[m] = rows
+        return loss
+
+    return sweep
+
+
+def _validation_metric(model: MatrixFactorization, params: Params,
+                       validation: RatingsLike | None, data: Ratings,
+                       ) -> tuple[Callable[[], dict[str, float]] | None, str | None]:
+    """``(evaluate, monitor)`` for the validation data, or ``(None, None)``."""
+    if validation is None:
+        if params.early_stopping is not None:
+            raise ValueError(
+                f"early_stopping={params.early_stopping} needs validation data: "
+                "call fit(X, validation=X_val)")
+        return None, None
+    if params.feedback == "implicit":
+        raise ValueError("validation is not available for feedback='implicit'")
+    val = check_ratings(validation, params.dtype, loss=params.loss)
+    users = check_ids("validation users", val.users, data.n_users)
+    items = check_ids("validation items", val.items, data.n_items)
+    logistic = params.loss == "logistic"
+    name = "val_log_loss" if logistic else "val_rmse"
+    metric = LOSSES[params.loss].value
+
+    def evaluate() -> dict[str, float]:
+        scores = model.decision_function(users, items).astype(np.float64)
+        if logistic:
+            return {name: float(np.mean(metric(val.values, scores)))}
+        return {name: float(np.sqrt(np.mean((val.values - scores) ** 2)))}
+
+    return evaluate, name
+
+
+def _train(model: MatrixFactorization, params: Params, step: Step, epochs: int,
+           work: WorkingState, evaluate: Callable[[], dict[str, float]] | None,
+           monitor: str | None, callback: Any) -> None:
+    """Run the epochs on the private arrays of ``work`` and publish the result.  This
+    thread sees the parameters as they train; other threads see the published state
+    until the end.  A failure publishes nothing; a Ctrl-C publishes the whole epochs
+    done so far (exactly those ``history_`` records) and raises KeyboardInterrupt."""
+    with training_view(model, work.state(params)):
+        try:
+            best = _training.run_epochs(
+                step, epochs, history=work.history, arrays=work.arrays,
+                evaluate=evaluate, monitor=monitor, patience=params.early_stopping,
+                callback=callback, model=model, progress=params.verbose,
+                desc=f"fastmf {params.solver}")
+        except _training.Interrupted:
+            publish(model, work.state(params))
+            raise KeyboardInterrupt from None
+    state = work.state(params, best_epoch=best)
+    if not state.scores_bounded():
+        raise _sgd.DivergenceError(
+            f"training left parameters so large that predictions would overflow "
+            f"{state.dtype.name}: the ratings are on an extreme scale (or the learning "
+            "rate is too high); rescale them, or use dtype=float64")
+    publish(model, state)

@@ -1,0 +1,155 @@
+"""The estimator's parameters, checked once.
+
+:func:`check_params` reads the constructor arguments of a
+:class:`~fastmf.MatrixFactorization` (stored unchanged, as scikit-learn requires) and
+returns a frozen :class:`Params`: every value checked, every default resolved
+(``l2_bias``, ``biases``, ``linear_solver``).  Everything downstream (the fit, the
+solvers, serving, persistence, ``fastmf.distributed``) reads that object; its methods
+give each solver's kernel settings, so no module builds them by hand.
+
+``num_threads`` and ``random_state`` are not in it: they are read when they are used
+(the effective thread count depends on the environment at that moment, and a random
+generator is state, not a setting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _als, _sgd
+from ._loss_table import LOSSES
+from ._validation import check_choice, check_dtype, check_float, check_int
+
+if TYPE_CHECKING:
+    from ._state import FittedState
+
+SOLVERS = ("sgd", "als")
+FEEDBACKS = ("explicit", "implicit")
+_INT_MAX = int(np.iinfo(np.int32).max)      # the kernels take these counts as C ints
+_BOOLS = ("weighted_l2", "biases", "verbose")
+# Newton steps of a logistic fold-in: from zero, IRLS on an L2-regularised logistic
+# regression reaches machine precision in well under this many steps.
+_FOLD_IN_NEWTON_STEPS = 25
+
+
+@dataclass(frozen=True)
+class Params:
+    """The checked parameters of one estimator (see MatrixFactorization for their
+    meaning), defaults resolved."""
+
+    factors: int
+    solver: str                 # "sgd" or "als"
+    loss: str                   # "squared" or "logistic"
+    epochs: int
+    learning_rate: float
+    l2: float
+    l2_bias: float              # l2 when the estimator's l2_bias is None
+    init_scale: float
+    early_stopping: int | None
+    dtype: np.dtype[Any]
+    feedback: str               # "explicit" or "implicit"
+    alpha: float
+    cg_steps: int
+    newton_steps: int
+    linear_solver: str          # "cholesky" or "cg", never None
+    weighted_l2: bool
+    verbose: bool
+    biases: bool                # never None
+
+    @property
+    def als_model(self) -> str:
+        """The ALS kernel's model: ``"explicit"``, ``"implicit"`` or ``"logistic"``."""
+        return als_model(self.feedback, self.loss)
+
+    def sgd_settings(self) -> _sgd.SGDSettings:
+        """What one SGD epoch takes."""
+        return _sgd.SGDSettings(learning_rate=self.learning_rate, l2=self.l2,
+                                l2_bias=self.l2_bias, biases=self.biases,
+                                loss_code=LOSSES[self.loss].code)
+
+    def als_settings(self) -> _als.ALSConfig:
+        """What one ALS sweep takes."""
+        return _als.ALSConfig(
+            model=self.als_model, linear_solver=self.linear_solver,
+            cg_steps=self.cg_steps, newton_steps=self.newton_steps, l2=self.l2,
+            l2_bias=self.l2_bias, weighted_l2=self.weighted_l2, biases=self.biases,
+            alpha=self.alpha)
+
+    def fold_in_settings(self, fitted: FittedState) -> _als.ALSConfig:
+        """What one ALS user step takes to fold new users into the fitted model
+        ``fitted``: its loss, feedback and biases, these penalties, an exact solve
+        (Cholesky, Newton to convergence), and for an SGD model the per-rating penalty
+        that SGD's weight decay minimises."""
+        return _als.ALSConfig(
+            model=als_model(fitted.feedback, fitted.loss), linear_solver="cholesky",
+            cg_steps=1, newton_steps=_FOLD_IN_NEWTON_STEPS, l2=self.l2,
+            l2_bias=self.l2_bias, weighted_l2=self.weighted_l2 or self.solver == "sgd",
+            biases=fitted.biases, alpha=self.alpha)
+
+    def check_continues(self, fitted: FittedState) -> None:
+        """Raise ValueError unless ``partial_fit`` with these parameters may continue
+        ``fitted``: factors, dtype, loss, biases and feedback cannot change."""
+        was = {"factors": fitted.factors, "dtype": fitted.dtype, **fitted.fitted}
+        for name, value in was.items():
+            now = getattr(self, name)
+            if now != value:
+                raise ValueError(
+                    f"partial_fit cannot change {name} from {value!r} to {now!r}; "
+                    "call fit to start over")
+
+
+def als_model(feedback: str, loss: str) -> str:
+    """The ALS kernel's model for a checked (feedback, loss) pair."""
+    if feedback == "implicit":
+        return "implicit"
+    return "logistic" if loss == "logistic" else "explicit"
+
+
+def check_params(estimator: Any) -> Params:
+    """The estimator's constructor arguments, checked, as :class:`Params`; raises
+    TypeError or ValueError naming the first bad argument."""
+    e = estimator
+    factors = check_int("factors", e.factors, low=1, high=_INT_MAX)
+    solver = check_choice("solver", e.solver, SOLVERS)
+    loss = check_choice("loss", e.loss, LOSSES)
+    epochs = check_int("epochs", e.epochs, low=0)
+    learning_rate = check_float("learning_rate", e.learning_rate, low_inclusive=False)
+    l2 = check_float("l2", e.l2)
+    init_scale = check_float("init_scale", e.init_scale)
+    early_stopping = (None if e.early_stopping is None
+                      else check_int("early_stopping", e.early_stopping, low=1))
+    dtype = check_dtype(e.dtype)
+    l2_bias = l2 if e.l2_bias is None else check_float("l2_bias", e.l2_bias)
+    feedback = check_choice("feedback", e.feedback, FEEDBACKS)
+    alpha = check_float("alpha", e.alpha)
+    cg_steps = check_int("cg_steps", e.cg_steps, low=1, high=_INT_MAX)
+    newton_steps = check_int("newton_steps", e.newton_steps, low=1, high=_INT_MAX)
+    if e.linear_solver is None:
+        linear_solver = "cg" if feedback == "implicit" else "cholesky"
+    else:
+        linear_solver = check_choice("linear_solver", e.linear_solver, _als.LINEAR_SOLVERS)
+    for name in _BOOLS:
+        value = getattr(e, name)
+        if not isinstance(value, bool | np.bool_) and not (name == "biases"
+                                                           and value is None):
+            raise TypeError(f"{name} must be a bool, got {value!r}")
+    implicit = feedback == "implicit"
+    if implicit and solver != "als":
+        raise ValueError(f"feedback='implicit' needs solver='als', got solver={solver!r}")
+    if implicit and loss != "squared":
+        raise ValueError(
+            f"feedback='implicit' is fitted with the squared loss, got loss={loss!r}")
+    if implicit and e.biases:
+        raise ValueError(
+            "biases=True is not available with feedback='implicit' (implicit ALS has no "
+            "biases): use biases=None or False")
+    return Params(
+        factors=factors, solver=solver, loss=loss, epochs=epochs,
+        learning_rate=learning_rate, l2=l2, l2_bias=l2_bias, init_scale=init_scale,
+        early_stopping=early_stopping, dtype=dtype, feedback=feedback, alpha=alpha,
+        cg_steps=cg_steps, newton_steps=newton_steps, linear_solver=linear_solver,
+        weighted_l2=bool(e.weighted_l2), verbose=bool(e.verbose),
+        biases=(not implicit) if e.biases is None else bool(e.biases))
