@@ -18,6 +18,7 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -48,13 +49,14 @@ class ModelFileError(ValueError):
     """
 
 
-def npz_path(path: str | os.PathLike) -> Path:
+def npz_path(path: str | os.PathLike[str]) -> Path:
     """``path`` with ``.npz`` appended unless it already ends so (as ``numpy.savez``)."""
     path = Path(os.fspath(path))
     return path if path.name.endswith(".npz") else path.with_name(path.name + ".npz")
 
 
-def write(path: str | os.PathLike, meta: dict, arrays: Mapping[str, np.ndarray]) -> Path:
+def write(path: str | os.PathLike[str], meta: dict[str, Any],
+          arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``meta`` (JSON) and ``arrays`` to ``path`` atomically: into a temporary file
     beside it, flushed to disk, then renamed over ``path``.  A crash or an error midway
     leaves ``path`` as it was (and no temporary file).  Returns the path written."""
@@ -62,7 +64,7 @@ def write(path: str | os.PathLike, meta: dict, arrays: Mapping[str, np.ndarray])
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as handle:
-            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
+            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -93,7 +95,7 @@ class Archive:
     :class:`ModelFileError` on anything malformed.
     """
 
-    def __init__(self, path: str | os.PathLike, what: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
         self.path = Path(os.fspath(path))
         self.what = what
         self._handle = open(self.path, "rb")       # OSError: cannot be opened at all
@@ -107,7 +109,7 @@ class Archive:
     def __enter__(self) -> Archive:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._zip.close()
         self._handle.close()
 
@@ -117,7 +119,7 @@ class Archive:
     def has(self, name: str) -> bool:
         return f"{name}.npy" in self._members
 
-    def meta(self) -> dict:
+    def meta(self) -> dict[str, Any]:
         """The JSON document, which must be an object."""
         raw = self.array("meta", kinds="U", ndim=0, max_bytes=_MAX_META_BYTES)
         try:
@@ -128,14 +130,16 @@ class Archive:
             raise self.error("its 'meta' entry is not a JSON object")
         return meta
 
-    def header(self, name: str, kinds: str, ndim: int | None = None) -> tuple:
+    def header(self, name: str, kinds: str,
+               ndim: int | None = None) -> tuple[tuple[int, ...], np.dtype[Any]]:
         """``(shape, dtype)`` of member ``name``, from its header alone; the dtype's
         kind must be one of ``kinds`` (NumPy kind letters) and the shape ``ndim``-D."""
         shape, dtype, _, _ = self._header(name, kinds, ndim)
         return shape, dtype
 
     def array(self, name: str, kinds: str, ndim: int | None = None, *,
-              shape: tuple | None = None, max_bytes: int | None = None) -> np.ndarray:
+              shape: tuple[int, ...] | None = None,
+              max_bytes: int | None = None) -> np.ndarray:
         """Member ``name`` as a read-only C-contiguous array in native byte order, after
         its header was checked (kind, ``ndim``, ``shape`` where given, size)."""
         got, dtype, fortran, info = self._header(name, kinds, ndim)
@@ -160,9 +164,10 @@ class Archive:
         if not (arr.flags.c_contiguous and arr.flags.aligned):
             arr = arr.copy(order="C")
         arr.flags.writeable = False
-        return arr
+        return np.asarray(arr)
 
-    def _header(self, name: str, kinds: str, ndim: int | None):
+    def _header(self, name: str, kinds: str,
+                ndim: int | None) -> tuple[tuple[int, ...], np.dtype[Any], bool, Any]:
         info = self._members.get(f"{name}.npy")
         if info is None:
             raise self.error(f"it has no '{name}' entry")
@@ -190,7 +195,7 @@ _KIND_NAMES = {"f": "floating point", "i": "integer", "u": "unsigned integer",
                "U": "unicode text", "b": "bool"}
 
 
-def _read_header(member) -> tuple:
+def _read_header(member: Any) -> tuple[Any, bool, np.dtype[Any]]:
     version = npy_format.read_magic(member)
     if version == (1, 0):
         return npy_format.read_array_header_1_0(member)
@@ -204,7 +209,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def check_keys(archive: Archive, meta: dict, required: Iterable[str]) -> None:
+def check_keys(archive: Archive, meta: dict[str, Any], required: Iterable[str]) -> None:
     """Every name in ``required`` is a key of ``meta``."""
     for key in required:
         if key not in meta:

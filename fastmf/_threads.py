@@ -7,6 +7,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
@@ -23,7 +24,7 @@ def max_threads() -> int:
     ``max(64, 4 * processors)``.  Larger requests are clamped to it (with a warning): the
     kernels gain nothing from more threads than that, while tens of thousands of threads
     make the OpenMP runtime abort the whole process."""
-    return max(_MIN_THREAD_CAP, _THREADS_PER_PROC * _parallel.num_procs())
+    return max(_MIN_THREAD_CAP, _THREADS_PER_PROC * int(_parallel.num_procs()))
 
 
 def _clamped(n: int, source: str) -> int:
@@ -37,7 +38,7 @@ def _clamped(n: int, source: str) -> int:
     return n
 
 
-def check_num_threads(num_threads) -> int | None:
+def check_num_threads(num_threads: object) -> int | None:
     """``num_threads`` checked for type and value (``None``, ``-1`` ... or ``n >= 1``),
     without resolving or clamping it."""
     if num_threads is not None and (
@@ -46,7 +47,7 @@ def check_num_threads(num_threads) -> int | None:
         raise TypeError(f"num_threads must be an int or None, got {num_threads!r}")
     if num_threads == 0:
         raise ValueError("num_threads=0 is not valid: use None (default), -1 (all) or >= 1")
-    return num_threads
+    return None if num_threads is None else int(num_threads)
 
 
 def effective_n_threads(num_threads: int | None) -> int:
@@ -62,10 +63,10 @@ def effective_n_threads(num_threads: int | None) -> int:
     if not _parallel.openmp_enabled():
         return 1
     if num_threads is None:
-        return _clamped(max(1, _parallel.max_threads()),
+        return _clamped(max(1, int(_parallel.max_threads())),
                         "OMP_NUM_THREADS (or a threadpoolctl limit)")
     if num_threads < 0:
-        return max(1, _parallel.num_procs() + 1 + int(num_threads))
+        return max(1, int(_parallel.num_procs()) + 1 + int(num_threads))
     return _clamped(int(num_threads), f"num_threads={int(num_threads)}")
 
 
@@ -106,7 +107,7 @@ def _blas_controller() -> ThreadpoolController:
 # (possibly multi-threaded: slower, never wrong) and nothing is left limited.
 _blas_lock = threading.Lock()
 _blas_depth: dict[int, int] = {}           # thread id -> nesting depth inside
-_blas_setter: tuple[int, object] | None = None      # (thread id, its limiter)
+_blas_setter: tuple[int, Any] | None = None         # (thread id, its limiter)
 
 
 @contextmanager

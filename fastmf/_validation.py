@@ -7,7 +7,9 @@ view read-only), and the kernels only ever write to arrays fastmf allocated itse
 from __future__ import annotations
 
 import numbers
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,14 +21,15 @@ _INDEX_MAX = np.iinfo(np.int32).max
 INT32_INDEX_LIMIT = _INDEX_MAX
 
 
-def index_dtype(n: int) -> type:
+def index_dtype(n: int) -> type[np.signedinteger[Any]]:
     """The CSR index type for counts up to ``n``: int32, or int64 from
     ``INT32_INDEX_LIMIT`` on."""
     return np.int32 if n < INT32_INDEX_LIMIT else np.int64
 
 
-def csr_of(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple,
-           index: type | None = None) -> sp.csr_matrix:
+def csr_of(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+           shape: tuple[int, int], index: type[np.signedinteger[Any]] | None = None,
+           ) -> sp.csr_matrix:
     """A CSR matrix over these arrays whose ``indices`` and ``indptr`` are both of type
     ``index`` (default ``index_dtype(nnz)``), as the kernels take one index type.  SciPy's
     constructor would narrow int64 arrays whose values fit in int32; this keeps the type
@@ -58,9 +61,9 @@ class Ratings:
         rows, cols, shape = self.users, self.items, (self.n_users, self.n_items)
         order = np.lexsort((cols, rows))
         index = index_dtype(self.nnz)
-        indptr = np.zeros(shape[0] + 1, dtype=index)
+        indptr: np.ndarray = np.zeros(shape[0] + 1, dtype=index)
         np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-        indices = cols[order].astype(index, copy=False)
+        indices: np.ndarray = cols[order].astype(index, copy=False)
         values = self.values[order]
         del order
         csr = csr_of(values, indices, indptr, shape, index)
@@ -68,9 +71,9 @@ class Ratings:
         return csr
 
 
-def check_dtype(dtype) -> np.dtype:
+def check_dtype(dtype: Any) -> np.dtype[Any]:
     try:
-        dt = np.dtype(dtype)
+        dt: np.dtype[Any] = np.dtype(dtype)
     except TypeError as exc:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
     if dt not in (np.float32, np.float64):
@@ -78,35 +81,39 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+def check_int(name: str, value: Any, low: int | None = None,
+              high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
-    if low is not None and value < low:
+    number = int(value)
+    if low is not None and number < low:
         raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    if high is not None and value > high:
+    if high is not None and number > high:
         raise ValueError(f"{name} must be <= {high}, got {value!r}")
-    return int(value)
+    return number
 
 
-def check_float(name: str, value, *, low: float = 0.0, low_inclusive: bool = True) -> float:
+def check_float(name: str, value: Any, *, low: float = 0.0,
+                low_inclusive: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    ok = value >= low if low_inclusive else value > low
-    if not np.isfinite(value) or not ok:
+    number = float(value)
+    ok = number >= low if low_inclusive else number > low
+    if not np.isfinite(number) or not ok:
         op = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name} must be finite and {op} {low}, got {value!r}")
-    return value
+        raise ValueError(f"{name} must be finite and {op} {low}, got {number!r}")
+    return number
 
 
-def check_choice(name: str, value, choices) -> str:
+def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
-    return value
+    choice: str = value
+    return choice
 
 
-def index_array(name: str, a) -> np.ndarray:
-    a = np.asarray(a)
+def index_array(name: str, values: Any) -> np.ndarray:
+    a: np.ndarray = np.asarray(values)
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
     if a.size and not np.issubdtype(a.dtype, np.integer):
@@ -123,7 +130,7 @@ def index_array(name: str, a) -> np.ndarray:
     return a.astype(np.int64, copy=False)
 
 
-def check_ids(name: str, ids, n: int) -> np.ndarray:
+def check_ids(name: str, ids: Any, n: int) -> np.ndarray:
     """Indices in [0, n) as a contiguous int64 array (a copy only where needed)."""
     a = index_array(name, ids)
     if a.size:
@@ -135,10 +142,10 @@ def check_ids(name: str, ids, n: int) -> np.ndarray:
                 f"{name} contains index {hi}, but the model knows only {n} "
                 f"({name} must be < {n}); unseen ids need a refit"
             )
-    return np.require(a, dtype=np.int64, requirements="CA")
+    return np.require(a, dtype=np.int64, requirements=["C", "A"])
 
 
-def check_ratings(X, dtype: np.dtype, *, loss: str = "squared",
+def check_ratings(X: Any, dtype: np.dtype[Any], *, loss: str = "squared",
                   allow_empty: bool = False) -> Ratings:
     """Turn a sparse users x items matrix, or a ``(users, items, values)`` triple, into
     validated :class:`Ratings`.
@@ -200,8 +207,8 @@ def check_ratings(X, dtype: np.dtype, *, loss: str = "squared",
     if loss == "logistic":
         values = _binary_labels(values)
     # contiguous, aligned int32 ids are used as they are (nothing writes to them): no copy
-    return Ratings(np.require(users, dtype=np.int32, requirements="CA"),
-                   np.require(items, dtype=np.int32, requirements="CA"),
+    return Ratings(np.require(users, dtype=np.int32, requirements=["C", "A"]),
+                   np.require(items, dtype=np.int32, requirements=["C", "A"]),
                    values, int(n_users), int(n_items))
 
 
@@ -235,7 +242,7 @@ def find_duplicate(users: np.ndarray, items: np.ndarray) -> tuple[int, int] | No
     return None
 
 
-def check_random_state(random_state) -> np.random.Generator:
+def check_random_state(random_state: Any) -> np.random.Generator:
     """A NumPy Generator from None, an int, a SeedSequence, a Generator or a RandomState."""
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(0, 2**32, dtype=np.uint64))
@@ -246,5 +253,6 @@ def check_random_state(random_state) -> np.random.Generator:
             raise TypeError("random_state must be None, an int or a Generator, got a bool")
         if isinstance(random_state, numbers.Integral) and random_state < 0:
             raise ValueError(f"random_state must be >= 0, got {random_state}")
-        return np.random.default_rng(random_state)
+        seed: Any = random_state
+        return np.random.default_rng(seed)
     raise TypeError(f"random_state must be None, an int or a Generator, got {random_state!r}")
