@@ -20,6 +20,7 @@ Everything here runs on the workers and sees plain NumPy/SciPy objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,8 +43,8 @@ class Split:
     ``(local user, global item, value)`` of user block ``p``; ``item[q]`` likewise
     ``(local item, global user, value)``."""
 
-    user: list
-    item: list
+    user: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    item: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -51,9 +52,9 @@ class Block:
     """The ratings of one block of rows of one side (see the module docstring)."""
 
     csr: sp.csr_matrix              # local rows x compact columns, one index dtype
-    needs: list                     # per other-side block: its local rows read here
-    sends: list                     # per other-side block: local rows of mine it reads
-    duplicate: tuple | None         # first repeated (global row, global column), if any
+    needs: list[np.ndarray]         # per other-side block: its local rows read here
+    sends: list[np.ndarray]         # per other-side block: local rows of mine it reads
+    duplicate: tuple[int, int] | None   # first repeated (global row, global column)
 
     def __sizeof__(self) -> int:
         # Dask's sizeof falls back to sys.getsizeof: without this, the scheduler would
@@ -61,9 +62,9 @@ class Block:
         # move it between workers.
         arrays = [self.csr.data, self.csr.indices, self.csr.indptr, *self.needs,
                   *self.sends]
-        return object.__sizeof__(self) + sum(a.nbytes for a in arrays)
+        return object.__sizeof__(self) + sum(int(a.nbytes) for a in arrays)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "nnz": int(self.csr.nnz),
             "row_counts": np.diff(self.csr.indptr).astype(np.int64),
@@ -104,13 +105,14 @@ def split(part: Triples, n_user_blocks: int, n_item_blocks: int) -> Split:
     return Split(user=user, item=item)
 
 
-def pick(pieces: Split, side: str, b: int) -> tuple:
+def pick(pieces: Split, side: str, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The piece of ``pieces`` that block ``b`` of ``side`` needs."""
-    return getattr(pieces, side)[b]
+    piece: tuple[np.ndarray, np.ndarray, np.ndarray] = getattr(pieces, side)[b]
+    return piece
 
 
-def build(b: int, n_blocks: int, n_rows: int, n_other_blocks: int, dtype,
-          *pieces: tuple) -> Block:
+def build(b: int, n_blocks: int, n_rows: int, n_other_blocks: int, dtype: Any,
+          *pieces: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Block:
     """Assemble block ``b`` of a side (``n_blocks`` blocks, ``n_rows`` local rows) from
     its pieces of every partition.
 
@@ -148,6 +150,6 @@ def build(b: int, n_blocks: int, n_rows: int, n_other_blocks: int, dtype,
     return Block(csr=csr, needs=needs, sends=sends, duplicate=duplicate)
 
 
-def summary(block: Block) -> dict:
+def summary(block: Block) -> dict[str, Any]:
     """What the client needs to know about a block (small)."""
     return block.summary()

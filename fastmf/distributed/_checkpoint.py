@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,12 +23,12 @@ FORMAT = "fastmf.distributed.checkpoint"
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
 
 
-def path_of(path: str | os.PathLike) -> Path:
+def path_of(path: str | os.PathLike[str]) -> Path:
     return npz_path(path)
 
 
-def save(path: str | os.PathLike, arrays: list, *, sweeps: int, mu: float,
-         history: dict, signature: dict) -> None:
+def save(path: str | os.PathLike[str], arrays: list[np.ndarray], *, sweeps: int,
+         mu: float, history: dict[str, list[float]], signature: dict[str, Any]) -> None:
     """Write the checkpoint: to a temporary file first, then renamed over ``path``, so
     an interrupted write never leaves a half file behind."""
     meta = {"format": FORMAT, "sweeps": sweeps, "global_bias": mu, "history": history,
@@ -35,7 +36,8 @@ def save(path: str | os.PathLike, arrays: list, *, sweeps: int, mu: float,
     write(path, meta, dict(zip(_ARRAYS, arrays, strict=True)))
 
 
-def load(path: str | os.PathLike, signature: dict, epochs: int) -> dict | None:
+def load(path: str | os.PathLike[str], signature: dict[str, Any],
+         epochs: int) -> dict[str, Any] | None:
     """The checkpoint at ``path`` (None if there is none), checked against the fit that
     wants to resume from it (``signature``: shapes, factors, dtype, settings; at most
     ``epochs`` sweeps done).  Every array must have exactly the shape and dtype the
@@ -77,8 +79,8 @@ def load(path: str | os.PathLike, signature: dict, epochs: int) -> dict | None:
                 isinstance(v, int | float) and not isinstance(v, bool) for v in losses):
             raise archive.error(f"its history is not a list of {sweeps} losses")
         try:
-            FittedState(*arrays, global_bias=mu, loss="squared", biases=True,
-                        feedback="explicit").check_finite()
+            FittedState(arrays[0], arrays[1], arrays[2], arrays[3], global_bias=mu,
+                        loss="squared", biases=True, feedback="explicit").check_finite()
         except ValueError as exc:
             raise archive.error(str(exc)) from exc
     return {"arrays": arrays, "sweeps": sweeps, "global_bias": float(mu),
