@@ -192,9 +192,10 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
 
     >>> import numpy as np
     >>> from fastmf import MatrixFactorization
-    >>> from fastmf.datasets import make_ratings, train_test_split
+    >>> from fastmf.datasets import make_ratings
+    >>> from fastmf.model_selection import train_test_split
     >>> users, items, ratings = make_ratings(600, 400, 30_000, seed=0)
-    >>> train, test = train_test_split(users, items, ratings, seed=0)
+    >>> train, test = train_test_split((users, items, ratings), random_state=0)
     >>> model = MatrixFactorization(factors=16, epochs=15, learning_rate=0.02,
     ...                             random_state=0)
     >>> model.fit(train)
@@ -301,8 +302,9 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
 
         >>> import scipy.sparse as sp
         >>> from fastmf import MatrixFactorization
-        >>> from fastmf.datasets import make_ratings, train_test_split
-        >>> train, val = train_test_split(*make_ratings(300, 200, 8_000, seed=1), seed=0)
+        >>> from fastmf.datasets import make_ratings
+        >>> from fastmf.model_selection import train_test_split
+        >>> train, val = train_test_split(make_ratings(300, 200, 8_000, seed=1), random_state=0)
         >>> X = sp.csr_matrix((train[2], (train[0], train[1])))
         >>> model = MatrixFactorization(8, epochs=5, random_state=0)
         >>> model = model.fit(X, validation=val)

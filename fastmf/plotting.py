@@ -35,8 +35,9 @@ def plot_history(model: MatrixFactorization, ax: Axes | None = None) -> Figure:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import fastmf
-    >>> from fastmf.datasets import make_ratings, train_test_split
-    >>> train, val = train_test_split(*make_ratings(300, 200, 6_000, seed=0), seed=0)
+    >>> from fastmf.datasets import make_ratings
+    >>> from fastmf.model_selection import train_test_split
+    >>> train, val = train_test_split(make_ratings(300, 200, 6_000, seed=0), random_state=0)
     >>> model = fastmf.MatrixFactorization(8, epochs=5, random_state=0)
     >>> fig = fastmf.plot_history(model.fit(train, validation=val))
     >>> [ax.get_ylabel() for ax in fig.axes]

@@ -13,11 +13,12 @@ import time
 import matplotlib.pyplot as plt
 
 import fastmf
-from fastmf.datasets import make_ratings, train_test_split
+from fastmf.datasets import make_ratings
 from fastmf.metrics import rmse
+from fastmf.model_selection import train_test_split
 
 users, items, ratings = make_ratings(10_000, 3_000, 300_000, seed=1)
-train, test = train_test_split(users, items, ratings, test_size=0.2, seed=0)
+train, test = train_test_split((users, items, ratings), test_size=0.2, random_state=0)
 
 settings = {
     "SGD": dict(epochs=20, learning_rate=0.03, l2=0.03, init_scale=0.01),

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import fastmf
-from fastmf.datasets import load_movielens
+from fastmf.io import load_movielens
 from fastmf.metrics import rmse
 
 folder = os.environ.get("FASTMF_MOVIELENS_100K_DIR")

@@ -13,10 +13,11 @@ ALS) next to the training loss, and :func:`fastmf.plot_history` draws both.
 import matplotlib.pyplot as plt
 
 import fastmf
-from fastmf.datasets import make_ratings, train_test_split
+from fastmf.datasets import make_ratings
+from fastmf.model_selection import train_test_split
 
 users, items, ratings = make_ratings(5_000, 2_000, 200_000, seed=0)
-train, valid = train_test_split(users, items, ratings, test_size=0.2, seed=0)
+train, valid = train_test_split((users, items, ratings), test_size=0.2, random_state=0)
 
 # %%
 # SGD with the settings of ``fastmf demo``, and explicit ALS with frequency-weighted
