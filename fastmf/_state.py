@@ -2,7 +2,8 @@
 immutable snapshot a fitted model holds.
 
 This module is the one place that knows how a model's parameters are made and kept:
-the starting rows (:func:`initial_arrays`, :func:`grown_arrays` for ``partial_fit``),
+the starting rows (:func:`initial_arrays`, :func:`grown_arrays` for ``partial_fit``,
+:func:`given_arrays` for rows a caller gives),
 the global bias (:func:`global_bias`), the private arrays a fit trains
 (:class:`WorkingState`) and the publication of the result (:func:`publish`).  The
 estimator, serving, persistence and ``fastmf.distributed`` all go through it.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -183,6 +184,26 @@ def initial_arrays(params: Params, data: Rated,
             initial_rows(params, data.items, data.n_items, rng),
             np.zeros(data.n_users, dtype=params.dtype),
             np.zeros(data.n_items, dtype=params.dtype)]
+
+
+def given_arrays(params: Params, arrays: Sequence[Any], n_users: int,
+                 n_items: int) -> list[np.ndarray]:
+    """Starting arrays a caller gives (``fastmf.distributed.fit(..., initial=...)``):
+    copies in the model dtype, checked for their shapes and finite values."""
+    if len(arrays) != 4:
+        raise ValueError("initial must be (user_factors, item_factors, user_bias, "
+                         f"item_bias), got {len(arrays)} arrays")
+    k = params.factors
+    shapes = [(n_users, k), (n_items, k), (n_users,), (n_items,)]
+    out = []
+    for name, given, shape in zip(_ARRAYS, arrays, shapes, strict=True):
+        a = np.array(given, dtype=params.dtype, copy=True, order="C")
+        if a.shape != shape:
+            raise ValueError(f"initial {name} must have shape {shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"initial {name} holds non-finite values")
+        out.append(a)
+    return out
 
 
 def grown_arrays(params: Params, arrays: list[np.ndarray], data: Rated,

@@ -25,7 +25,13 @@ import numpy as np
 from .. import _als
 from .._estimator import MatrixFactorization
 from .._params import Params, check_params
-from .._state import WorkingState, global_bias_of_mean, initial_arrays, publish
+from .._state import (
+    WorkingState,
+    given_arrays,
+    global_bias_of_mean,
+    initial_arrays,
+    publish,
+)
 from .._threads import check_num_threads
 from .._validation import check_int, check_random_state
 from . import _blocks, _checkpoint, _input, _sweep
@@ -160,7 +166,8 @@ def fit(
         arrays, done, mu = state["arrays"], state["sweeps"], state["global_bias"]
         history = state["history"]
     else:
-        arrays = (_check_initial(initial, layout, params) if initial is not None
+        arrays = (given_arrays(params, initial, layout.n_users, layout.n_items)
+                  if initial is not None
                   else layout.draw_initial(params, model.random_state))
         done, history = 0, {"loss": []}
 
@@ -223,25 +230,6 @@ def _check_client(client) -> None:
 
     if not isinstance(client, Client):
         raise TypeError(f"client must be a distributed.Client, got {client!r}")
-
-
-def _check_initial(initial, layout: _Layout, params: Params) -> list:
-    if len(initial) != 4:
-        raise ValueError("initial must be (user_factors, item_factors, user_bias, "
-                         f"item_bias), got {len(initial)} arrays")
-    k = params.factors
-    shapes = [(layout.n_users, k), (layout.n_items, k), (layout.n_users,),
-              (layout.n_items,)]
-    names = ("user_factors", "item_factors", "user_bias", "item_bias")
-    out = []
-    for name, a, shape in zip(names, initial, shapes, strict=True):
-        a = np.array(a, dtype=params.dtype, copy=True, order="C")
-        if a.shape != shape:
-            raise ValueError(f"initial {name} must have shape {shape}, got {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"initial {name} holds non-finite values")
-        out.append(a)
-    return out
 
 
 class _Layout:
