@@ -123,3 +123,26 @@ def test_from_dataframe():
         from_dataframe(df, "u", "i", "r")
     with pytest.raises(TypeError, match="df must be a pandas DataFrame"):
         from_dataframe({"u": [1]}, "u", "i")
+
+
+@pytest.mark.parametrize("span", [50, 10**12])          # table lookup, and a sort
+def test_one_pass_encoding_matches_the_map(span):
+    from fastmf._ids import encode
+
+    rng = np.random.default_rng()
+    raw = rng.integers(-span, span, size=500)
+    id_map, index = encode(raw)
+    ids, inverse = np.unique(raw, return_inverse=True)
+    np.testing.assert_array_equal(id_map.ids, ids)
+    np.testing.assert_array_equal(index, inverse)
+    np.testing.assert_array_equal(id_map.to_index(raw), index)
+    assert index.dtype == np.int64 and not id_map.ids.flags.writeable
+
+
+def test_maps_of_parts_merge_into_the_map_of_the_whole():
+    from fastmf._ids import union
+
+    parts = [IdMap([5, 3]), IdMap(np.array([], dtype=np.int64)), IdMap([9, 3, 1])]
+    assert union(parts).ids.tolist() == [1, 3, 5, 9]
+    with pytest.raises(ValueError, match="mix integers and strings"):
+        union([IdMap([1, 2]), IdMap(["a"])])

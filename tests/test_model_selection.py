@@ -154,3 +154,109 @@ def test_validation():
         KFold(n_splits=1)
     with pytest.raises(ValueError, match="larger than the 4 stored entries"):
         KFold(n_splits=5).split(X)
+
+
+# ---------------------------------------------------------------- (users, items, values)
+def triples_of(X):
+    """The stored entries of canonical CSR ``X`` as a triple, in row-major order, with
+    dtypes other than the matrix's (the parts must keep them)."""
+    coo = sp.csr_matrix(X).tocoo()
+    return coo.row.astype(np.int32), coo.col.astype(np.int64), coo.data.astype(np.float64)
+
+
+def assert_triple_partition(triple, train, test):
+    for part in (train, test):
+        assert isinstance(part, tuple) and len(part) == 3
+        assert [a.dtype for a in part] == [a.dtype for a in triple]
+        for out in part:
+            assert not any(np.shares_memory(out, a) for a in triple)
+    rows = {tuple(r) for r in zip(*(a.tolist() for a in triple), strict=True)}
+    tr = [tuple(r) for r in zip(*(a.tolist() for a in train), strict=True)]
+    te = [tuple(r) for r in zip(*(a.tolist() for a in test), strict=True)]
+    assert len(tr) + len(te) == len(triple[0])
+    assert set(tr) | set(te) == rows and not set(tr) & set(te)
+
+
+def test_train_test_split_of_triples_is_a_seeded_partition():
+    rng = np.random.default_rng()
+    triple = triples_of(random_matrix(rng))
+    before = [a.copy() for a in triple]
+    seed = int(rng.integers(1 << 30))
+    train, test = train_test_split(triple, test_size=0.25, random_state=seed)
+    assert_triple_partition(triple, train, test)
+    assert len(test[0]) == round(0.25 * len(triple[0]))
+    for a, b in zip(triple, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    again = train_test_split(triple, test_size=0.25, random_state=seed)
+    for a, b in zip((*train, *test), (*again[0], *again[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the test part is the head of a permutation drawn from the seed
+    order = np.random.default_rng(seed).permutation(len(triple[0]))[:len(test[0])]
+    np.testing.assert_array_equal(test[1], triple[1][order])
+
+
+def test_datasets_train_test_split_is_the_triple_split():
+    from fastmf.datasets import make_ratings
+    from fastmf.datasets import train_test_split as datasets_split
+
+    users, items, ratings = make_ratings(200, 100, 3_000, seed=4)
+    old = datasets_split(users, items, ratings, test_size=0.3, seed=9)
+    new = train_test_split((users, items, ratings), test_size=0.3, random_state=9)
+    for a, b in zip((*old[0], *old[1]), (*new[0], *new[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+
+
+@pytest.mark.parametrize("kwargs", [{"test_items": 2}, {"test_size": 0.3}])
+def test_per_user_split_of_triples_holds_out_what_the_matrix_split_does(kwargs):
+    """Entries in row-major order get the same random keys either way, so the triple's
+    parts are the matrix's parts, and their rows keep the triple's order."""
+    rng = np.random.default_rng()
+    X = sp.csr_matrix(random_matrix(rng))
+    triple = triples_of(X)
+    seed = int(rng.integers(1 << 30))
+    train, test = per_user_split(triple, random_state=seed, **kwargs)
+    assert_triple_partition(triple, train, test)
+    m_train, m_test = per_user_split(X, random_state=seed, **kwargs)
+    for part, matrix in ((train, m_train), (test, m_test)):
+        np.testing.assert_array_equal(triples_of(matrix)[0], part[0])
+        np.testing.assert_array_equal(triples_of(matrix)[1], part[1])
+        np.testing.assert_array_equal(triples_of(matrix)[2], part[2])
+    shuffled = rng.permutation(len(triple[0]))             # any order of rows works
+    train, test = per_user_split(tuple(a[shuffled] for a in triple), random_state=seed,
+                                 **kwargs)
+    counts = np.bincount(triple[0])
+    held = np.bincount(test[0], minlength=counts.size)
+    assert np.all(held[counts >= 2] >= 1) and np.all(held[counts < 2] == 0)
+    assert np.all(np.bincount(train[0], minlength=counts.size)[counts >= 1] >= 1)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_kfold_of_triples_follows_the_matrix_folds(shuffle):
+    rng = np.random.default_rng()
+    X = sp.csr_matrix(random_matrix(rng))
+    triple = triples_of(X)
+    folds = KFold(n_splits=4, shuffle=shuffle, random_state=3)
+    for (train, test), (m_train, m_test) in zip(folds.split(triple), folds.split(X),
+                                                strict=True):
+        assert_triple_partition(triple, train, test)
+        np.testing.assert_array_equal(test[2], triples_of(m_test)[2])
+        np.testing.assert_array_equal(train[0], triples_of(m_train)[0])
+
+
+def test_triples_are_validated():
+    x = np.arange(10)
+    with pytest.raises(ValueError, match="users, items and values must have the same"):
+        train_test_split((x, x[:9], x))
+    with pytest.raises(ValueError, match="users must be one-dimensional"):
+        train_test_split((x.reshape(2, 5), x, x))
+    with pytest.raises(ValueError, match="at least 2 ratings"):
+        train_test_split((x[:1], x[:1], x[:1]))
+    with pytest.raises(ValueError, match=r"test_size=10 entries must lie in \[1, 9\]"):
+        train_test_split((x, x, x), test_size=10)
+    with pytest.raises(ValueError, match="users contains negative index"):
+        per_user_split((x - 1, x, x))
+    with pytest.raises(TypeError, match="users must hold integer indices"):
+        per_user_split((x + 0.5, x, x))
+    with pytest.raises(ValueError, match="larger than the 10 ratings"):
+        next(KFold(n_splits=11).split((x, x, x)))
