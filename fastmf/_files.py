@@ -158,13 +158,14 @@ class Archive:
             raise
         except Exception as exc:
             raise self.error(f"cannot read '{name}' ({_describe(exc)})") from exc
-        arr = np.frombuffer(data, dtype=dtype).reshape(got, order="F" if fortran else "C")
+        arr: np.ndarray = np.frombuffer(data, dtype=dtype).reshape(
+            got, order="F" if fortran else "C")
         if not dtype.isnative:
             arr = arr.astype(dtype.newbyteorder("="))
         if not (arr.flags.c_contiguous and arr.flags.aligned):
             arr = arr.copy(order="C")
         arr.flags.writeable = False
-        return np.asarray(arr)
+        return arr
 
     def _header(self, name: str, kinds: str,
                 ndim: int | None) -> tuple[tuple[int, ...], np.dtype[Any], bool, Any]:
