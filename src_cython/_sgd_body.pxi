@@ -1,4 +1,5 @@
-# Body of the SGD kernel modules `sgd` (portable) and `sgd_avx2` (AVX2 + FMA).  Each
+# Body of the SGD kernel modules `sgd` (portable), `sgd_avx2` (AVX2 + FMA) and
+# `sgd_avx512` (AVX-512).  Each
 # module includes this file once; setup.py compiles them with different flags and
 # fastmf._dispatch imports the fastest one the CPU supports.  See sgd.pyx for the design.
 from cython cimport floating
