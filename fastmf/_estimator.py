@@ -388,6 +388,7 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
                 step, epochs, history=self.history_, arrays=arrays, evaluate=evaluate,
                 monitor=monitor, patience=p["early_stopping"], callback=callback,
                 model=self, progress=p["verbose"], desc=f"fastmf {p['solver']}",
+                sync=getattr(step, "sync", None),
             )
         except KeyboardInterrupt:
             raise                  # parameters and history so far stay usable
@@ -404,18 +405,14 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
         if p["solver"] == "sgd":
             blocks = _sgd.choose_blocks(data.n_users, data.n_items, p["factors"],
                                         p["dtype"].itemsize, n_threads)
-            blocked = _sgd.block_layout(data, blocks, rng)
+            blocked = _sgd.block_layout(data, blocks, rng, n_threads)
             if mu is None:
                 mu = _global_bias(blocked.values, p)
-            state = _sgd.SGDState(factors_u, factors_i, bias_u, bias_i, mu,
-                                  rng.integers(0, 2**64, size=1, dtype=np.uint64))
-            def sgd_epoch(number: int) -> float:
-                return _sgd.epoch(
-                    blocked, state, learning_rate=p["learning_rate"], l2=p["l2"],
-                    l2_bias=p["l2_bias"], biases=p["biases"],
-                    loss_code=LOSSES[p["loss"]].code, n_threads=n_threads, number=number)
-
-            return sgd_epoch, mu
+            step = _sgd.Training(
+                blocked, arrays, mu, rng.integers(0, 2**64, size=1, dtype=np.uint64),
+                learning_rate=p["learning_rate"], l2=p["l2"], l2_bias=p["l2_bias"],
+                biases=p["biases"], loss_code=LOSSES[p["loss"]].code, n_threads=n_threads)
+            return step, mu
         cfg = _als.config_of(p)
         als_data = _als.prepare(data, cfg.model)
         if mu is None:

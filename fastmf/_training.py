@@ -46,6 +46,7 @@ def run_epochs(
     model=None,
     progress: bool = False,
     desc: str = "fastmf",
+    sync: Callable[[], None] | None = None,
 ) -> int | None:
     """Call ``step(epoch)`` for epochs 1..``epochs``, recording into ``history``.
 
@@ -56,12 +57,19 @@ def run_epochs(
     restored to the best epoch's values.  ``callback(epoch, model, metrics)`` returning
     ``False`` stops training after that epoch.  Returns the best epoch when early stopping
     is on, else None.
+
+    ``sync``, if given, brings ``arrays`` up to date with the solver's state (a solver
+    may train a working copy): it is called after every epoch when validation, early
+    stopping or a callback reads the model, and once when training ends, however it ends.
     """
     best_score, best_epoch, best_arrays, waited = np.inf, None, None, 0
     bar = _Progress(epochs, progress, desc)
+    reads_model = evaluate is not None or callback is not None or patience is not None
     try:
         for epoch in range(1, epochs + 1):
             metrics = {"loss": step(epoch)}
+            if sync is not None and reads_model:
+                sync()
             if evaluate is not None:
                 metrics.update(evaluate())
             for name, value in metrics.items():
@@ -81,6 +89,8 @@ def run_epochs(
                 logger.info("early stopping after epoch %d; best epoch %d", epoch, best_epoch)
                 break
     finally:
+        if sync is not None:
+            sync()
         bar.close()
     if best_arrays is not None:
         for target, saved in zip(arrays, best_arrays, strict=True):

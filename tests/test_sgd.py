@@ -99,31 +99,76 @@ def test_epoch_order_changes_between_epochs():
 
 
 def test_blocks_are_conflict_free_strata():
-    """Within a block: one user group and one item group, users consecutive."""
+    """Within a block: one user group and one item group, each a contiguous range of the
+    renumbered ids, and the ratings sorted by (user, item)."""
     X = random_ratings(200, 150, 0.2, seed=3)
     data = check_ratings(X, np.dtype(np.float64))
     B = 5
     blocked = sgd_driver.block_layout(data, B, np.random.default_rng(0))
-    user_block = np.full(data.n_users, -1)
-    item_block = np.full(data.n_items, -1)
+    first_u = -(-np.arange(B + 1) * data.n_users // B)      # ceil(r n / B)
+    first_i = -(-np.arange(B + 1) * data.n_items // B)
     for r in range(B):
         for c in range(B):
             lo, hi = blocked.block_ptr[r * B + c], blocked.block_ptr[r * B + c + 1]
             us, its = blocked.users[lo:hi], blocked.items[lo:hi]
-            assert np.all((user_block[us] == -1) | (user_block[us] == r))
-            assert np.all((item_block[its] == -1) | (item_block[its] == c))
-            user_block[us], item_block[its] = r, c
-            # each user's ratings are one run inside the block
-            changes = np.count_nonzero(us[1:] != us[:-1]) + 1 if us.size else 0
-            assert changes == np.unique(us).size
-    # the layout is a permutation of the input: the same (user, item, value) triples
+            assert np.all((us >= first_u[r]) & (us < first_u[r + 1]))
+            assert np.all((its >= first_i[c]) & (its < first_i[c + 1]))
+            key = us.astype(np.int64) * data.n_items + its
+            assert np.all(np.diff(key) > 0)
+    # the renumbering is a permutation, and the layout holds the input triples
+    assert np.array_equal(np.sort(blocked.user_order), np.arange(data.n_users))
+    assert np.array_equal(np.sort(blocked.item_order), np.arange(data.n_items))
+
     def triples(u, i, v):
         order = np.lexsort((i, u))
         return u[order], i[order], v[order]
 
-    for got, want in zip(triples(blocked.users, blocked.items, blocked.values),
-                         triples(data.users, data.items, data.values), strict=True):
-        np.testing.assert_array_equal(got, want)
+    got = triples(blocked.user_order[blocked.users], blocked.item_order[blocked.items],
+                  blocked.values)
+    for g, want in zip(got, triples(data.users, data.items, data.values), strict=True):
+        np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_layout_ignores_input_order_and_threads(threads):
+    X = random_ratings(300, 120, 0.2, seed=4).tocoo()
+    data = check_ratings(X, np.dtype(np.float32))
+    want = sgd_driver.block_layout(data, 6, np.random.default_rng(7), 1)
+    perm = np.random.default_rng().permutation(X.nnz)
+    shuffled = check_ratings((X.row[perm], X.col[perm], X.data[perm]), np.dtype(np.float32))
+    got = sgd_driver.block_layout(shuffled, 6, np.random.default_rng(7), threads)
+    for name in ("users", "items", "values", "block_ptr", "user_order", "item_order"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+
+
+def test_layout_names_a_duplicate_in_original_ids():
+    users = np.array([3, 0, 5, 3, 1])
+    items = np.array([2, 1, 0, 2, 4])
+    data = check_ratings((users, items, np.arange(5.0)), np.dtype(np.float64))
+    with pytest.raises(ValueError, match=r"\(user 3, item 2\)"):
+        sgd_driver.block_layout(data, 2, np.random.default_rng(0), 2)
+
+
+def test_callback_and_result_see_the_trained_parameters():
+    """SGD trains a renumbered working copy; the model's arrays follow it after every
+    epoch that something reads, and at the end."""
+    X = random_ratings(120, 90, 0.2, seed=5)
+    coo = X.tocoo()
+    seen = []
+
+    def callback(epoch, model, metrics):
+        pred = model.predict(coo.row, coo.col)
+        seen.append(0.5 * np.mean((pred - coo.data) ** 2))
+
+    kw = dict(factors=4, epochs=3, learning_rate=0.05, random_state=2, num_threads=1)
+    with_cb = MatrixFactorization(**kw).fit(X, callback=callback)
+    plain = MatrixFactorization(**kw).fit(X)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.array_equal(getattr(with_cb, name), getattr(plain, name))
+    # the loss the callback computed from the model drops like the training loss
+    assert seen[-1] < seen[0]
+    pred = plain.predict(coo.row, coo.col)
+    assert 0.5 * np.mean((pred - coo.data) ** 2) == pytest.approx(seen[-1], rel=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])

@@ -1,0 +1,187 @@
+# Rating layouts built by counting sorts: the SGD block grid.
+#
+# Design
+# ------
+# (a) Renumbered rows.  The Python layer draws a random permutation of the users and one
+#     of the items and gives each user (item) the new id of its position there.  A user
+#     group is then a contiguous range of new ids: group r holds ids
+#     [ceil(r n / B), ceil((r + 1) n / B)), so the group of id x is floor(x B / n).  The
+#     factor rows of one group are one compact slice of memory (the SGD kernel works on
+#     factor matrices in the new order), and the rows a block visits in user order are
+#     visited in memory order, which the hardware prefetchers follow.
+# (b) No sort key.  The ratings are placed by a counting sort on their block (a count pass
+#     and a scatter pass, each thread over its own contiguous chunk of the input, with
+#     per-thread cursors), then every block is sorted by (user, item) with two stable
+#     counting passes (by item, then by user) through a per-thread buffer of the largest
+#     block.  Besides the output, the layout holds B*B counters per thread and that
+#     buffer: no array of the input's length.  The cost is linear in the number of
+#     ratings plus B (n_users + n_items) for the counters of the per-block passes.
+# (c) Determinism.  A block's ratings end sorted by (user, item).  Distinct ratings have
+#     distinct keys, so the result does not depend on the chunking (hence on the thread
+#     count) or on the order of the input.  Repeated (user, item) pairs end up adjacent;
+#     the first one in block order is reported to the Python layer, which raises.
+# (d) Errors never raise inside the parallel region: a failed allocation is reported as a
+#     status after it.
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+import numpy as np
+
+cdef enum:
+    LAYOUT_OK = 0
+    LAYOUT_NOMEM = 1
+    LAYOUT_DUPLICATE = 2
+
+STATUS = {"ok": LAYOUT_OK, "nomem": LAYOUT_NOMEM, "duplicate": LAYOUT_DUPLICATE}
+
+
+cdef inline int64_t _first(int64_t r, int64_t n, int64_t B) noexcept nogil:
+    """First id of group r of n ids cut into B groups: ceil(r n / B)."""
+    return (r * n + B - 1) // B
+
+
+cdef inline int64_t _group(int64_t x, int64_t n, int64_t B) noexcept nogil:
+    """Group of id x (the inverse of _first): floor(x B / n)."""
+    return (x * B) // n
+
+
+cdef inline void _count_sort(const int32_t *key, int64_t key0, int64_t n_keys,
+                             const int32_t *a, const int32_t *b, const floating *v,
+                             int64_t m, int32_t *out_a, int32_t *out_b,
+                             floating *out_v, int64_t *count) noexcept nogil:
+    """Stable counting sort of m entries (a, b, v) by key - key0, key in [key0, key0 +
+    n_keys); key points into a or b.  count has room for n_keys + 1 entries."""
+    cdef int64_t j, c, s, p
+    memset(count, 0, <size_t> (n_keys + 1) * sizeof(int64_t))
+    for j in range(m):
+        count[key[j] - key0 + 1] += 1
+    s = 0
+    for c in range(n_keys + 1):
+        s = s + count[c]
+        count[c] = s
+    for j in range(m):
+        c = key[j] - key0
+        p = count[c]
+        count[c] = p + 1
+        out_a[p] = a[j]
+        out_b[p] = b[j]
+        out_v[p] = v[j]
+
+
+def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
+               const int32_t[::1] items,        # IN  (nnz,) original item ids
+               const floating[::1] values,      # IN  (nnz,)
+               const int32_t[::1] user_new,     # IN  (n_users,) new id of each user
+               const int32_t[::1] item_new,     # IN  (n_items,) new id of each item
+               int n_blocks,                    # IN  B
+               int32_t[::1] out_users,          # OUT (nnz,) new user ids, block order
+               int32_t[::1] out_items,          # OUT (nnz,) new item ids, block order
+               floating[::1] out_values,        # OUT (nnz,)
+               int64_t[::1] block_ptr,          # OUT (B*B + 1,) block (r, c) at r*B + c
+               int num_threads):
+    """Lay the ratings out in the B x B grid of the SGD kernel (design at the top of this
+    file).  Returns ``(status, position)``: ``(0, -1)``, or ``(2, p)`` when the ratings at
+    p and p + 1 of the output are the same (user, item) pair (the first such pair in block
+    order), or ``(1, -1)`` when scratch memory could not be allocated.
+
+    Arguments are trusted (checked by fastmf._sgd): ids in range, both maps permutations.
+    """
+    cdef int64_t nnz = users.shape[0]
+    cdef int64_t n_users = user_new.shape[0]
+    cdef int64_t n_items = item_new.shape[0]
+    cdef int64_t B = n_blocks
+    cdef int64_t BB = B * B
+    cdef int T = max(1, num_threads)
+    counts_arr = np.zeros((T, BB), dtype=np.int64)
+    dup_arr = np.full(BB, -1, dtype=np.int64)
+    cdef int64_t[:, ::1] counts = counts_arr
+    cdef int64_t[::1] dup = dup_arr
+    cdef int failed[1]
+    cdef int t
+    cdef int64_t j, lo, hi, blk, p, s, r, c, u0, i0, nu, ni, begin, m, max_block = 0
+    cdef int64_t max_group = 0
+    cdef int32_t *tmp_u
+    cdef int32_t *tmp_i
+    cdef floating *tmp_v
+    cdef int64_t *cnt
+    failed[0] = 0
+    block_ptr[0] = 0
+    if nnz == 0:
+        block_ptr[:] = 0
+        return LAYOUT_OK, -1
+    with nogil:
+        # count pass: thread t counts its chunk [t nnz / T, (t + 1) nnz / T)
+        for t in prange(T, num_threads=T, schedule="static", chunksize=1):
+            lo = t * nnz // T
+            hi = (t + 1) * nnz // T
+            for j in range(lo, hi):
+                blk = (_group(user_new[users[j]], n_users, B) * B
+                       + _group(item_new[items[j]], n_items, B))
+                counts[t, blk] += 1
+        # block offsets, then each chunk's cursor in every block
+        for blk in range(BB):
+            s = block_ptr[blk]
+            for t in range(T):
+                p = counts[t, blk]
+                counts[t, blk] = s
+                s = s + p
+            block_ptr[blk + 1] = s
+            if s - block_ptr[blk] > max_block:
+                max_block = s - block_ptr[blk]
+        # scatter pass
+        for t in prange(T, num_threads=T, schedule="static", chunksize=1):
+            lo = t * nnz // T
+            hi = (t + 1) * nnz // T
+            for j in range(lo, hi):
+                r = user_new[users[j]]
+                c = item_new[items[j]]
+                blk = _group(r, n_users, B) * B + _group(c, n_items, B)
+                p = counts[t, blk]
+                counts[t, blk] = p + 1
+                out_users[p] = <int32_t> r
+                out_items[p] = <int32_t> c
+                out_values[p] = values[j]
+    # largest group (+1 for the counting sorts' offsets)
+    for r in range(B):
+        max_group = max(max_group, _first(r + 1, n_users, B) - _first(r, n_users, B),
+                        _first(r + 1, n_items, B) - _first(r, n_items, B))
+    with nogil, parallel(num_threads=T):
+        tmp_u = <int32_t *> malloc(<size_t> max(max_block, 1) * sizeof(int32_t))
+        tmp_i = <int32_t *> malloc(<size_t> max(max_block, 1) * sizeof(int32_t))
+        tmp_v = <floating *> malloc(<size_t> max(max_block, 1) * sizeof(floating))
+        cnt = <int64_t *> malloc(<size_t> (max_group + 1) * sizeof(int64_t))
+        if tmp_u == NULL or tmp_i == NULL or tmp_v == NULL or cnt == NULL:
+            failed[0] = 1
+        for blk in prange(BB, schedule="dynamic"):
+            if failed[0]:
+                continue
+            r = blk // B
+            c = blk % B
+            u0 = _first(r, n_users, B)
+            nu = _first(r + 1, n_users, B) - u0
+            i0 = _first(c, n_items, B)
+            ni = _first(c + 1, n_items, B) - i0
+            begin = block_ptr[blk]
+            m = block_ptr[blk + 1] - begin
+            # by item into the buffer, then stably by user back into place
+            _count_sort(&out_items[begin], i0, ni, &out_users[begin], &out_items[begin],
+                        &out_values[begin], m, tmp_u, tmp_i, tmp_v, cnt)
+            _count_sort(tmp_u, u0, nu, tmp_u, tmp_i, tmp_v, m, &out_users[begin],
+                        &out_items[begin], &out_values[begin], cnt)
+            for j in range(begin, begin + m - 1):
+                if out_users[j] == out_users[j + 1] and out_items[j] == out_items[j + 1]:
+                    dup[blk] = j
+                    break
+        free(tmp_u)
+        free(tmp_i)
+        free(tmp_v)
+        free(cnt)
+    if failed[0]:
+        return LAYOUT_NOMEM, -1
+    for blk in range(BB):
+        if dup[blk] >= 0:
+            return LAYOUT_DUPLICATE, int(dup[blk])
+    return LAYOUT_OK, -1
