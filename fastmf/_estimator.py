@@ -414,7 +414,7 @@ class MatrixFactorization(ServingMixin, ParamsMixin):
                 biases=p["biases"], loss_code=LOSSES[p["loss"]].code, n_threads=n_threads)
             return step, mu
         cfg = _als.config_of(p)
-        als_data = _als.prepare(data, cfg.model)
+        als_data = _als.prepare(data, cfg.model, n_threads)
         if mu is None:
             mu = _global_bias(als_data.by_user.data, p)
 

@@ -5,21 +5,8 @@ from cython cimport floating
 from libc.stdint cimport int32_t, int64_t
 
 from _losses cimport LossSum, loss_grad, loss_sum_init, loss_sum_value, loss_t
-from _vec cimport fmf_dot_d, fmf_dot_f, fmf_pair_step_d, fmf_pair_step_f
-
-
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define fmf_prefetch(p) __builtin_prefetch((p), 1, 3)
-    #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
-    #include <xmmintrin.h>
-    #define fmf_prefetch(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
-    #else
-    #define fmf_prefetch(p) ((void)(p))
-    #endif
-    """
-    void fmf_prefetch(const void *p) noexcept nogil
+from _vec cimport (fmf_dot_tree_d, fmf_dot_tree_f, fmf_pair_step_d, fmf_pair_step_f,
+                  prefetch_row)
 
 
 cdef enum:
@@ -94,9 +81,9 @@ cdef inline void _update(loss_t tag, width_t width, int64_t idx, const int32_t *
     cdef floating *q = Q + <int64_t> i * k
     cdef floating s
     if floating is float:
-        s = mu + bu[u] + bi[i] + fmf_dot_f(p, q, k)
+        s = mu + bu[u] + bi[i] + fmf_dot_tree_f(p, q, k)
     else:
-        s = mu + bu[u] + bi[i] + fmf_dot_d(p, q, k)
+        s = mu + bu[u] + bi[i] + fmf_dot_tree_d(p, q, k)
     cdef floating g = loss_grad(tag, values[idx], s, loss)
     if biases:
         bu[u] = bias_decay * bu[u] + lr * g
@@ -145,12 +132,8 @@ cdef inline void _prefetch_rating(int64_t idx, const int32_t *users, const int32
                                   const floating *P, const floating *Q,
                                   int k) noexcept nogil:
     """Ask for every cache line of the factor rows of rating idx."""
-    cdef const char *p = <const char *> (P + <int64_t> users[idx] * k)
-    cdef const char *q = <const char *> (Q + <int64_t> items[idx] * k)
-    cdef int off
-    for off in range(0, k * <int> sizeof(floating), 64):
-        fmf_prefetch(p + off)
-        fmf_prefetch(q + off)
+    prefetch_row(P + <int64_t> users[idx] * k, k * <int> sizeof(floating))
+    prefetch_row(Q + <int64_t> items[idx] * k, k * <int> sizeof(floating))
 
 
 cdef inline int64_t _shift(int64_t a, int64_t s, int64_t n) noexcept nogil:

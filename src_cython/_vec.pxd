@@ -4,8 +4,19 @@ from cython cimport floating
 cdef extern from "fastmf_vec.h" nogil:
     float fmf_dot_f(const float *a, const float *b, int n)
     double fmf_dot_d(const double *a, const double *b, int n)
+    float fmf_dot_tree_f(const float *a, const float *b, int n)
+    double fmf_dot_tree_d(const double *a, const double *b, int n)
     void fmf_pair_step_f(float *p, float *q, int n, float decay, float step)
     void fmf_pair_step_d(double *p, double *q, int n, double decay, double step)
+    void fmf_prefetch(const void *p)
+
+
+cdef inline void prefetch_row(const void *row, int nbytes) noexcept nogil:
+    """Ask for every cache line of a row of nbytes bytes."""
+    cdef const char *c = <const char *> row
+    cdef int off
+    for off in range(0, nbytes, 64):
+        fmf_prefetch(c + off)
 
 
 cdef inline floating dot(const floating *a, const floating *b, int n) noexcept nogil:

@@ -1,13 +1,11 @@
 /*
  * Small vector helpers for the fastmf kernels.
  *
- * A float dot product only vectorises when the compiler may reassociate the sum.  Rather
- * than allow that (-ffast-math would also break NaN/inf checks), the dot product below
- * writes the reassociation out: fixed lanes of partial sums, added as a tree, so every
- * build vectorises it and sums in one documented order.  `#pragma omp simd` marks the
- * lane loops; it needs -fopenmp or -fopenmp-simd (setup.py passes one of them), without
- * either it is ignored and the loops stay correct.  The functions are forced inline: the
- * SGD kernel calls them with a constant length, and only inlined do they unroll.
+ * A float dot product only vectorises when the compiler may reassociate the sum.  We allow
+ * that for these loops alone with `#pragma omp simd reduction`, instead of -ffast-math for
+ * the whole build (which would also break NaN/inf checks); fmf_dot_tree writes the
+ * reassociation out instead.  The pragmas need -fopenmp or -fopenmp-simd (setup.py passes
+ * one of them); without either they are ignored and the loops stay correct, only slower.
  *
  * `restrict` tells the compiler that the two factor rows never overlap: every caller passes
  * one row of the user matrix and one row of the item matrix.
@@ -18,35 +16,39 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #  define FMF_RESTRICT __restrict
 #  define FMF_SIMD
+#  define FMF_SIMD_SUM(var)
 #  define FMF_INLINE static __forceinline
 #else
 #  define FMF_RESTRICT restrict
 #  define FMF_INLINE static inline __attribute__((always_inline))
 #  define FMF_PRAGMA(x) _Pragma(#x)
 #  define FMF_SIMD FMF_PRAGMA(omp simd)
+#  define FMF_SIMD_SUM(var) FMF_PRAGMA(omp simd reduction(+:var))
 #endif
 
-/* Partial sums of the dot product: 128 bytes of lanes where the target has 256-bit or
- * wider vectors (several independent accumulators per row), 64 bytes otherwise. */
-#if defined(__AVX2__) || defined(__AVX512F__)
-#  define FMF_DOT_BYTES 128
+/* Ask for the cache line holding p, for writing (the kernels prefetch factor rows a
+ * few steps before they read and update them). */
+#if defined(__GNUC__) || defined(__clang__)
+#  define fmf_prefetch(p) __builtin_prefetch((p), 1, 3)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#  include <xmmintrin.h>
+#  define fmf_prefetch(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 #else
-#  define FMF_DOT_BYTES 64
+#  define fmf_prefetch(p) ((void)(p))
 #endif
+
+/* Partial sums of the dot product: one 64-byte vector of lanes (16 floats, 8 doubles).
+ * Wider sets of lanes (128 bytes) were faster only at a compile-time k of 128 with
+ * AVX-512, and much slower with a run-time length in every build. */
+#define FMF_DOT_BYTES 64
 
 /* acc[0:w] += acc[w:2w], one level of the dot product's summation tree. */
 #define FMF_FOLD(acc, w)                                                                   \
     FMF_SIMD                                                                               \
     for (int l = 0; l < (w); ++l) acc[l] += acc[l + (w)];
 
-#define FMF_DEFINE_VEC(T, SUFFIX)                                                          \
-    /* sum_f a[f] * b[f].  Product f goes to partial sum f % L; the L lanes are then      \
-     * added as a tree.  The lanes are independent, so the loops vectorise without        \
-     * reassociation, and the horizontal sum takes log2(L) steps: a serial lane-by-lane   \
-     * sum made this reduction the longest part of an SGD update's dependency chain. */   \
-    FMF_INLINE T fmf_dot_##SUFFIX(const T *FMF_RESTRICT a, const T *FMF_RESTRICT b,     \
-                                     int n)                                                \
-    {                                                                                      \
+/* Body of fmf_dot_tree (a, b, n in scope). */
+#define FMF_DOT_BODY(T)                                                                    \
         enum { L = FMF_DOT_BYTES / (int)sizeof(T) };                                       \
         T acc[L];                                                                          \
         int f = 0;                                                                         \
@@ -57,11 +59,33 @@
             for (int l = 0; l < L; ++l) acc[l] += a[f + l] * b[f + l];                     \
         }                                                                                  \
         for (int l = 0; f + l < n; ++l) acc[l] += a[f + l] * b[f + l];                     \
-        if (L >= 32) { FMF_FOLD(acc, 16) }                                                 \
         if (L >= 16) { FMF_FOLD(acc, 8) }                                                  \
         FMF_FOLD(acc, 4)                                                                   \
         FMF_FOLD(acc, 2)                                                                   \
-        return acc[0] + acc[1];                                                            \
+        return acc[0] + acc[1];
+
+#define FMF_DEFINE_VEC(T, SUFFIX)                                                          \
+    /* sum_f a[f] * b[f] (the compiler vectorises it and chooses the summation order). */ \
+    static inline T fmf_dot_##SUFFIX(const T *FMF_RESTRICT a, const T *FMF_RESTRICT b,     \
+                                     int n)                                                \
+    {                                                                                      \
+        T acc = 0;                                                                         \
+        FMF_SIMD_SUM(acc)                                                                  \
+        for (int f = 0; f < n; ++f) acc += a[f] * b[f];                                    \
+        return acc;                                                                        \
+    }                                                                                      \
+    /* sum_f a[f] * b[f] for the SGD update, forced inline so that a constant n unrolls.  \
+     * Product f goes to partial sum f % L, and the L lanes are added as a tree, in the    \
+     * same order in every build.  The lanes are independent, so the loops vectorise      \
+     * without reassociation, and the horizontal sum takes log2(L) steps, where the       \
+     * reduction of fmf_dot (a serial lane-by-lane sum in GCC's code) was the longest     \
+     * part of the update's chain of dependent operations.  (Inlined into loops over many \
+     * rows with a run-time n, GCC vectorised this one across the outer loop, badly:      \
+     * those loops use fmf_dot.) */                                                       \
+    FMF_INLINE T fmf_dot_tree_##SUFFIX(const T *FMF_RESTRICT a, const T *FMF_RESTRICT b,   \
+                                       int n)                                              \
+    {                                                                                      \
+        FMF_DOT_BODY(T)                                                                    \
     }                                                                                      \
     /* Simultaneous step on two rows, each using the other's value from before the step:   \
      *   p <- decay * p + step * q_old                                                     \

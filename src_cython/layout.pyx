@@ -23,7 +23,7 @@
 # (d) Errors never raise inside the parallel region: a failed allocation is reported as a
 #     status after it.
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -185,3 +185,204 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
         if dup[blk] >= 0:
             return LAYOUT_DUPLICATE, int(dup[blk])
     return LAYOUT_OK, -1
+
+
+# ---------------------------------------------------------------------------- CSR
+#
+# (e) The users x items CSR matrix of the ALS solver is built the same way: a counting
+#     sort of the triples by row (per-thread chunks and cursors), then each row sorted by
+#     column in place: insertion sort for short rows, otherwise a least-significant-digit
+#     radix sort on 8-bit digits through a per-thread buffer of the longest row.  The
+#     transpose is one more counting sort: every thread scatters a contiguous range of
+#     rows in order, so each output row lists its columns in increasing order.
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+cdef enum:
+    INSERTION_MAX = 48      # rows up to this length are sorted by insertion
+
+
+cdef inline void _insertion_sort(index_t *col, floating *val, int64_t m) noexcept nogil:
+    cdef int64_t j, h
+    cdef index_t c
+    cdef floating v
+    for j in range(1, m):
+        c = col[j]
+        v = val[j]
+        h = j - 1
+        while h >= 0 and col[h] > c:
+            col[h + 1] = col[h]
+            val[h + 1] = val[h]
+            h -= 1
+        col[h + 1] = c
+        val[h + 1] = v
+
+
+cdef inline void _radix_sort(index_t *col, floating *val, int64_t m, int digits,
+                             index_t *tmp_col, floating *tmp_val,
+                             int64_t *count) noexcept nogil:
+    """Sort m (col, val) pairs by col (non-negative, below 256**digits), stably, in
+    place (digits passes through the buffers; an odd count ends with one copy back)."""
+    cdef int pass_, shift, b
+    cdef int64_t j, s, p
+    cdef index_t *src_c = col
+    cdef floating *src_v = val
+    cdef index_t *dst_c = tmp_col
+    cdef floating *dst_v = tmp_val
+    cdef index_t *swap_c
+    cdef floating *swap_v
+    for pass_ in range(digits):
+        shift = 8 * pass_
+        memset(count, 0, 257 * sizeof(int64_t))
+        for j in range(m):
+            count[((src_c[j] >> shift) & 255) + 1] += 1
+        s = 0
+        for b in range(257):
+            s = s + count[b]
+            count[b] = s
+        for j in range(m):
+            b = (src_c[j] >> shift) & 255
+            p = count[b]
+            count[b] = p + 1
+            dst_c[p] = src_c[j]
+            dst_v[p] = src_v[j]
+        swap_c = src_c; src_c = dst_c; dst_c = swap_c
+        swap_v = src_v; src_v = dst_v; dst_v = swap_v
+    if src_c != col:
+        for j in range(m):
+            col[j] = src_c[j]
+            val[j] = src_v[j]
+
+
+cdef inline void _keep_first(int64_t *slot, int64_t j) noexcept nogil:
+    """Record position j in *slot if it is the first (lowest) one seen."""
+    if slot[0] < 0 or j < slot[0]:
+        slot[0] = j
+
+
+def csr_from_triples(const int32_t[::1] rows,     # IN  (nnz,) row of each entry
+                     const int32_t[::1] cols,     # IN  (nnz,) column of each entry
+                     const floating[::1] values,  # IN  (nnz,)
+                     int64_t n_cols,
+                     index_t[::1] indptr,         # OUT (n_rows + 1,)
+                     index_t[::1] indices,        # OUT (nnz,) sorted within rows
+                     floating[::1] data,          # OUT (nnz,)
+                     int num_threads):
+    """Build a CSR matrix with sorted indices from (row, col, value) triples (design (e)).
+    Returns ``(status, position)`` as :func:`sgd_blocks`: ``(2, p)`` when indices[p] and
+    indices[p + 1] repeat a column within a row (the first such place)."""
+    cdef int64_t nnz = rows.shape[0]
+    cdef int64_t n_rows = indptr.shape[0] - 1
+    cdef int T = max(1, num_threads)
+    counts_arr = np.zeros((T, n_rows), dtype=np.int64)
+    cdef int64_t[:, ::1] counts = counts_arr
+    cdef int failed[1]
+    cdef int t, digits = 1
+    cdef int64_t j, lo, hi, r, p, s, begin, m, max_row = 0, first_dup = -1
+    cdef index_t *tmp_c
+    cdef floating *tmp_v
+    cdef int64_t *cnt
+    failed[0] = 0
+    while digits < 8 and (n_cols - 1) >> (8 * digits) > 0:
+        digits += 1
+    with nogil:
+        for t in prange(T, num_threads=T, schedule="static", chunksize=1):
+            lo = t * nnz // T
+            hi = (t + 1) * nnz // T
+            for j in range(lo, hi):
+                counts[t, rows[j]] += 1
+        s = 0
+        indptr[0] = 0
+        for r in range(n_rows):
+            for t in range(T):
+                p = counts[t, r]
+                counts[t, r] = s
+                s = s + p
+            indptr[r + 1] = <index_t> s
+            if indptr[r + 1] - indptr[r] > max_row:
+                max_row = indptr[r + 1] - indptr[r]
+        for t in prange(T, num_threads=T, schedule="static", chunksize=1):
+            lo = t * nnz // T
+            hi = (t + 1) * nnz // T
+            for j in range(lo, hi):
+                r = rows[j]
+                p = counts[t, r]
+                counts[t, r] = p + 1
+                indices[p] = <index_t> cols[j]
+                data[p] = values[j]
+    del counts_arr
+    dup_arr = np.full(T, -1, dtype=np.int64)
+    cdef int64_t[::1] dup = dup_arr
+    with nogil, parallel(num_threads=T):
+        tmp_c = <index_t *> malloc(<size_t> max(max_row, 1) * sizeof(index_t))
+        tmp_v = <floating *> malloc(<size_t> max(max_row, 1) * sizeof(floating))
+        cnt = <int64_t *> malloc(257 * sizeof(int64_t))
+        if tmp_c == NULL or tmp_v == NULL or cnt == NULL:
+            failed[0] = 1
+        for r in prange(n_rows, schedule="dynamic", chunksize=256):
+            if failed[0]:
+                continue
+            begin = indptr[r]
+            m = indptr[r + 1] - begin
+            if m <= INSERTION_MAX:
+                _insertion_sort(&indices[begin], &data[begin], m)
+            else:
+                _radix_sort(&indices[begin], &data[begin], m, digits, tmp_c, tmp_v, cnt)
+            for j in range(begin, begin + m - 1):
+                if indices[j] == indices[j + 1]:
+                    _keep_first(&dup[threadid()], j)
+                    break
+        free(tmp_c)
+        free(tmp_v)
+        free(cnt)
+    if failed[0]:
+        return LAYOUT_NOMEM, -1
+    for t in range(T):
+        if dup[t] >= 0 and (first_dup < 0 or dup[t] < first_dup):
+            first_dup = dup[t]
+    if first_dup >= 0:
+        return LAYOUT_DUPLICATE, int(first_dup)
+    return LAYOUT_OK, -1
+
+
+def csr_transpose(const index_t[::1] indptr,      # IN  (n_rows + 1,)
+                  const index_t[::1] indices,     # IN  (nnz,)
+                  const floating[::1] data,       # IN  (nnz,)
+                  index_t[::1] out_indptr,        # OUT (n_cols + 1,)
+                  index_t[::1] out_indices,       # OUT (nnz,) rows, increasing within a column
+                  floating[::1] out_data,         # OUT (nnz,)
+                  int num_threads):
+    """The CSR matrix of the transpose (design (e)); indices need not be sorted."""
+    cdef int64_t n_rows = indptr.shape[0] - 1
+    cdef int64_t n_cols = out_indptr.shape[0] - 1
+    cdef int T = max(1, num_threads)
+    counts_arr = np.zeros((T, n_cols), dtype=np.int64)
+    cdef int64_t[:, ::1] counts = counts_arr
+    cdef int t
+    cdef int64_t r, j, lo, hi, c, p, s
+    with nogil:
+        for t in prange(T, num_threads=T, schedule="static", chunksize=1):
+            lo = t * n_rows // T
+            hi = (t + 1) * n_rows // T
+            for j in range(indptr[lo], indptr[hi]):
+                counts[t, indices[j]] += 1
+        s = 0
+        out_indptr[0] = 0
+        for c in range(n_cols):
+            for t in range(T):
+                p = counts[t, c]
+                counts[t, c] = s
+                s = s + p
+            out_indptr[c + 1] = <index_t> s
+        for t in prange(T, num_threads=T, schedule="static", chunksize=1):
+            lo = t * n_rows // T
+            hi = (t + 1) * n_rows // T
+            for r in range(lo, hi):
+                for j in range(indptr[r], indptr[r + 1]):
+                    c = indices[j]
+                    p = counts[t, c]
+                    counts[t, c] = p + 1
+                    out_indices[p] = <index_t> r
+                    out_data[p] = data[j]
