@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from ._dispatch import kernel
 from ._kernels import als as _als_kernel
 from ._kernels import layout as _layout_kernel
 from ._threads import single_threaded_blas
@@ -182,7 +183,7 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
     else:
         G = gram(Y) if gram_matrix is None else gram_matrix
     row_loss = np.zeros(X.shape[0], dtype=np.float64)
-    status, row = _als_kernel.solve_rows(
+    status, row = kernel("als").solve_rows(
         csr.indptr, csr.indices, csr.data, X, x_bias, Y, y_bias, G,
         _als_kernel.MODELS[cfg.model], _als_kernel.LINEAR_SOLVERS[cfg.linear_solver],
         cfg.cg_steps, cfg.newton_steps, global_bias, cfg.l2, cfg.l2_bias, cfg.alpha,

@@ -5,8 +5,8 @@ from cython cimport floating
 from libc.stdint cimport int32_t, int64_t
 
 from _losses cimport LossSum, loss_grad, loss_sum_init, loss_sum_value, loss_t
-from _vec cimport (fmf_dot_tree_d, fmf_dot_tree_f, fmf_pair_step_d, fmf_pair_step_f,
-                  prefetch_row)
+from _vec cimport (K16, K32, K64, K100, K128, KAny, fmf_dot_tree_d, fmf_dot_tree_f,
+                  fmf_pair_step_d, fmf_pair_step_f, prefetch_row, width_of, width_t)
 
 
 cdef enum:
@@ -27,45 +27,6 @@ cdef struct SGDParams:
     int k                 # number of factors
 
 
-# Factor counts with a walk of their own, as compile-time tags (see `_run_block`).
-cdef struct K16:
-    char unused
-cdef struct K32:
-    char unused
-cdef struct K64:
-    char unused
-cdef struct K100:
-    char unused
-cdef struct K128:
-    char unused
-cdef struct KAny:
-    char unused
-
-ctypedef fused width_t:
-    K16
-    K32
-    K64
-    K100
-    K128
-    KAny
-
-
-cdef inline int _width(width_t width, int k) noexcept nogil:
-    """The factor count of a walk: the tag's constant, or k for KAny."""
-    if width_t is K16:
-        return 16
-    elif width_t is K32:
-        return 32
-    elif width_t is K64:
-        return 64
-    elif width_t is K100:
-        return 100
-    elif width_t is K128:
-        return 128
-    else:
-        return k
-
-
 cdef inline void _update(loss_t tag, width_t width, int64_t idx, const int32_t *users,
                          const int32_t *items, const floating *values,
                          floating *P, floating *Q, floating *bu, floating *bi, int k,
@@ -74,7 +35,7 @@ cdef inline void _update(loss_t tag, width_t width, int64_t idx, const int32_t *
     """The SGD step on rating number idx (the update rule at the top of sgd.pyx).  The row
     loops of fastmf_vec.h are inlined here, so with a width tag they have constant
     length."""
-    k = _width(width, k)
+    k = width_of(width, k)
     cdef int32_t u = users[idx]
     cdef int32_t i = items[idx]
     cdef floating *p = P + <int64_t> u * k
@@ -151,7 +112,7 @@ cdef inline double _walk(loss_t tag, width_t width, const int32_t *users,
                          int64_t n, int64_t start, bint backward, floating *P, floating *Q,
                          floating *bu, floating *bi, const SGDParams *prm) noexcept nogil:
     """The walk of `_run_block`, with k a compile-time constant unless width is KAny."""
-    cdef int k = _width(width, prm.k)
+    cdef int k = width_of(width, prm.k)
     cdef LossSum loss
     cdef floating lr = <floating> prm.learning_rate
     cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)

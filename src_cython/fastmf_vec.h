@@ -87,6 +87,35 @@
     {                                                                                      \
         FMF_DOT_BODY(T)                                                                    \
     }                                                                                      \
+    /* out <- G p for a symmetric n x n row-major G, as n axpys of its rows: no           \
+     * horizontal sums, and with `restrict` the compiler keeps out in registers. */       \
+    FMF_INLINE void fmf_symv_##SUFFIX(const T *FMF_RESTRICT g, const T *FMF_RESTRICT p,    \
+                                      T *FMF_RESTRICT out, int n)                          \
+    {                                                                                      \
+        FMF_SIMD                                                                           \
+        for (int f = 0; f < n; ++f) out[f] = 0;                                            \
+        for (int b = 0; b < n; ++b) {                                                      \
+            const T pb = p[b];                                                             \
+            const T *gb = g + (long)b * n;                                                 \
+            FMF_SIMD                                                                       \
+            for (int f = 0; f < n; ++f) out[f] += pb * gb[f];                              \
+        }                                                                                  \
+    }                                                                                      \
+    /* out <- out + sum_j (a_j + sign w_j z_j.p) z_j over the m rows z_j of z (n entries \
+     * each, row-major); a = NULL stands for a_j = 0.  One pass over z: each row serves   \
+     * its dot product and its axpy while it is in L1. */                                 \
+    FMF_INLINE void fmf_rows_apply_##SUFFIX(const T *FMF_RESTRICT z, long m, int n,        \
+                                            const T *a, T sign, const T *w,                \
+                                            const T *FMF_RESTRICT p, T *FMF_RESTRICT out)  \
+    {                                                                                      \
+        for (long j = 0; j < m; ++j) {                                                     \
+            const T *zj = z + j * n;                                                       \
+            T c = sign * w[j] * fmf_dot_tree_##SUFFIX(zj, p, n);                           \
+            if (a) c = a[j] + c;                                                           \
+            FMF_SIMD                                                                       \
+            for (int f = 0; f < n; ++f) out[f] += c * zj[f];                               \
+        }                                                                                  \
+    }                                                                                      \
     /* Simultaneous step on two rows, each using the other's value from before the step:   \
      *   p <- decay * p + step * q_old                                                     \
      *   q <- decay * q + step * p_old                                                     \

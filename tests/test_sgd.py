@@ -16,12 +16,11 @@ KERNELS = pytest.mark.parametrize(
     ids=_dispatch.levels())
 
 
-def _setup(X, dtype, loss, n_blocks, seed):
+def _setup(X, dtype, loss, n_blocks, seed, k=7):
     """Blocked data and a random starting point, as fit would make them."""
     data = check_ratings(X, np.dtype(dtype), loss=loss)
     rng = np.random.default_rng(seed)
     blocked = sgd_driver.block_layout(data, n_blocks, rng)
-    k = 7
     params = [
         rng.normal(0, 0.3, size=(data.n_users, k)).astype(dtype),
         rng.normal(0, 0.3, size=(data.n_items, k)).astype(dtype),
@@ -65,6 +64,25 @@ def test_epoch_matches_reference(loss, biases, threads, n_blocks, build):
         order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
     if not biases:      # biases are left untouched
         assert np.array_equal(params[2], start[2]) and np.array_equal(params[3], start[3])
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("k", [16, 32, 64, 100, 128])
+@KERNELS
+def test_compiled_widths_match_reference(loss, k, build):
+    """The walks compiled for a fixed k (unrolled rows) do the reference's arithmetic."""
+    X = random_ratings(80, 60, 0.3, seed=None, binary=loss == "logistic")
+    blocked, params, mu, state = _setup(X, np.float64, loss, 3, seed=None, k=k)
+    ref = [a.copy() for a in params]
+    order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
+    ref_loss = reference.sgd_epoch(
+        blocked.users, blocked.items, blocked.values, order, *ref, mu,
+        learning_rate=0.05, l2=0.03, l2_bias=0.01, biases=True, loss=loss)
+    loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, True, 2, build=build)
+    assert status == 0
+    assert loss_sum == pytest.approx(ref_loss, rel=1e-9)
+    for got, want in zip(params, ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
 
 
 @KERNELS
