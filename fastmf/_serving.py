@@ -66,6 +66,38 @@ class ServingMixin:
             scores = np.where(ids >= 0, sigmoid(scores), -np.inf).astype(scores.dtype)
         return ids, scores
 
+    def recommend_all(self, n: int = 10, *, exclude=None, batch_size: int | None = None,
+                      out: tuple[np.ndarray, np.ndarray] | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best-scored items of every user, best first, with bounded memory.
+
+        Equal to ``recommend(np.arange(n_users), n, exclude=exclude)``, computed
+        ``batch_size`` users at a time (default 16,384), so that besides the output only
+        one batch's working memory is needed; nothing users x items is ever built.
+
+        Parameters
+        ----------
+        n : int, default=10
+        exclude : scipy.sparse matrix of shape (n_users, n_items), optional
+            Items not to recommend, as stored entries of each user's row.
+        batch_size : int, optional
+            Users per batch.
+        out : tuple (ids, scores), optional
+            Preallocated output of shapes (n_users, n), dtypes int64 and the model's
+            dtype, C-contiguous and writeable: for example two arrays from
+            ``numpy.lib.format.open_memmap``, so that the result is written to disk.
+
+        Returns
+        -------
+        ids, scores : as for :meth:`recommend` (the arrays of ``out`` when given).
+        """
+        self._check_fitted()
+        link = sigmoid if self._fitted["loss"] == "logistic" else None
+        return _rec.recommend_all(
+            self.user_factors_, self.item_factors_, self.item_bias_, n, exclude=exclude,
+            user_bias=self.user_bias_ + self.global_bias_, batch_size=batch_size, out=out,
+            num_threads=self.num_threads, link=link)
+
     def similar_items(self, items, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items whose factors have the highest cosine similarity with each
         query item's, the query itself excluded.  Returns ``(ids, similarities)`` of

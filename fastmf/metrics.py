@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from ._kernels import topk as _topk_kernel
+from ._dispatch import kernel
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import check_int
 from .recommend import _check_matrix, _check_vector, _exclusion_csr, _run_topk
@@ -235,7 +235,7 @@ class _Ranking:
         rel = self.test[users]
         q = np.ascontiguousarray(self.users[users])
         out = np.empty((users.size, 4), dtype=np.int64)
-        status = _topk_kernel.pair_counts(
+        status = kernel("topk").pair_counts(
             q, self.items, self.bias, self.all_ids, indptr, indices,
             rel.indptr.astype(np.int64), rel.indices.astype(np.int64), out, self.n_threads)
         if status:
