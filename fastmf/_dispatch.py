@@ -10,6 +10,7 @@ the choice is made once per process.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from functools import cache
 from types import ModuleType
@@ -26,13 +27,8 @@ _CAPS = {"baseline": 0, "avx2": 1, "avx2+fma": 1, "avx512": 2}
 
 
 def _built(suffix: str) -> bool:
-    if not suffix:
-        return True
-    try:
-        importlib.import_module(f"fastmf._kernels.sgd{suffix}")
-    except ImportError:     # not built for this platform
-        return False
-    return True
+    """Whether the twins of this level were built (found without loading them)."""
+    return not suffix or importlib.util.find_spec(f"fastmf._kernels.sgd{suffix}") is not None
 
 
 @cache

@@ -11,11 +11,11 @@
 #     visited in memory order, which the hardware prefetchers follow.
 # (b) No sort key.  The ratings are placed by a counting sort on their block (a count pass
 #     and a scatter pass, each thread over its own contiguous chunk of the input, with
-#     per-thread cursors), then every block is sorted by (user, item) with two stable
-#     counting passes (by item, then by user) through a per-thread buffer of the largest
-#     block.  Besides the output, the layout holds B*B counters per thread and that
-#     buffer: no array of the input's length.  The cost is linear in the number of
-#     ratings plus B (n_users + n_items) for the counters of the per-block passes.
+#     per-thread cursors), then every block is sorted in place by (user, item): bucket
+#     passes by user, 8 bits of the id at a time, that swap each rating straight into its
+#     bucket (American flag sort), then each user's run by item (insertion sort, heapsort
+#     for long runs).  Besides the output, the layout holds B*B counters and 514 bucket
+#     positions per thread: no array of the input's length, no buffer of a block's.
 # (c) Determinism.  A block's ratings end sorted by (user, item).  Distinct ratings have
 #     distinct keys, so the result does not depend on the chunking (hence on the thread
 #     count) or on the order of the input.  Repeated (user, item) pairs end up adjacent;
@@ -48,27 +48,134 @@ cdef inline int64_t _group(int64_t x, int64_t n, int64_t B) noexcept nogil:
     return (x * B) // n
 
 
-cdef inline void _count_sort(const int32_t *key, int64_t key0, int64_t n_keys,
-                             const int32_t *a, const int32_t *b, const floating *v,
-                             int64_t m, int32_t *out_a, int32_t *out_b,
-                             floating *out_v, int64_t *count) noexcept nogil:
-    """Stable counting sort of m entries (a, b, v) by key - key0, key in [key0, key0 +
-    n_keys); key points into a or b.  count has room for n_keys + 1 entries."""
-    cdef int64_t j, c, s, p
-    memset(count, 0, <size_t> (n_keys + 1) * sizeof(int64_t))
+cdef enum:
+    INSERTION_MAX = 48      # runs (and CSR rows) up to this length are sorted by insertion
+
+
+cdef inline void _insertion_sort(int32_t *key, floating *val, int64_t m) noexcept nogil:
+    """Sort m (key, val) pairs by key, in place."""
+    cdef int64_t j, h
+    cdef int32_t c
+    cdef floating v
+    for j in range(1, m):
+        c = key[j]
+        v = val[j]
+        h = j - 1
+        while h >= 0 and key[h] > c:
+            key[h + 1] = key[h]
+            val[h + 1] = val[h]
+            h -= 1
+        key[h + 1] = c
+        val[h + 1] = v
+
+
+cdef inline void _sift_down(int32_t *key, floating *val, int64_t pos,
+                            int64_t m) noexcept nogil:
+    """Restore the max-heap on key below pos (m entries)."""
+    cdef int64_t child
+    cdef int32_t k = key[pos]
+    cdef floating v = val[pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= m:
+            break
+        if child + 1 < m and key[child + 1] > key[child]:
+            child += 1
+        if key[child] <= k:
+            break
+        key[pos] = key[child]
+        val[pos] = val[child]
+        pos = child
+    key[pos] = k
+    val[pos] = v
+
+
+cdef inline void _sort_pairs(int32_t *key, floating *val, int64_t m) noexcept nogil:
+    """Sort m (key, val) pairs by key in place: insertion sort for short runs, heapsort
+    (O(m log m), no buffer) for long ones."""
+    cdef int64_t j
+    cdef int32_t k
+    cdef floating v
+    if m <= INSERTION_MAX:
+        _insertion_sort(key, val, m)
+        return
+    for j in range(m // 2 - 1, -1, -1):
+        _sift_down(key, val, j, m)
+    for j in range(m - 1, 0, -1):
+        k = key[0]; key[0] = key[j]; key[j] = k
+        v = val[0]; val[0] = val[j]; val[j] = v
+        _sift_down(key, val, 0, j)
+
+
+cdef enum:
+    FLAG_BITS = 8           # a bucket pass sorts on this many bits of the user id
+
+
+cdef inline void _flag_pass(int32_t *users, int32_t *items, floating *values, int64_t m,
+                            int64_t base, int shift, int64_t nb, int64_t *head,
+                            int64_t *end) noexcept nogil:
+    """Bucket m ratings in place by (user - base) >> shift into nb buckets: each rating is
+    swapped straight into the next free slot of its bucket (American flag sort).  On
+    return end[b] is where bucket b ends.  head and end have room for nb + 1 entries."""
+    cdef int64_t j, c, d, t
+    cdef int32_t x
+    cdef floating y
+    memset(head, 0, <size_t> (nb + 1) * sizeof(int64_t))
     for j in range(m):
-        count[key[j] - key0 + 1] += 1
+        head[((users[j] - base) >> shift) + 1] += 1
+    for c in range(nb):
+        head[c + 1] += head[c]
+        end[c] = head[c + 1]
+    for c in range(nb):
+        while head[c] < end[c]:
+            j = head[c]
+            d = (users[j] - base) >> shift
+            if d == c:
+                head[c] = j + 1
+                continue
+            t = head[d]
+            head[d] = t + 1
+            x = users[j]; users[j] = users[t]; users[t] = x
+            x = items[j]; items[j] = items[t]; items[t] = x
+            y = values[j]; values[j] = values[t]; values[t] = y
+
+
+cdef inline void _sort_block(int32_t *users, int32_t *items, floating *values, int64_t m,
+                             int64_t u0, int64_t nu, int64_t *head,
+                             int64_t *end) noexcept nogil:
+    """Sort a block's m ratings in place by (user, item), users in [u0, u0 + nu): bucket
+    passes by user, FLAG_BITS bits at a time from the top (a pass over a few hundred
+    buckets keeps its write positions in L1, where one over every user of the group
+    jumped across the whole block), then each user's run by item.  head and end have
+    room for 2**FLAG_BITS + 1 entries."""
+    cdef int shift = 0
+    cdef int64_t s, e, c, b, nb, sb, eb
+    while (nu - 1) >> shift >= (1 << FLAG_BITS):
+        shift += FLAG_BITS
+    _flag_pass(users, items, values, m, u0, shift, ((nu - 1) >> shift) + 1, head, end)
+    while shift > 0:
+        # refine every bucket of the previous pass by the next FLAG_BITS bits
+        shift -= FLAG_BITS
+        s = 0
+        while s < m:
+            b = (users[s] - u0) >> (shift + FLAG_BITS)
+            e = s + 1
+            while e < m and (users[e] - u0) >> (shift + FLAG_BITS) == b:
+                e += 1
+            if e - s > 1:
+                nb = min(<int64_t> 1 << FLAG_BITS, ((nu - 1 - (b << (shift + FLAG_BITS)))
+                                                    >> shift) + 1)
+                _flag_pass(&users[s], &items[s], &values[s], e - s,
+                           u0 + (b << (shift + FLAG_BITS)), shift, nb, head, end)
+            s = e
     s = 0
-    for c in range(n_keys + 1):
-        s = s + count[c]
-        count[c] = s
-    for j in range(m):
-        c = key[j] - key0
-        p = count[c]
-        count[c] = p + 1
-        out_a[p] = a[j]
-        out_b[p] = b[j]
-        out_v[p] = v[j]
+    while s < m:                            # each user's run by item
+        e = s + 1
+        while e < m and users[e] == users[s]:
+            e += 1
+        if e - s > 1:
+            _sort_pairs(&items[s], &values[s], e - s)
+        s = e
 
 
 def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
@@ -101,12 +208,9 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
     cdef int64_t[::1] dup = dup_arr
     cdef int failed[1]
     cdef int t
-    cdef int64_t j, lo, hi, blk, p, s, r, c, u0, i0, nu, ni, begin, m, max_block = 0
-    cdef int64_t max_group = 0
-    cdef int32_t *tmp_u
-    cdef int32_t *tmp_i
-    cdef floating *tmp_v
-    cdef int64_t *cnt
+    cdef int64_t j, lo, hi, blk, p, s, r, c, u0, nu, begin, m
+    cdef int64_t *head
+    cdef int64_t *end
     failed[0] = 0
     block_ptr[0] = 0
     if nnz == 0:
@@ -129,8 +233,6 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
                 counts[t, blk] = s
                 s = s + p
             block_ptr[blk + 1] = s
-            if s - block_ptr[blk] > max_block:
-                max_block = s - block_ptr[blk]
         # scatter pass
         for t in prange(T, num_threads=T, schedule="static", chunksize=1):
             lo = t * nnz // T
@@ -144,16 +246,10 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
                 out_users[p] = <int32_t> r
                 out_items[p] = <int32_t> c
                 out_values[p] = values[j]
-    # largest group (+1 for the counting sorts' offsets)
-    for r in range(B):
-        max_group = max(max_group, _first(r + 1, n_users, B) - _first(r, n_users, B),
-                        _first(r + 1, n_items, B) - _first(r, n_items, B))
     with nogil, parallel(num_threads=T):
-        tmp_u = <int32_t *> malloc(<size_t> max(max_block, 1) * sizeof(int32_t))
-        tmp_i = <int32_t *> malloc(<size_t> max(max_block, 1) * sizeof(int32_t))
-        tmp_v = <floating *> malloc(<size_t> max(max_block, 1) * sizeof(floating))
-        cnt = <int64_t *> malloc(<size_t> (max_group + 1) * sizeof(int64_t))
-        if tmp_u == NULL or tmp_i == NULL or tmp_v == NULL or cnt == NULL:
+        head = <int64_t *> malloc(((1 << FLAG_BITS) + 1) * sizeof(int64_t))
+        end = <int64_t *> malloc(((1 << FLAG_BITS) + 1) * sizeof(int64_t))
+        if head == NULL or end == NULL:
             failed[0] = 1
         for blk in prange(BB, schedule="dynamic"):
             if failed[0]:
@@ -162,23 +258,16 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
             c = blk % B
             u0 = _first(r, n_users, B)
             nu = _first(r + 1, n_users, B) - u0
-            i0 = _first(c, n_items, B)
-            ni = _first(c + 1, n_items, B) - i0
             begin = block_ptr[blk]
             m = block_ptr[blk + 1] - begin
-            # by item into the buffer, then stably by user back into place
-            _count_sort(&out_items[begin], i0, ni, &out_users[begin], &out_items[begin],
-                        &out_values[begin], m, tmp_u, tmp_i, tmp_v, cnt)
-            _count_sort(tmp_u, u0, nu, tmp_u, tmp_i, tmp_v, m, &out_users[begin],
-                        &out_items[begin], &out_values[begin], cnt)
+            _sort_block(&out_users[begin], &out_items[begin], &out_values[begin], m, u0,
+                        nu, head, end)
             for j in range(begin, begin + m - 1):
                 if out_users[j] == out_users[j + 1] and out_items[j] == out_items[j + 1]:
                     dup[blk] = j
                     break
-        free(tmp_u)
-        free(tmp_i)
-        free(tmp_v)
-        free(cnt)
+        free(head)
+        free(end)
     if failed[0]:
         return LAYOUT_NOMEM, -1
     for blk in range(BB):
@@ -200,11 +289,7 @@ ctypedef fused index_t:
     int32_t
     int64_t
 
-cdef enum:
-    INSERTION_MAX = 48      # rows up to this length are sorted by insertion
-
-
-cdef inline void _insertion_sort(index_t *col, floating *val, int64_t m) noexcept nogil:
+cdef inline void _insertion_sort_row(index_t *col, floating *val, int64_t m) noexcept nogil:
     cdef int64_t j, h
     cdef index_t c
     cdef floating v
@@ -327,7 +412,7 @@ def csr_from_triples(const int32_t[::1] rows,     # IN  (nnz,) row of each entry
             begin = indptr[r]
             m = indptr[r + 1] - begin
             if m <= INSERTION_MAX:
-                _insertion_sort(&indices[begin], &data[begin], m)
+                _insertion_sort_row(&indices[begin], &data[begin], m)
             else:
                 _radix_sort(&indices[begin], &data[begin], m, digits, tmp_c, tmp_v, cnt)
             for j in range(begin, begin + m - 1):
