@@ -3,12 +3,12 @@
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
 from libc.stdlib cimport free, malloc, qsort
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-from _vec cimport fmf_max_sum_d, fmf_max_sum_f
+import numpy as np
 
 ctypedef fused index_t:
     int32_t
@@ -17,7 +17,32 @@ ctypedef fused index_t:
 cdef enum:
     ROW_TILE = 64       # pair_counts: query rows per unit of parallel work
     ITEM_TILE = 1024    # pair_counts: candidate items per GEMM
-    GROUP = 32          # topk: candidates whose best score is compared to the threshold
+    GROUP = 32          # topk: scores compared with the heap root at once (a bit mask)
+
+
+cdef extern from "fastmf_tile.h" nogil:
+    const int FMF_BLOCK_ROWS
+    const int FMF_PANEL_F "FMF_PANEL(float)"
+    const int FMF_PANEL_D "FMF_PANEL(double)"
+    void fmf_pack_panels_f(const float *items, const float *bias, long n, int k,
+                           float *out, float *out_bias)
+    void fmf_pack_panels_d(const double *items, const double *bias, long n, int k,
+                           double *out, double *out_bias)
+    void fmf_score_tile_f(const float *a, int nr, const float *panels, const float *bias,
+                          int n_panels, int k, float *c, long ldc)
+    void fmf_score_tile_d(const double *a, int nr, const double *panels,
+                          const double *bias, int n_panels, int k, double *c, long ldc)
+    uint32_t fmf_mask_above_f(const float *s, float t)
+    uint32_t fmf_mask_above_d(const double *s, double t)
+    int fmf_ctz32(uint32_t x)
+
+
+cdef inline int _panel_width(floating x) noexcept nogil:
+    """Items per packed panel (fastmf_tile.h) for this precision (x only picks it)."""
+    if floating is float:
+        return FMF_PANEL_F
+    else:
+        return FMF_PANEL_D
 
 
 cdef inline void _scores_tile(const floating *items, const floating *queries,
@@ -121,25 +146,45 @@ def topk(const floating[:, ::1] queries,      # IN  (m, k) query vectors
     cdef int64_t n_item_tiles = (n_cand + item_tile - 1) // item_tile
     cdef int failed[1]
     cdef int64_t t, ct, r0, c0, e, e_end, g, row, self_id
-    cdef int r, c, c_end, nr, nc
+    cdef int r, c, cc, nr, nc
+    cdef uint32_t mask
     cdef Py_ssize_t size, j
     cdef floating s
     cdef floating *buf
+    cdef floating *qbuf
     cdef floating *hs
     cdef floating *tile_scores
-    cdef const floating *tile_bias
     cdef int64_t *hi
     cdef Py_ssize_t *fill
     cdef int64_t *cursor
+    cdef floating zero = 0
+    cdef int w = _panel_width(zero)
+    # row tiles rounded up to whole blocks of rows (padded with zero rows)
+    cdef int rows_pad = (row_tile + FMF_BLOCK_ROWS - 1) // FMF_BLOCK_ROWS * FMF_BLOCK_ROWS
     failed[0] = 0
     if m == 0:
         return 0
+    # the candidates, packed once into panels (design (a))
+    dtype = np.float32 if floating is float else np.float64
+    panels_arr = np.empty(max((n_cand + w - 1) // w * w * k, 1), dtype=dtype)
+    bias_arr = np.empty((n_cand + w - 1) // w * w + 1, dtype=dtype)
+    cdef floating[::1] panels = panels_arr
+    cdef floating[::1] panel_bias = bias_arr
+    if n_cand > 0:
+        with nogil:
+            if floating is float:
+                fmf_pack_panels_f(&items[0, 0] if k > 0 else NULL, &item_bias[0], n_cand, k,
+                                  &panels[0], &panel_bias[0])
+            else:
+                fmf_pack_panels_d(&items[0, 0] if k > 0 else NULL, &item_bias[0], n_cand, k,
+                                  &panels[0], &panel_bias[0])
     with nogil, parallel(num_threads=num_threads):
-        buf = <floating *> malloc(<size_t> row_tile * item_tile * sizeof(floating))
+        buf = <floating *> malloc(<size_t> rows_pad * item_tile * sizeof(floating))
+        qbuf = <floating *> malloc(<size_t> rows_pad * max(k, 1) * sizeof(floating))
         fill = <Py_ssize_t *> malloc(<size_t> row_tile * sizeof(Py_ssize_t))
         cursor = <int64_t *> malloc(<size_t> row_tile * sizeof(int64_t))
         try:
-            if buf == NULL or fill == NULL or cursor == NULL:
+            if buf == NULL or qbuf == NULL or fill == NULL or cursor == NULL:
                 failed[0] = 1
             for t in prange(n_tiles, schedule="dynamic"):
                 if failed[0]:
@@ -149,60 +194,74 @@ def topk(const floating[:, ::1] queries,      # IN  (m, k) query vectors
                 for r in range(nr):
                     fill[r] = 0
                     cursor[r] = excl_indptr[r0 + r]
+                if k > 0:
+                    memcpy(qbuf, &queries[r0, 0], <size_t> nr * k * sizeof(floating))
+                    memset(qbuf + <int64_t> nr * k, 0,
+                           <size_t> (rows_pad - nr) * k * sizeof(floating))
                 for ct in range(n_item_tiles):
                     c0 = ct * item_tile
                     nc = <int> (n_cand - c0 if n_cand - c0 < item_tile else item_tile)
-                    if k > 0:
-                        _scores_tile(&items[c0, 0], &queries[r0, 0], nc, nr, k, buf)
-                    else:       # no factors: every dot product is 0 (scores = biases)
-                        memset(buf, 0, nr * nc * sizeof(floating))
-                    tile_bias = &item_bias[c0]
+                    # scores with the items' biases (k = 0: the biases alone)
+                    if floating is float:
+                        fmf_score_tile_f(qbuf, nr, &panels[c0 * k], &panel_bias[c0],
+                                         (nc + w - 1) // w, k, buf, item_tile)
+                    else:
+                        fmf_score_tile_d(qbuf, nr, &panels[c0 * k], &panel_bias[c0],
+                                         (nc + w - 1) // w, k, buf, item_tile)
                     for r in range(nr):
                         row = r0 + r
                         hs = &out_scores[row, 0]
                         hi = &out_ids[row, 0]
-                        tile_scores = buf + r * nc
+                        tile_scores = buf + r * item_tile
                         size = fill[r]
                         e = cursor[r]
                         e_end = excl_indptr[row + 1]
                         self_id = excl_self[row]
                         c = 0
                         while c < nc:
-                            # a full heap admits nothing below its root (design (b))
-                            if c + GROUP <= nc:
-                                c_end = c + GROUP
-                                if size == n:
-                                    if floating is float:
-                                        s = fmf_max_sum_f(tile_scores + c, tile_bias + c,
-                                                          GROUP)
-                                    else:
-                                        s = fmf_max_sum_d(tile_scores + c, tile_bias + c,
-                                                          GROUP)
-                                    if s < hs[0]:
-                                        c = c_end
-                                        continue
-                            else:
-                                c_end = nc
-                            while c < c_end:
-                                s = tile_scores[c] + tile_bias[c]
-                                g = item_ids[c0 + c]
-                                c = c + 1
-                                if size == n and not _ranks_below(hs[0], hi[0], s, g):
-                                    continue
-                                if s != s:          # NaN: never ranked
-                                    continue
-                                # advance the sorted exclusion list up to g (design (d))
-                                while e < e_end and excl_indices[e] < g:
-                                    e = e + 1
-                                if (e < e_end and excl_indices[e] == g) or g == self_id:
-                                    continue
-                                if size < n:
-                                    _push(hs, hi, size, s, g)
-                                    size = size + 1
+                            if size == n and c + GROUP <= nc:
+                                # a full heap admits only scores above its root: visit
+                                # the group's members above it, if any (design (b))
+                                if floating is float:
+                                    mask = fmf_mask_above_f(tile_scores + c, hs[0])
                                 else:
+                                    mask = fmf_mask_above_d(tile_scores + c, hs[0])
+                                while mask != 0:
+                                    cc = c + fmf_ctz32(mask)
+                                    mask = mask & (mask - 1)
+                                    s = tile_scores[cc]
+                                    g = item_ids[c0 + cc]
+                                    if not _ranks_below(hs[0], hi[0], s, g):
+                                        continue    # the root rose meanwhile
+                                    while e < e_end and excl_indices[e] < g:
+                                        e = e + 1
+                                    if (e < e_end and excl_indices[e] == g) or g == self_id:
+                                        continue
                                     hs[0] = s
                                     hi[0] = g
                                     _sift_down(hs, hi, size, 0)
+                                c = c + GROUP
+                                continue
+                            # filling the heap, or the tile's last partial group
+                            s = tile_scores[c]
+                            g = item_ids[c0 + c]
+                            c = c + 1
+                            if size == n and not _ranks_below(hs[0], hi[0], s, g):
+                                continue
+                            if s != s:          # NaN: never ranked
+                                continue
+                            # advance the sorted exclusion list up to g (design (d))
+                            while e < e_end and excl_indices[e] < g:
+                                e = e + 1
+                            if (e < e_end and excl_indices[e] == g) or g == self_id:
+                                continue
+                            if size < n:
+                                _push(hs, hi, size, s, g)
+                                size = size + 1
+                            else:
+                                hs[0] = s
+                                hi[0] = g
+                                _sift_down(hs, hi, size, 0)
                         fill[r] = size
                         cursor[r] = e
                 for r in range(nr):
@@ -218,6 +277,7 @@ def topk(const floating[:, ::1] queries,      # IN  (m, k) query vectors
                         hi[j] = -1
         finally:
             free(buf)
+            free(qbuf)
             free(fill)
             free(cursor)
     return failed[0]

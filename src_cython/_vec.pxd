@@ -9,8 +9,6 @@ cdef extern from "fastmf_vec.h" nogil:
     void fmf_pair_step_f(float *p, float *q, int n, float decay, float step)
     void fmf_pair_step_d(double *p, double *q, int n, double decay, double step)
     void fmf_prefetch(const void *p)
-    float fmf_max_sum_f(const float *a, const float *b, int n)
-    double fmf_max_sum_d(const double *a, const double *b, int n)
     void fmf_symv_f(const float *g, const float *p, float *out, int n)
     void fmf_symv_d(const double *g, const double *p, double *out, int n)
     void fmf_rows_apply_f(const float *z, long m, int n, const float *a, float sign,
@@ -33,14 +31,6 @@ cdef inline floating dot(const floating *a, const floating *b, int n) noexcept n
         return fmf_dot_f(a, b, n)
     else:
         return fmf_dot_d(a, b, n)
-
-
-cdef inline floating max_sum(const floating *a, const floating *b, int n) noexcept nogil:
-    """max_i (a[i] + b[i]), -inf for n = 0 (vectorised; NaN entries never win)."""
-    if floating is float:
-        return fmf_max_sum_f(a, b, n)
-    else:
-        return fmf_max_sum_d(a, b, n)
 
 
 cdef inline void pair_step(floating *p, floating *q, int n,

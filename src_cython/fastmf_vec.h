@@ -13,13 +13,10 @@
 #ifndef FASTMF_VEC_H
 #define FASTMF_VEC_H
 
-#include <math.h>
-
 #if defined(_MSC_VER) && !defined(__clang__)
 #  define FMF_RESTRICT __restrict
 #  define FMF_SIMD
 #  define FMF_SIMD_SUM(var)
-#  define FMF_SIMD_MAX(var)
 #  define FMF_INLINE static __forceinline
 #else
 #  define FMF_RESTRICT restrict
@@ -27,7 +24,6 @@
 #  define FMF_PRAGMA(x) _Pragma(#x)
 #  define FMF_SIMD FMF_PRAGMA(omp simd)
 #  define FMF_SIMD_SUM(var) FMF_PRAGMA(omp simd reduction(+:var))
-#  define FMF_SIMD_MAX(var) FMF_PRAGMA(omp simd reduction(max:var))
 #endif
 
 /* Ask for the cache line holding p, for writing (the kernels prefetch factor rows a
@@ -119,19 +115,6 @@
             FMF_SIMD                                                                       \
             for (int f = 0; f < n; ++f) out[f] += c * zj[f];                               \
         }                                                                                  \
-    }                                                                                      \
-    /* max_i (a[i] + b[i]), -inf for n = 0 (NaN entries are never the result); forced    \
-     * inline, so a constant n vectorises with no remainder. */                           \
-    FMF_INLINE T fmf_max_sum_##SUFFIX(const T *FMF_RESTRICT a, const T *FMF_RESTRICT b,    \
-                                      int n)                                               \
-    {                                                                                      \
-        T m = -INFINITY;                                                                   \
-        FMF_SIMD_MAX(m)                                                                    \
-        for (int i = 0; i < n; ++i) {                                                      \
-            const T s = a[i] + b[i];                                                       \
-            m = s > m ? s : m;                                                             \
-        }                                                                                  \
-        return m;                                                                          \
     }                                                                                      \
     /* Simultaneous step on two rows, each using the other's value from before the step:   \
      *   p <- decay * p + step * q_old                                                     \
