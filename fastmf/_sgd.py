@@ -25,6 +25,11 @@ _MAX_BLOCKS = 64
 # The item rows of the two groups that two threads walk at once, plus the user rows they
 # stream, should stay in the last-level cache: an item group gets a quarter of it.
 _ITEM_GROUP_SHARE_OF_LLC = 4
+# An epoch gets one thread per this many multiply-adds (ratings x factors): a smaller
+# epoch (100,000 ratings at k=32 takes about a millisecond) gains nothing from a second
+# thread and loses the threads' start-up and waits, several times over on a busy
+# machine.  The result does not depend on the thread count, so this only affects speed.
+_EPOCH_WORK_PER_THREAD = 4_000_000
 
 
 class DivergenceError(FloatingPointError):
@@ -179,6 +184,8 @@ class Training:
         self._arrays = arrays
         self._global_bias = global_bias
         self._rng_state = rng_state
+        work = blocked.values.shape[0] * max(arrays[0].shape[1], 1)
+        params["n_threads"] = max(1, min(params["n_threads"], work // _EPOCH_WORK_PER_THREAD))
         self._params = params
         self._state: SGDState | None = None
         self._dirty = False

@@ -214,7 +214,9 @@ def test_float32_agrees_with_float64():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fit_is_bit_reproducible(dtype):
+def test_fit_is_bit_reproducible(dtype, monkeypatch):
+    # small epochs run on one thread whatever num_threads says: lift that for the test
+    monkeypatch.setattr(sgd_driver, "_EPOCH_WORK_PER_THREAD", 1)
     X = random_ratings(150, 80, 0.2, seed=None)
     kw = dict(factors=5, epochs=4, random_state=11, dtype=dtype)
     a = MatrixFactorization(num_threads=1, **kw).fit(X)
@@ -248,12 +250,27 @@ def test_recovers_low_rank_signal():
     assert rmse < 0.25 * baseline
 
 
-def test_multithreaded_accuracy_matches_single_thread():
+def test_multithreaded_accuracy_matches_single_thread(monkeypatch):
+    monkeypatch.setattr(sgd_driver, "_EPOCH_WORK_PER_THREAD", 1)
     X = random_ratings(500, 300, 0.1, seed=None)
     kw = dict(factors=8, epochs=10, learning_rate=0.02, random_state=3)
     one = MatrixFactorization(num_threads=1, **kw).fit(X)
     two = MatrixFactorization(num_threads=2, **kw).fit(X)
     assert two.training_loss_[-1] == pytest.approx(one.training_loss_[-1], rel=1e-6)
+
+
+def test_small_epochs_run_on_one_thread():
+    X = random_ratings(200, 100, 0.2, seed=0)
+    data = check_ratings(X, np.dtype(np.float32))
+    blocked = sgd_driver.block_layout(data, 8, np.random.default_rng(0))
+    arrays = [np.zeros((200, 8), np.float32), np.zeros((100, 8), np.float32),
+              np.zeros(200, np.float32), np.zeros(100, np.float32)]
+    seed = np.zeros(1, np.uint64)
+    small = sgd_driver.Training(blocked, arrays, 0.0, seed, n_threads=2)
+    assert small._params["n_threads"] == 1
+    # a model that wide makes the same epoch big (only the shape is read here)
+    big = [np.broadcast_to(np.zeros(1, np.float32), (200, 10**6))] + arrays[1:]
+    assert sgd_driver.Training(blocked, big, 0.0, seed, n_threads=2)._params["n_threads"] == 2
 
 
 def test_divergence_raises_clear_error():
