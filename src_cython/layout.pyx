@@ -30,6 +30,10 @@ from libc.string cimport memset
 
 import numpy as np
 
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
 cdef enum:
     LAYOUT_OK = 0
     LAYOUT_NOMEM = 1
@@ -52,10 +56,10 @@ cdef enum:
     INSERTION_MAX = 48      # runs (and CSR rows) up to this length are sorted by insertion
 
 
-cdef inline void _insertion_sort(int32_t *key, floating *val, int64_t m) noexcept nogil:
+cdef inline void _insertion_sort(index_t *key, floating *val, int64_t m) noexcept nogil:
     """Sort m (key, val) pairs by key, in place."""
     cdef int64_t j, h
-    cdef int32_t c
+    cdef index_t c
     cdef floating v
     for j in range(1, m):
         c = key[j]
@@ -178,6 +182,22 @@ cdef inline void _sort_block(int32_t *users, int32_t *items, floating *values, i
         s = e
 
 
+cdef inline void _counts_to_cursors(int64_t *counts, int T, int64_t n,
+                                    index_t *ptr) noexcept nogil:
+    """Turn per-thread counts (T rows of n buckets) into each thread's first position in
+    every bucket (thread t after threads < t), and write the buckets' offsets to
+    ptr[0:n + 1]."""
+    cdef int64_t b, s = 0, c
+    cdef int t
+    ptr[0] = 0
+    for b in range(n):
+        for t in range(T):
+            c = counts[t * n + b]
+            counts[t * n + b] = s
+            s = s + c
+        ptr[b + 1] = <index_t> s
+
+
 def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
                const int32_t[::1] items,        # IN  (nnz,) original item ids
                const floating[::1] values,      # IN  (nnz,)
@@ -226,13 +246,7 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
                        + _group(item_new[items[j]], n_items, B))
                 counts[t, blk] += 1
         # block offsets, then each chunk's cursor in every block
-        for blk in range(BB):
-            s = block_ptr[blk]
-            for t in range(T):
-                p = counts[t, blk]
-                counts[t, blk] = s
-                s = s + p
-            block_ptr[blk + 1] = s
+        _counts_to_cursors(&counts[0, 0], T, BB, &block_ptr[0])
         # scatter pass
         for t in prange(T, num_threads=T, schedule="static", chunksize=1):
             lo = t * nnz // T
@@ -284,26 +298,6 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
 #     radix sort on 8-bit digits through a per-thread buffer of the longest row.  The
 #     transpose is one more counting sort: every thread scatters a contiguous range of
 #     rows in order, so each output row lists its columns in increasing order.
-
-ctypedef fused index_t:
-    int32_t
-    int64_t
-
-cdef inline void _insertion_sort_row(index_t *col, floating *val, int64_t m) noexcept nogil:
-    cdef int64_t j, h
-    cdef index_t c
-    cdef floating v
-    for j in range(1, m):
-        c = col[j]
-        v = val[j]
-        h = j - 1
-        while h >= 0 and col[h] > c:
-            col[h + 1] = col[h]
-            val[h + 1] = val[h]
-            h -= 1
-        col[h + 1] = c
-        val[h + 1] = v
-
 
 cdef inline void _radix_sort(index_t *col, floating *val, int64_t m, int digits,
                              index_t *tmp_col, floating *tmp_val,
@@ -378,14 +372,8 @@ def csr_from_triples(const int32_t[::1] rows,     # IN  (nnz,) row of each entry
             hi = (t + 1) * nnz // T
             for j in range(lo, hi):
                 counts[t, rows[j]] += 1
-        s = 0
-        indptr[0] = 0
+        _counts_to_cursors(&counts[0, 0], T, n_rows, &indptr[0])
         for r in range(n_rows):
-            for t in range(T):
-                p = counts[t, r]
-                counts[t, r] = s
-                s = s + p
-            indptr[r + 1] = <index_t> s
             if indptr[r + 1] - indptr[r] > max_row:
                 max_row = indptr[r + 1] - indptr[r]
         for t in prange(T, num_threads=T, schedule="static", chunksize=1):
@@ -412,7 +400,7 @@ def csr_from_triples(const int32_t[::1] rows,     # IN  (nnz,) row of each entry
             begin = indptr[r]
             m = indptr[r + 1] - begin
             if m <= INSERTION_MAX:
-                _insertion_sort_row(&indices[begin], &data[begin], m)
+                _insertion_sort(&indices[begin], &data[begin], m)
             else:
                 _radix_sort(&indices[begin], &data[begin], m, digits, tmp_c, tmp_v, cnt)
             for j in range(begin, begin + m - 1):
@@ -453,14 +441,7 @@ def csr_transpose(const index_t[::1] indptr,      # IN  (n_rows + 1,)
             hi = (t + 1) * n_rows // T
             for j in range(indptr[lo], indptr[hi]):
                 counts[t, indices[j]] += 1
-        s = 0
-        out_indptr[0] = 0
-        for c in range(n_cols):
-            for t in range(T):
-                p = counts[t, c]
-                counts[t, c] = s
-                s = s + p
-            out_indptr[c + 1] = <index_t> s
+        _counts_to_cursors(&counts[0, 0], T, n_cols, &out_indptr[0])
         for t in prange(T, num_threads=T, schedule="static", chunksize=1):
             lo = t * n_rows // T
             hi = (t + 1) * n_rows // T

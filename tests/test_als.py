@@ -318,6 +318,17 @@ def test_int64_indices_match_int32():
     assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
 
 
+def _one_long_item_row():
+    """9,000 users who all rated item 0 (a row longer than CG's gather buffer), and a few
+    other ratings."""
+    rng = np.random.default_rng()
+    n_users = 9000
+    users = np.concatenate([np.arange(n_users), rng.integers(0, n_users, 50)])
+    items = np.concatenate([np.zeros(n_users, int), rng.integers(1, 5, 50)])
+    pairs = np.unique(np.stack([users, items], 1), axis=0)
+    return sp.csr_matrix((rng.random(len(pairs)), (pairs[:, 0], pairs[:, 1])))
+
+
 def test_large_systems_and_long_rows_match_reference():
     """k + 1 > 128 takes LAPACK's potrf; a row longer than the CG gather buffer is
     applied rating by rating."""
@@ -329,12 +340,7 @@ def test_large_systems_and_long_rows_match_reference():
     _kernel_half(csrs.by_user, P, bu, Q, bi, cfg, threads=2)
     np.testing.assert_allclose(P, ref_P, rtol=1e-6, atol=1e-9)
 
-    rng = np.random.default_rng()
-    n_users = 9000
-    users = np.concatenate([np.arange(n_users), rng.integers(0, n_users, 50)])
-    items = np.concatenate([np.zeros(n_users, int), rng.integers(1, 5, 50)])
-    pairs = np.unique(np.stack([users, items], 1), axis=0)
-    X = sp.csr_matrix((rng.random(len(pairs)), (pairs[:, 0], pairs[:, 1])))
+    X = _one_long_item_row()
     _, csrs, (P, Q, bu, bi) = _setup(X, "implicit", k=3)
     cfg = _cfg("implicit", "cg", cg_steps=20, l2=0.5)
     ref_Q, ref_bi = Q.copy(), bi.copy()
@@ -374,12 +380,7 @@ def test_cg_at_compiled_widths_matches_reference(level, k, monkeypatch):
         _kernel_half(csr, A, ab, B, bb, cfg, threads=2)
         np.testing.assert_allclose(A, ref_A, rtol=1e-6, atol=1e-8)
     if k == 16:
-        rng = np.random.default_rng()
-        n_users = 9000
-        users = np.concatenate([np.arange(n_users), rng.integers(0, n_users, 50)])
-        items = np.concatenate([np.zeros(n_users, int), rng.integers(1, 5, 50)])
-        pairs = np.unique(np.stack([users, items], 1), axis=0)
-        X = sp.csr_matrix((rng.random(len(pairs)), (pairs[:, 0], pairs[:, 1])))
+        X = _one_long_item_row()
         _, csrs, (P, Q, bu, bi) = _setup(X, "implicit", k=k)
         ref_Q = Q.copy()
         _reference_half(csrs.by_item, ref_Q, bi.copy(), P, bu, _cfg("implicit", l2=2.0))
