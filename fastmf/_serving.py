@@ -169,6 +169,60 @@ class ServingMixin:
             scores = np.where(ids >= 0, sigmoid(scores), -np.inf).astype(scores.dtype)
         return ids, scores
 
+    def recommend_all(self, n: int = 10, *, exclude: SparseMatrix | None = None,
+                      batch_size: int | None = None,
+                      out: tuple[np.ndarray, np.ndarray] | None = None,
+                      ) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
+        """The ``n`` best-scored items of every user, best first, with bounded memory.
+
+        Equal to ``recommend(np.arange(n_users), n, exclude=exclude)``, computed
+        ``batch_size`` users at a time (default 16,384), so that besides the output only
+        one batch's working memory is needed; nothing users x items is ever built.
+
+        Parameters
+        ----------
+        n : int, default=10
+            Items per user, at most the number of items of the model (a larger ``n``
+            returns that many).
+        exclude : scipy.sparse matrix of shape (n_users, n_items), optional
+            Items not to recommend, as stored entries of each user's row.
+        batch_size : int, optional
+            Users per batch.
+        out : tuple (ids, scores), optional
+            Preallocated output of shapes (n_users, min(n, n_items)), dtypes int64 and
+            the model's dtype, C-contiguous and writeable: for example two arrays from
+            ``numpy.lib.format.open_memmap``, so that the result is written to disk.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (n_users, min(n, n_items))
+            As for :meth:`recommend` (the array of ``out`` when given).
+        scores : ndarray, same shape
+            Likewise.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_ratings
+        >>> users, items, ratings = make_ratings(300, 200, 6_000, seed=0)
+        >>> train = sp.csr_matrix((ratings, (users, items)), shape=(300, 200))
+        >>> model = MatrixFactorization(8, epochs=5, random_state=0).fit(train)
+        >>> ids, scores = model.recommend_all(5, exclude=train, batch_size=128)
+        >>> ids.shape
+        (300, 5)
+        >>> each = model.recommend(np.arange(300), n=5, exclude=train)
+        >>> bool((ids == each[0]).all() and (scores == each[1]).all())
+        True
+        """
+        s = snapshot(self)          # one state throughout, whatever other threads do
+        link = sigmoid if s.loss == "logistic" else None
+        return _rec.recommend_all(
+            s.user_factors, s.item_factors, s.item_bias, n, exclude=exclude,
+            user_bias=s.user_bias + s.global_bias, batch_size=batch_size, out=out,
+            num_threads=self.num_threads, link=link)
+
     def similar_items(self, items: ArrayLike, n: int = 10,
                       ) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
         """The ``n`` items whose factors have the highest cosine similarity with each

@@ -1,0 +1,59 @@
+"""recommend_all: every user's top n in batches, equal to recommend."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import random_ratings
+
+from fastmf import MatrixFactorization
+from fastmf import recommend as rec
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("batch_size", [1, 7, None])
+def test_equals_recommend_for_every_user(loss, batch_size):
+    X = random_ratings(90, 70, 0.2, seed=None, binary=loss == "logistic")
+    model = MatrixFactorization(6, loss=loss, epochs=3, random_state=0).fit(X)
+    users = np.arange(X.shape[0])
+    want = model.recommend(users, 8, exclude=X)
+    got = model.recommend_all(8, exclude=X.tocoo(), batch_size=batch_size)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    plain = model.recommend_all(8, batch_size=batch_size)
+    np.testing.assert_array_equal(plain[0], model.recommend(users, 8)[0])
+
+
+def test_writes_into_memory_mapped_output(tmp_path):
+    X = random_ratings(60, 50, 0.2, seed=None)
+    model = MatrixFactorization(4, epochs=2, random_state=1, dtype=np.float32).fit(X)
+    ids = np.lib.format.open_memmap(tmp_path / "ids.npy", mode="w+", dtype=np.int64,
+                                    shape=(60, 5))
+    scores = np.lib.format.open_memmap(tmp_path / "scores.npy", mode="w+",
+                                       dtype=np.float32, shape=(60, 5))
+    got = model.recommend_all(5, exclude=X, batch_size=16, out=(ids, scores))
+    assert got[0] is ids and got[1] is scores
+    ids.flush()
+    scores.flush()
+    want = model.recommend(np.arange(60), 5, exclude=X)
+    np.testing.assert_array_equal(np.load(tmp_path / "ids.npy"), want[0])
+    np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), want[1])
+
+
+def test_bad_arguments_raise_clear_errors():
+    X = random_ratings(30, 20, 0.3, seed=0)
+    model = MatrixFactorization(3, epochs=1, random_state=0, dtype=np.float64).fit(X)
+    with pytest.raises(ValueError, match="out ids must have shape"):
+        model.recommend_all(4, out=(np.empty((30, 3), np.int64), np.empty((30, 4))))
+    with pytest.raises(ValueError, match="out scores must have shape .* dtype float64"):
+        model.recommend_all(4, out=(np.empty((30, 4), np.int64),
+                                    np.empty((30, 4), np.float32)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        model.recommend_all(4, out=(np.empty((4, 30), np.int64).T, np.empty((30, 4))))
+    with pytest.raises(TypeError, match="tuple"):
+        model.recommend_all(4, out=np.empty((30, 4)))
+    with pytest.raises(ValueError, match="batch_size"):
+        model.recommend_all(4, batch_size=0)
+    with pytest.raises(ValueError, match=r"exclude must have shape \(30, 20\)"):
+        model.recommend_all(4, exclude=sp.csr_matrix((29, 20)))
+    with pytest.raises(ValueError, match="user_factors must have shape"):
+        rec.recommend_all(np.zeros((5, 2)), model.item_factors_)
