@@ -57,3 +57,16 @@ def test_bad_arguments_raise_clear_errors():
         model.recommend_all(4, exclude=sp.csr_matrix((29, 20)))
     with pytest.raises(ValueError, match="user_factors must have shape"):
         rec.recommend_all(np.zeros((5, 2)), model.item_factors_)
+
+
+def test_caps_n_at_the_number_of_items_and_reports_overflow():
+    X = random_ratings(30, 20, 0.3, seed=0)
+    model = MatrixFactorization(3, epochs=1, random_state=0).fit(X)
+    ids, scores = model.recommend_all(10**8, exclude=X)       # never 30 x 10**8 arrays
+    assert ids.shape == scores.shape == (30, 20)
+    want = model.recommend(np.arange(30), n=20, exclude=X)
+    np.testing.assert_array_equal(ids, want[0])
+    np.testing.assert_array_equal(scores, want[1])
+    huge = np.full((4, 2), 1e30, dtype=np.float32)
+    with pytest.raises(FloatingPointError, match="overflowed float32"):
+        rec.recommend_all(huge, huge)
