@@ -93,8 +93,10 @@ def main() -> None:
                 state = np.array([7], dtype=np.uint64)
                 t = time.perf_counter()
                 module.sgd_epoch(blocked.users, blocked.items, blocked.values,
-                                 blocked.block_ptr, blocked.n_blocks, P, Q, bu, bi, mu,
-                                 0.01, 0.02, 0.02, True, 0, state, 1)
+                                 blocked.block_ptr, blocked.n_blocks, P, Q, bu, bi,
+                                 {"mu": mu, "learning_rate": 0.01, "l2": 0.02,
+                                  "l2_bias": 0.02, "biases": True,
+                                  "loss_code": module.LOSSES["squared"]}, state, 1)
                 best[name] = min(best[name], time.perf_counter() - t)
         ref = best["native"]
         print(f"SGD epoch k={k:<3} " + "  ".join(

@@ -63,6 +63,17 @@ class ALSConfig:
     biases: bool
     alpha: float
 
+    def kernel_settings(self, global_bias: float,
+                        want_loss: bool) -> dict[str, float | int | bool]:
+        """The scalar arguments of the kernel's ``solve_rows`` (its ``SweepSettings``);
+        implicit feedback has no biases."""
+        return {"model": _als_kernel.MODELS[self.model],
+                "linear_solver": _als_kernel.LINEAR_SOLVERS[self.linear_solver],
+                "cg_steps": self.cg_steps, "newton_steps": self.newton_steps,
+                "mu": global_bias, "l2": self.l2, "l2_bias": self.l2_bias,
+                "alpha": self.alpha, "weighted_l2": self.weighted_l2,
+                "biases": self.biases and self.model != "implicit", "want_loss": want_loss}
+
 
 class ALSData:
     """The ratings as users x items and items x users CSR matrices, indices and indptr of
@@ -117,7 +128,7 @@ def prepare(data: Ratings, model: str, n_threads: int = 1) -> ALSData:
     status, pos = _layout_kernel.csr_from_triples(
         data.users, data.items, data.values, data.n_items, indptr, indices, values,
         max(1, n_threads))
-    if status:
+    if status != _layout_kernel.STATUS["ok"]:
         row = int(np.searchsorted(indptr, pos, side="right")) - 1 if pos >= 0 else -1
         _raise_for_layout(status, row, int(indices[pos]) if pos >= 0 else -1)
     by_user = csr_of(values, indices, indptr, (data.n_users, data.n_items), index)
@@ -189,10 +200,7 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
     row_loss = np.zeros(X.shape[0], dtype=np.float64)
     status, row = kernel("als").solve_rows(
         indptr, indices, values, X, x_bias, Y, y_bias, G,
-        _als_kernel.MODELS[cfg.model], _als_kernel.LINEAR_SOLVERS[cfg.linear_solver],
-        cfg.cg_steps, cfg.newton_steps, global_bias, cfg.l2, cfg.l2_bias, cfg.alpha,
-        cfg.weighted_l2, cfg.biases and cfg.model != "implicit", want_loss, row_loss,
-        n_threads,
+        cfg.kernel_settings(global_bias, want_loss), row_loss, n_threads,
     )
     codes = _als_kernel.STATUS
     if status == codes["nomem"]:

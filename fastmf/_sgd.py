@@ -150,6 +150,11 @@ class SGDSettings:
     biases: bool
     loss_code: int          # the kernel's code of the loss (_loss_table.LOSSES)
 
+    def kernel_settings(self, global_bias: float) -> dict[str, float | int | bool]:
+        """The scalar arguments of the kernel's ``sgd_epoch`` (its ``EpochSettings``)."""
+        return {"mu": global_bias, "learning_rate": self.learning_rate, "l2": self.l2,
+                "l2_bias": self.l2_bias, "biases": self.biases, "loss_code": self.loss_code}
+
 
 def epoch(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
           n_threads: int, number: int = 1) -> float:
@@ -162,8 +167,7 @@ def epoch(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
     loss_sum, status = sgd.sgd_epoch(
         blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
         state.user_factors, state.item_factors, state.user_bias, state.item_bias,
-        state.global_bias, settings.learning_rate, settings.l2, settings.l2_bias,
-        settings.biases, settings.loss_code, state.rng_state, n_threads,
+        settings.kernel_settings(state.global_bias), state.rng_state, n_threads,
     )
     if status != sgd.STATUS["ok"] or not _all_finite(state):
         raise DivergenceError(

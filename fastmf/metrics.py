@@ -136,7 +136,7 @@ class _Ranking:
         status = kernel("topk").pair_counts(
             q, self.items, self.bias, self.all_ids, indptr, indices,
             rel.indptr.astype(np.int64), rel.indices.astype(np.int64), out, self.n_threads)
-        if status:
+        if status != kernel("topk").STATUS["ok"]:
             raise MemoryError("pair_counts: could not allocate per-thread scratch buffers")
         return out
 

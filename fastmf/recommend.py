@@ -166,7 +166,7 @@ def _run_topk(queries: np.ndarray, items: np.ndarray, item_bias: np.ndarray,
         status = topk(queries[r0:r1], items, item_bias, query_bias[r0:r1], item_ids,
                       excl_indptr[r0:r1 + 1], excl_indices, excl_self[r0:r1], ids[r0:r1],
                       scores[r0:r1], row_tile, item_tile, n_threads)
-        if status:
+        if status != kernel("topk").STATUS["ok"]:
             raise MemoryError("topk: could not allocate per-thread scratch buffers")
     if not np.isfinite(scores[ids >= 0]).all():
         raise FloatingPointError(

@@ -5,42 +5,18 @@
 # 64-byte aligned block of `_scratch_len` elements.
 from cython cimport floating
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
-from libc.math cimport exp, fabs, fmax, isfinite, log1p, sqrt
-from libc.stdint cimport int32_t, int64_t
+from libc.math cimport exp, fabs, isfinite, sqrt
+from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 from _blas cimport potrf, potrs, syrk
+from _common cimport STATUS_NONFINITE, STATUS_NOT_PD, STATUS_OK, index_t
+from _losses cimport logistic_loss, sigmoid_given
 from _vec cimport (K16, K32, K64, K128, KAny, dot, fmf_rows_apply_d, fmf_rows_apply_f,
                   fmf_symv_d, fmf_symv_f, prefetch_row, width_of, width_t)
 
 
-cdef extern from *:
-    """
-    #include <stdlib.h>
-    #if defined(_MSC_VER)
-    #include <malloc.h>
-    static void *fmf_aligned_alloc(size_t n) { return _aligned_malloc(n, 64); }
-    static void fmf_aligned_free(void *p) { _aligned_free(p); }
-    #else
-    static void *fmf_aligned_alloc(size_t n) {
-        void *p = NULL;
-        return posix_memalign(&p, 64, n) == 0 ? p : NULL;
-    }
-    static void fmf_aligned_free(void *p) { free(p); }
-    #endif
-    /* CG stops early once the squared residual norm falls below this. */
-    #define FMF_CG_TINY 1e-20
-    """
-    void *fmf_aligned_alloc(size_t n) noexcept nogil
-    void fmf_aligned_free(void *p) noexcept nogil
-    const double FMF_CG_TINY
-
-
-ctypedef fused index_t:
-    int32_t
-    int64_t
-
-# Codes shared with fastmf/_als.py (als.pyx exports them to Python as dictionaries).
+# The model and solver codes (als.pyx exports them to Python as dictionaries).
 cdef enum:
     MODEL_EXPLICIT = 0
     MODEL_IMPLICIT = 1
@@ -49,13 +25,6 @@ cdef enum:
 cdef enum:
     SOLVER_CHOLESKY = 0
     SOLVER_CG = 1
-
-cdef enum:
-    STATUS_OK = 0
-    STATUS_NOT_PD = 1       # the row's system is not (numerically) positive definite
-    STATUS_NONFINITE = 2    # a non-finite value appeared in the row's system or solution
-    STATUS_NOMEM = 3        # the thread's scratch could not be allocated
-
 
 cdef enum:
     # Ratings gathered per syrk call: bounds the scratch whatever the row length, and
@@ -163,11 +132,6 @@ cdef inline void _zaxpy(const Problem *pb, floating a, const floating *yi,
         out[pb.k] += a
 
 
-cdef inline floating _sigmoid(floating s) noexcept nogil:
-    cdef floating e = <floating> exp(-fabs(s))
-    return 1 / (1 + e) if s >= 0 else e / (1 + e)
-
-
 cdef inline void _weights(const Problem *pb, const index_t *cols, const floating *vals,
                           int64_t n, const floating *Y, const floating *yb,
                           const floating *x, floating *w, floating *v) noexcept nogil:
@@ -176,7 +140,7 @@ cdef inline void _weights(const Problem *pb, const index_t *cols, const floating
     cdef int k = pb.k
     cdef floating mu = <floating> pb.mu
     cdef floating alpha = <floating> pb.alpha
-    cdef floating zx, sig
+    cdef floating zx, sig, t
     for j in range(n):
         if pb.model == MODEL_EXPLICIT:
             w[j] = 1
@@ -186,12 +150,14 @@ cdef inline void _weights(const Problem *pb, const index_t *cols, const floating
             v[j] = 1 + w[j]
         else:
             zx = _zdot(pb, Y + <int64_t> cols[j] * k, x)
-            sig = _sigmoid((mu + yb[cols[j]] if pb.biases else 0) + zx)
+            t = (mu + yb[cols[j]] if pb.biases else 0) + zx
+            sig = sigmoid_given(<floating> exp(-fabs(t)), t)     # exp in double precision
             w[j] = sig * (1 - sig)
             v[j] = w[j] * zx + vals[j] - sig
 
 
 cdef extern from "fastmf_chol.h" nogil:
+    const double FMF_CG_TINY    # CG stops early once the squared residual norm is below it
     void fmf_syr_upper_f(float *a, int d, const float *z)
     void fmf_syr_upper_d(double *a, int d, const double *z)
     int fmf_chol_upper_f(float *a, int d, const float *diag, float eps)
@@ -223,7 +189,7 @@ cdef inline int _factor(floating *A, int d, const floating *diag) noexcept nogil
             if not (piv > eps * diag[j]):
                 return STATUS_NOT_PD if isfinite(piv) else STATUS_NONFINITE
         return STATUS_OK
-    # fastmf_chol.h codes 0/1/2 are STATUS_OK/NOT_PD/NONFINITE
+    # fastmf_chol.h returns the status codes of fastmf_common.h
     if floating is float:
         return fmf_chol_upper_f(A, d, diag, eps)
     else:
@@ -466,7 +432,7 @@ cdef inline double _row_loss(const Problem *pb, const index_t *cols, const float
         else:
             if pb.biases:
                 s += pb.mu + yb[cols[j]]
-            total += 2 * (fmax(s, 0) + log1p(exp(-fabs(s))) - vals[j] * s)
+            total += 2 * logistic_loss(vals[j], s)
     return 0.5 * total
 
 

@@ -14,7 +14,7 @@
 #   log(1 + exp(s)) = max(s, 0) + log(1 + e)
 #   sigmoid(s)      = 1 / (1 + e)  if s >= 0,   e / (1 + e)  otherwise.
 from cython cimport floating
-from libc.math cimport exp, expf, fabs, fabsf, log, log1p
+from libc.math cimport exp, expf, fabs, fabsf, fmax, log, log1p
 
 
 cdef struct Squared:
@@ -27,7 +27,7 @@ ctypedef fused loss_t:
     Squared
     Logistic
 
-# Codes used by the Python layer to pick a specialisation (fastmf/_losses.py mirrors them).
+# The loss codes: sgd.pyx exports them to Python (LOSSES, read by fastmf._loss_table).
 cdef enum:
     LOSS_SQUARED = 0
     LOSS_LOGISTIC = 1
@@ -86,11 +86,25 @@ cdef inline floating loss_grad(loss_t tag, floating y, floating s,
         return y - (d if s >= 0 else e * d)
 
 
+cdef inline floating sigmoid_given(floating e, floating s) noexcept nogil:
+    """sigmoid(s) from e = exp(-|s|), whose precision the caller picks: predictions take
+    it in the model's precision (sigmoid), the ALS Newton weights in double precision."""
+    return 1 / (1 + e) if s >= 0 else e / (1 + e)
+
+
+cdef inline floating sigmoid(floating s) noexcept nogil:
+    """1 / (1 + exp(-s)), without overflow for any finite s."""
+    return sigmoid_given(_exp(-_abs(s)), s)
+
+
+cdef inline double logistic_loss(double y, double s) noexcept nogil:
+    """The logistic loss log(1 + exp(s)) - y s in double precision, without overflow."""
+    return fmax(s, 0) + log1p(exp(-fabs(s))) - y * s
+
+
 cdef inline floating link(loss_t tag, floating s) noexcept nogil:
     """Map a raw score to the model's prediction: s itself, or sigmoid(s)."""
-    cdef floating e
     if loss_t is Squared:
         return s
     else:
-        e = _exp(-_abs(s))
-        return 1 / (1 + e) if s >= 0 else e / (1 + e)
+        return sigmoid(s)

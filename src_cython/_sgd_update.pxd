@@ -155,7 +155,7 @@ cdef inline double _run_block(loss_t tag, const int32_t *users, const int32_t *i
     of dependent updates (each dot product needs the previous step's p_u), and two
     independent chains in flight let the CPU overlap them (+28% updates/s for the squared
     loss and +37% for the logistic loss at k=32 on a 2-core Xeon; no change at k=100).
-    `_walk_order` (_sgd_body.pxi) lists the same sequence for tests.
+    `_walk_order` (sgd.pyx) lists the same sequence for tests.
 
     Common factor counts get a copy of the walk compiled for that k: the row loops are
     then fully unrolled, with no remainder handling (+16% updates/s at k=32 on synth 1M).

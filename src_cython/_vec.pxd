@@ -1,5 +1,7 @@
-# Fused-type front end to fastmf_vec.h (header-only: cimported by bare name).
+# Fused-type front end to fastmf_vec.h, and the score of a (user, item) pair built on it
+# (header-only: cimported by bare name).
 from cython cimport floating
+from libc.stdint cimport int64_t
 
 cdef extern from "fastmf_vec.h" nogil:
     float fmf_dot_f(const float *a, const float *b, int n)
@@ -31,6 +33,23 @@ cdef inline floating dot(const floating *a, const floating *b, int n) noexcept n
         return fmf_dot_f(a, b, n)
     else:
         return fmf_dot_d(a, b, n)
+
+
+cdef inline floating score_pair(const floating *P, const floating *Q, const floating *bu,
+                                const floating *bi, floating mu, int k, int64_t u,
+                                int64_t i) noexcept nogil:
+    """Raw score mu + b_u + b_i + <p_u, q_i> of user u and item i.
+
+    P (n_users, k) and Q (n_items, k) are the factor matrices, bu and bi the bias vectors
+    (NULL for a model without biases: then they count as zero).  The same arithmetic as
+    MatrixFactorization.decision_function (predict.pyx) and fastmf_capi.score_pair.
+    """
+    cdef floating s = mu
+    if bu != NULL:
+        s = s + bu[u]
+    if bi != NULL:
+        s = s + bi[i]
+    return s + dot(P + u * k, Q + i * k, k)
 
 
 cdef inline void pair_step(floating *p, floating *q, int n,

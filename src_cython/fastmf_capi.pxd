@@ -7,7 +7,7 @@
 #
 # Compile with fastmf.get_include() on both search paths (see README, "Embedding"):
 #     cythonize(..., include_path=[fastmf.get_include()])    # this file and its helpers
-#     Extension(..., include_dirs=[fastmf.get_include()])   # fastmf_vec.h, fastmf_chol.h
+#     Extension(..., include_dirs=[fastmf.get_include()])   # fastmf_common.h, ...
 # The ALS solver calls BLAS/LAPACK through scipy.linalg.cython_blas/cython_lapack, so SciPy
 # must be importable when the extension is compiled and when it is imported.
 #
@@ -19,7 +19,9 @@
 # variants, and no import-time coupling (a module exporting cdef functions through
 # `__pyx_capi__` would tie the embedder to the exact struct layouts of the installed
 # build).  fastmf's kernels cimport the same helpers (_sgd_update.pxd, _als_row.pxd,
-# _vec.pxd, _losses.pxd), so there is one implementation of each computation.  The price:
+# _vec.pxd, _losses.pxd, _heap.pxd, _common.pxd), so there is one implementation of each
+# computation, and every one of these .pxd files may be cimported with the others (their
+# shared C sits in headers with include guards).  The price:
 # an embedder rebuilds to pick up a new fastmf, and gets the instruction set of its own
 # compiler flags (fastmf's run-time AVX2 dispatch does not apply).
 #
@@ -56,10 +58,15 @@ from cython cimport floating
 from libc.stdint cimport int32_t, int64_t
 
 cimport _als_row
-from _als_row cimport Problem, Scratch, index_t
+from _als_row cimport Problem, Scratch
+from _common cimport (STATUS_NONFINITE, STATUS_NOT_PD, STATUS_OK, fmf_aligned_alloc,
+                      fmf_aligned_free, index_t)
 from _losses cimport LOSS_LOGISTIC, LOSS_SQUARED, Logistic, Squared, link
 from _sgd_update cimport SGDParams, _run_in_order
-from _vec cimport dot
+from _heap cimport Indexed, heap_push, heap_replace_root, heap_sort, ranks_below
+# score_pair(P, Q, bu, bi, mu, k, u, i): the raw score mu + b_u + b_i + <p_u, q_i> of
+# user u and item i (bu, bi NULL for a model without biases); documented in _vec.pxd.
+from _vec cimport score_pair
 
 # Loss codes (the same as the Python layer's): squared loss with the identity link,
 # logistic loss with the sigmoid link.
@@ -69,9 +76,9 @@ cdef enum:
 
 # Status codes of als_solve_row.
 cdef enum:
-    FMF_OK = _als_row.STATUS_OK
-    FMF_NOT_PD = _als_row.STATUS_NOT_PD          # the row's system is not positive definite
-    FMF_NONFINITE = _als_row.STATUS_NONFINITE    # a non-finite value appeared
+    FMF_OK = STATUS_OK
+    FMF_NOT_PD = STATUS_NOT_PD          # the row's system is not positive definite
+    FMF_NONFINITE = STATUS_NONFINITE    # a non-finite value appeared
 
 # Hyperparameters of sgd_pass.  Fields: learning_rate, l2 (decay of factor rows per
 # update), l2_bias (decay of biases per update), mu (the global bias, fixed), biases
@@ -83,23 +90,6 @@ ctypedef Problem fmf_als_problem
 
 
 # ---------------------------------------------------------------- prediction
-
-cdef inline floating score_pair(const floating *P, const floating *Q, const floating *bu,
-                                const floating *bi, floating mu, int k, int64_t u,
-                                int64_t i) noexcept nogil:
-    """Raw score mu + b_u + b_i + <p_u, q_i> of user u and item i.
-
-    P (n_users, k) and Q (n_items, k) are the factor matrices, bu and bi the bias vectors
-    (NULL for a model without biases: then they count as zero).  The same arithmetic as
-    MatrixFactorization.decision_function.
-    """
-    cdef floating s = mu
-    if bu != NULL:
-        s = s + bu[u]
-    if bi != NULL:
-        s = s + bi[i]
-    return s + dot(P + u * k, Q + i * k, k)
-
 
 cdef inline floating predict_pair(const floating *P, const floating *Q, const floating *bu,
                                   const floating *bi, floating mu, int k, int64_t u,
@@ -165,13 +155,13 @@ cdef inline void *als_work_alloc(const fmf_als_problem *pb, size_t itemsize) noe
     """A 64-byte aligned work block for als_solve_row in the given precision (itemsize 4
     for float, 8 for double), or NULL when out of memory.  Release it with als_work_free.
     One block serves one thread; reuse it for every row that thread solves."""
-    return _als_row.fmf_aligned_alloc(<size_t> _als_row._scratch_len(pb) * itemsize)
+    return fmf_aligned_alloc(<size_t> _als_row._scratch_len(pb) * itemsize)
 
 
 cdef inline void als_work_free(void *work) noexcept nogil:
     """Release a block from als_work_alloc (NULL is ignored)."""
     if work != NULL:
-        _als_row.fmf_aligned_free(work)
+        fmf_aligned_free(work)
 
 
 cdef inline int als_solve_row(const fmf_als_problem *pb, const index_t *cols,
@@ -194,28 +184,6 @@ cdef inline int als_solve_row(const fmf_als_problem *pb, const index_t *cols,
 
 # ---------------------------------------------------------------- top-k
 
-cdef inline bint _ranks_before(const floating *scores, int64_t a, int64_t b) noexcept nogil:
-    # a is listed before b: higher score, or the same score and a lower index
-    return scores[a] > scores[b] or (scores[a] == scores[b] and a < b)
-
-
-cdef inline void _sift_down(const floating *scores, int64_t *heap, int64_t size,
-                            int64_t at) noexcept nogil:
-    # Restore the heap below `at`; the root holds the entry ranked last.
-    cdef int64_t child, item = heap[at]
-    while True:
-        child = 2 * at + 1
-        if child >= size:
-            break
-        if child + 1 < size and _ranks_before(scores, heap[child], heap[child + 1]):
-            child += 1
-        if not _ranks_before(scores, item, heap[child]):
-            break
-        heap[at] = heap[child]
-        at = child
-    heap[at] = item
-
-
 cdef inline int64_t top_k(const floating *scores, int64_t n, int64_t k,
                           int64_t *out) noexcept nogil:
     """Write to out[0:m] the indices of the m = min(k, number of non-NaN scores) highest
@@ -223,31 +191,18 @@ cdef inline int64_t top_k(const floating *scores, int64_t n, int64_t k,
     numpy.argsort(-scores, kind="stable")); returns m.  NaN scores are never selected.
     O(n log k) time, no memory besides out (room for k indices).
     """
-    cdef int64_t j, size = 0, at, parent, last
+    cdef Indexed indexed
+    cdef floating *hs = <floating *> scores     # read only: Indexed never writes it
+    cdef int64_t j, size = 0
     if k <= 0:
         return 0
     for j in range(n):
         if scores[j] != scores[j]:          # NaN
             continue
-        if size < k:                        # grow the heap: sift the new entry up
-            at = size
+        if size < k:
+            heap_push(indexed, hs, out, size, scores[j], j)
             size += 1
-            while at > 0:
-                parent = (at - 1) // 2
-                if not _ranks_before(scores, out[parent], j):
-                    break
-                out[at] = out[parent]
-                at = parent
-            out[at] = j
-        elif _ranks_before(scores, j, out[0]):     # beats the last kept: replace it
-            out[0] = j
-            _sift_down(scores, out, size, 0)
-    # Heap sort: move the last-ranked entry to the end, repeatedly.
-    last = size - 1
-    while last > 0:
-        j = out[0]
-        out[0] = out[last]
-        out[last] = j
-        _sift_down(scores, out, last, 0)
-        last -= 1
+        elif ranks_below(scores[out[0]], out[0], scores[j], j):   # beats the last kept
+            heap_replace_root(indexed, hs, out, size, scores[j], j)
+    heap_sort(indexed, hs, out, size)
     return size

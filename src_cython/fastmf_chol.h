@@ -22,24 +22,24 @@
 
 #include <math.h>
 
+#include "fastmf_common.h"
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #  define FMF_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
 #else
 #  define FMF_CLONES
 #endif
 
-#if defined(_MSC_VER) && !defined(__clang__)
-#  define FMF_CHOL_RESTRICT __restrict
-#else
-#  define FMF_CHOL_RESTRICT restrict
-#endif
+/* CG (the ALS row's other solver) stops early once the squared residual norm is below
+ * this. */
+#define FMF_CG_TINY 1e-20
 
 #define FMF_ROW_START(i) ((i) & ~15)
 
 #define FMF_DEFINE_CHOL(T, SUFFIX, SQRT)                                                   \
     /* A += z z^T on the upper triangle. */                                                \
-    FMF_CLONES static void fmf_syr_upper_##SUFFIX(T *FMF_CHOL_RESTRICT a, int d,          \
-                                                   const T *FMF_CHOL_RESTRICT z)           \
+    FMF_CLONES static void fmf_syr_upper_##SUFFIX(T *FMF_RESTRICT a, int d,          \
+                                                   const T *FMF_RESTRICT z)           \
     {                                                                                      \
         for (int i = 0; i < d; ++i) {                                                      \
             const T f = z[i];                                                              \
@@ -48,14 +48,15 @@
         }                                                                                  \
     }                                                                                      \
     /* In place A = U^T U (U upper).  diag: A's diagonal before the factorisation.         \
-     * Returns 0, or 1 if a pivot is not > eps * diag (not positive definite), or 2 if a   \
-     * pivot is not finite. */                                                             \
+     * Returns FMF_STATUS_OK, FMF_STATUS_NOT_PD if a pivot is not > eps * diag, or         \
+     * FMF_STATUS_NONFINITE if a pivot is not finite (fastmf_common.h). */                 \
     FMF_CLONES static int fmf_chol_upper_##SUFFIX(T *a, int d, const T *diag, T eps)        \
     {                                                                                      \
         for (int j = 0; j < d; ++j) {                                                      \
             T *uj = a + (long)j * d;                                                       \
             T piv = uj[j];                                                                 \
-            if (!(piv > eps * diag[j])) return isfinite(piv) ? 1 : 2;                      \
+            if (!(piv > eps * diag[j]))                                                    \
+                return isfinite(piv) ? FMF_STATUS_NOT_PD : FMF_STATUS_NONFINITE;           \
             piv = SQRT(piv);                                                               \
             uj[j] = piv;                                                                   \
             const T inv = 1 / piv;                                                         \
@@ -66,7 +67,7 @@
                 for (int c = FMF_ROW_START(i); c < d; ++c) ai[c] -= f * uj[c];             \
             }                                                                              \
         }                                                                                  \
-        return 0;                                                                          \
+        return FMF_STATUS_OK;                                                              \
     }                                                                                      \
     /* b <- (U^T U)^{-1} b. */                                                             \
     FMF_CLONES static void fmf_chol_solve_##SUFFIX(const T *u, int d, T *b)                \

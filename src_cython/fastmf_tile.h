@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 #include <string.h>
+
+#include "fastmf_common.h"
 #if defined(_MSC_VER) && !defined(__clang__)
 #  include <intrin.h>
 #endif
@@ -50,12 +52,10 @@ static inline int fmf_ctz32(uint32_t x)
 #define FMF_PANEL(T) ((int)(FMF_PANEL_BYTES / sizeof(T)))
 
 #if defined(_MSC_VER) && !defined(__clang__)
-#  define FMF_TILE_RESTRICT __restrict
 #  define FMF_TILE_INLINE static __forceinline
 #  define FMF_TILE_SIMD
 #  define FMF_TILE_SIMD_OR(var)
 #else
-#  define FMF_TILE_RESTRICT restrict
 #  define FMF_TILE_INLINE static inline __attribute__((always_inline))
 #  define FMF_TILE_PRAGMA(x) _Pragma(#x)
 #  define FMF_TILE_SIMD FMF_TILE_PRAGMA(omp simd)
@@ -65,10 +65,10 @@ static inline int fmf_ctz32(uint32_t x)
 #define FMF_DEFINE_TILE(T, SUFFIX)                                                         \
     /* Pack items (n x k, row-major) into panels (n rounded up to the panel width; the   \
      * padding items are zero), and their biases into out_bias (padded with zeros). */    \
-    static void fmf_pack_panels_##SUFFIX(const T *FMF_TILE_RESTRICT items,                 \
-                                         const T *FMF_TILE_RESTRICT bias, long n, int k,   \
-                                         T *FMF_TILE_RESTRICT out,                         \
-                                         T *FMF_TILE_RESTRICT out_bias)                    \
+    static void fmf_pack_panels_##SUFFIX(const T *FMF_RESTRICT items,                 \
+                                         const T *FMF_RESTRICT bias, long n, int k,   \
+                                         T *FMF_RESTRICT out,                         \
+                                         T *FMF_RESTRICT out_bias)                    \
     {                                                                                      \
         const int w = FMF_PANEL(T);                                                        \
         const long panels = (n + w - 1) / w;                                               \
@@ -83,10 +83,10 @@ static inline int fmf_ctz32(uint32_t x)
     }                                                                                      \
     /* c[r * ldc + j] = bias[j] + sum_f a[r * k + f] * panel[f * W + j] for              \
      * FMF_BLOCK_ROWS rows and the W items of one panel. */                               \
-    FMF_TILE_INLINE void fmf_score_block_##SUFFIX(const T *FMF_TILE_RESTRICT a,            \
-                                                  const T *FMF_TILE_RESTRICT panel,        \
-                                                  const T *FMF_TILE_RESTRICT bias, int k,  \
-                                                  T *FMF_TILE_RESTRICT c, long ldc)        \
+    FMF_TILE_INLINE void fmf_score_block_##SUFFIX(const T *FMF_RESTRICT a,            \
+                                                  const T *FMF_RESTRICT panel,        \
+                                                  const T *FMF_RESTRICT bias, int k,  \
+                                                  T *FMF_RESTRICT c, long ldc)        \
     {                                                                                      \
         enum { W = FMF_PANEL(T), R = FMF_BLOCK_ROWS };                                     \
         T acc[R][W];                                                                       \
@@ -106,10 +106,10 @@ static inline int fmf_ctz32(uint32_t x)
     /* Scores of a rows x items tile, item biases included: c[r * ldc + j] for r < nr    \
      * (a: nr rows of k, rounded up to FMF_BLOCK_ROWS with zero rows) and j < n_panels *  \
      * W (the tile's panels, and bias their packed biases). */                            \
-    static void fmf_score_tile_##SUFFIX(const T *FMF_TILE_RESTRICT a, int nr,              \
-                                        const T *FMF_TILE_RESTRICT panels,                 \
-                                        const T *FMF_TILE_RESTRICT bias, int n_panels,     \
-                                        int k, T *FMF_TILE_RESTRICT c, long ldc)           \
+    static void fmf_score_tile_##SUFFIX(const T *FMF_RESTRICT a, int nr,              \
+                                        const T *FMF_RESTRICT panels,                 \
+                                        const T *FMF_RESTRICT bias, int n_panels,     \
+                                        int k, T *FMF_RESTRICT c, long ldc)           \
     {                                                                                      \
         const int w = FMF_PANEL(T);                                                        \
         for (int r = 0; r < nr; r += FMF_BLOCK_ROWS)                                       \
@@ -120,7 +120,7 @@ static inline int fmf_ctz32(uint32_t x)
     }                                                                                      \
     /* Bit i set where s[i] > t, for the 32 scores of one group (NaN is never above):  \
      * a vector compare per group; the selection then visits only the set bits. */        \
-    FMF_TILE_INLINE uint32_t fmf_mask_above_##SUFFIX(const T *FMF_TILE_RESTRICT s, T t)    \
+    FMF_TILE_INLINE uint32_t fmf_mask_above_##SUFFIX(const T *FMF_RESTRICT s, T t)    \
     {                                                                                      \
         uint32_t m = 0;                                                                    \
         FMF_TILE_SIMD_OR(m)                                                                \

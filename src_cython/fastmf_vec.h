@@ -13,13 +13,13 @@
 #ifndef FASTMF_VEC_H
 #define FASTMF_VEC_H
 
+#include "fastmf_common.h"
+
 #if defined(_MSC_VER) && !defined(__clang__)
-#  define FMF_RESTRICT __restrict
 #  define FMF_SIMD
 #  define FMF_SIMD_SUM(var)
 #  define FMF_INLINE static __forceinline
 #else
-#  define FMF_RESTRICT restrict
 #  define FMF_INLINE static inline __attribute__((always_inline))
 #  define FMF_PRAGMA(x) _Pragma(#x)
 #  define FMF_SIMD FMF_PRAGMA(omp simd)

@@ -28,18 +28,12 @@ from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from _common cimport STATUS_DUPLICATE, STATUS_NOMEM, STATUS_OK, index_t
+
 import numpy as np
 
-ctypedef fused index_t:
-    int32_t
-    int64_t
-
-cdef enum:
-    LAYOUT_OK = 0
-    LAYOUT_NOMEM = 1
-    LAYOUT_DUPLICATE = 2
-
-STATUS = {"ok": LAYOUT_OK, "nomem": LAYOUT_NOMEM, "duplicate": LAYOUT_DUPLICATE}
+# The codes as the Python layer reads them (fastmf._sgd, fastmf._als), never copied.
+STATUS = {"ok": STATUS_OK, "nomem": STATUS_NOMEM, "duplicate": STATUS_DUPLICATE}
 
 
 cdef inline int64_t _first(int64_t r, int64_t n, int64_t B) noexcept nogil:
@@ -235,7 +229,7 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
     block_ptr[0] = 0
     if nnz == 0:
         block_ptr[:] = 0
-        return LAYOUT_OK, -1
+        return STATUS_OK, -1
     with nogil:
         # count pass: thread t counts its chunk [t nnz / T, (t + 1) nnz / T)
         for t in prange(T, num_threads=T, schedule="static", chunksize=1):
@@ -283,11 +277,11 @@ def sgd_blocks(const int32_t[::1] users,        # IN  (nnz,) original user ids
         free(head)
         free(end)
     if failed[0]:
-        return LAYOUT_NOMEM, -1
+        return STATUS_NOMEM, -1
     for blk in range(BB):
         if dup[blk] >= 0:
-            return LAYOUT_DUPLICATE, int(dup[blk])
-    return LAYOUT_OK, -1
+            return STATUS_DUPLICATE, int(dup[blk])
+    return STATUS_OK, -1
 
 
 # ---------------------------------------------------------------------------- CSR
@@ -411,13 +405,13 @@ def csr_from_triples(const int32_t[::1] rows,     # IN  (nnz,) row of each entry
         free(tmp_v)
         free(cnt)
     if failed[0]:
-        return LAYOUT_NOMEM, -1
+        return STATUS_NOMEM, -1
     for t in range(T):
         if dup[t] >= 0 and (first_dup < 0 or dup[t] < first_dup):
             first_dup = dup[t]
     if first_dup >= 0:
-        return LAYOUT_DUPLICATE, int(first_dup)
-    return LAYOUT_OK, -1
+        return STATUS_DUPLICATE, int(first_dup)
+    return STATUS_OK, -1
 
 
 def csr_transpose(const index_t[::1] indptr,      # IN  (n_rows + 1,)

@@ -5,7 +5,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
 from _losses cimport LOSS_LOGISTIC, Logistic, link
-from fastmf_capi cimport score_pair
+from _vec cimport score_pair
 
 
 def predict_pairs(const int64_t[::1] users,            # IN  (n,) validated indices
@@ -35,6 +35,6 @@ def predict_pairs(const int64_t[::1] users,            # IN  (n,) validated indi
     cdef const floating *bi = &item_bias[0]
     with nogil:
         for j in prange(n, num_threads=num_threads, schedule="static"):
-            # the public C-level API's score (fastmf_capi.pxd): one implementation
+            # the score that the C-level API (fastmf_capi.pxd) gives too
             s = score_pair(P, Q, bu, bi, fmu, k, users[j], items[j])
             out[j] = link(logistic, s) if sigmoid else s

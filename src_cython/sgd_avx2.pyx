@@ -1,4 +1,4 @@
 # The SGD kernel (see sgd.pyx) compiled with -mavx2 -mfma (/arch:AVX2 with MSVC).
 # Import it only after checking the CPU: fastmf._dispatch does.
 
-include "_sgd_body.pxi"
+include "sgd.pyx"

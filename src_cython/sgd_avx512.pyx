@@ -3,4 +3,4 @@
 # fastmf._dispatch does.  At k=32 it runs about as fast as the AVX2 build (a factor row
 # is two vectors either way); from k=64 on it is 10-30% faster.
 
-include "_sgd_body.pxi"
+include "sgd.pyx"

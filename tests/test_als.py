@@ -288,6 +288,13 @@ def test_nonfinite_factors_are_reported_not_returned():
         np.testing.assert_array_equal(P[raters], before[raters])   # failing rows untouched
 
 
+def _settings(model, linear_solver, mu=0.0):
+    """The kernel's scalar arguments (its SweepSettings): l2 = l2_bias = 0.1, biases."""
+    return {"model": kernel.MODELS[model], "linear_solver": kernel.LINEAR_SOLVERS[linear_solver],
+            "cg_steps": 3, "newton_steps": 1, "mu": mu, "l2": 0.1, "l2_bias": 0.1,
+            "alpha": 1.0, "weighted_l2": False, "biases": True, "want_loss": False}
+
+
 def test_kernel_reports_first_failing_row_and_status():
     X = random_ratings(20, 15, 0.5, seed=None)
     _, csrs, (P, Q, bu, bi) = _setup(X, "explicit")
@@ -295,8 +302,7 @@ def test_kernel_reports_first_failing_row_and_status():
     csr = csrs.by_user
     status, row = kernel.solve_rows(
         csr.indptr, csr.indices, csr.data, P, bu, Q, bi, np.zeros((0, 0)),
-        kernel.MODELS["explicit"], kernel.LINEAR_SOLVERS["cholesky"], 3, 1, 0.0, 0.1, 0.1,
-        1.0, False, True, False, np.zeros(P.shape[0]), 2)
+        _settings("explicit", "cholesky"), np.zeros(P.shape[0]), 2)
     first = int(np.flatnonzero(np.diff(csr.indptr))[0])
     assert status == kernel.STATUS["nonfinite"] and row == first
 
@@ -311,9 +317,9 @@ def test_int64_indices_match_int32():
         A, ab = P.copy(), bu.copy()
         status, _ = kernel.solve_rows(
             csr.indptr.astype(dtype), csr.indices.astype(dtype), csr.data, A, ab, Q, bi,
-            np.zeros((0, 0)), 0, 0, 3, 1, 0.5, 0.1, 0.1, 1.0, False, True, False,
-            np.zeros(A.shape[0]), 1)
-        assert status == 0
+            np.zeros((0, 0)), _settings("explicit", "cholesky", mu=0.5), np.zeros(A.shape[0]),
+            1)
+        assert status == kernel.STATUS["ok"]
         out.append((A, ab))
     assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
 

@@ -32,6 +32,10 @@ EXT_SOURCE = '''
 from cython cimport floating
 from libc.stdint cimport int32_t, int64_t
 
+# Every .pxd that fastmf ships, cimported together: their C must not collide.
+{every_pxd}
+from _common cimport fmf_aligned_alloc, fmf_aligned_free
+
 from fastmf_capi cimport (FMF_LOSS_LOGISTIC, FMF_LOSS_SQUARED, FMF_NONFINITE, FMF_NOT_PD,
                           FMF_OK, als_explicit_problem, als_solve_row, als_work_alloc,
                           als_work_free, fmf_als_problem, fmf_sgd_params, predict_pair,
@@ -100,6 +104,16 @@ def topk(const floating[::1] scores, int64_t k):
     with nogil:
         m = top_k(&scores[0], scores.shape[0], k, &idx[0] if k > 0 else NULL)
     return out[:m]
+
+
+def aligned_block_address(size_t n):
+    """The address of a fresh block from the kernels' allocator, modulo 64."""
+    cdef void *p = fmf_aligned_alloc(n)
+    if p == NULL:
+        raise MemoryError()
+    cdef size_t address = <size_t> p
+    fmf_aligned_free(p)
+    return address % 64
 '''
 
 SETUP_SOURCE = f'''
@@ -137,6 +151,12 @@ def _have_c_compiler(tmp) -> str | None:
     return None
 
 
+def _shipped_pxd() -> list[str]:
+    """The module names of the .pxd files in ``fastmf.get_include()``."""
+    return sorted(name[:-4] for name in os.listdir(fastmf.get_include())
+                  if name.endswith(".pxd"))
+
+
 @pytest.fixture(scope="module")
 def ext(tmp_path_factory):
     """The embedder's extension, built against the installed fastmf."""
@@ -145,7 +165,9 @@ def ext(tmp_path_factory):
     reason = _have_c_compiler(str(tmp))
     if reason is not None:
         pytest.skip(reason)
-    (tmp / f"{EXT_NAME}.pyx").write_text(textwrap.dedent(EXT_SOURCE))
+    every_pxd = "\n".join(f"cimport {name}" for name in _shipped_pxd())
+    (tmp / f"{EXT_NAME}.pyx").write_text(
+        textwrap.dedent(EXT_SOURCE).replace("{every_pxd}", every_pxd))
     (tmp / "setup.py").write_text(SETUP_SOURCE)
     proc = subprocess.run([sys.executable, "setup.py"], cwd=tmp, capture_output=True,
                           text=True, check=False)
@@ -163,8 +185,18 @@ def ext(tmp_path_factory):
 def test_get_include_holds_the_api():
     inc = fastmf.get_include()
     for name in ("fastmf_capi.pxd", "_sgd_update.pxd", "_als_row.pxd", "_vec.pxd",
-                 "_losses.pxd", "_blas.pxd", "fastmf_vec.h", "fastmf_chol.h"):
+                 "_losses.pxd", "_blas.pxd", "_common.pxd", "_heap.pxd", "fastmf_vec.h",
+                 "fastmf_chol.h", "fastmf_common.h", "fastmf_tile.h"):
         assert os.path.isfile(os.path.join(inc, name)), name
+
+
+def test_every_shipped_pxd_compiles_in_one_extension(ext):
+    # the extension cimports all of them (see EXT_SOURCE); the kernels' shared C (the
+    # allocator among it) is then defined once, and works
+    assert {"fastmf_capi", "_als_row", "_common", "_losses", "_heap", "_vec"} <= set(
+        _shipped_pxd())
+    for n in (1, 1000, 1 << 20):
+        assert ext.aligned_block_address(n) == 0
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
@@ -213,9 +245,9 @@ def test_sgd_pass_is_the_kernels_update(ext, loss):
     order = sgd_kernel.epoch_order(block_ptr, 1, state.copy())
     kP, kQ, kbu, kbi = P.copy(), Q.copy(), bu.copy(), bi.copy()
     k_loss, status = sgd_kernel.sgd_epoch(
-        users, items, values, block_ptr, 1, kP, kQ, kbu, kbi, mu, hyper["learning_rate"],
-        hyper["l2"], hyper["l2_bias"], True, code, state, 1)
-    assert status == 0
+        users, items, values, block_ptr, 1, kP, kQ, kbu, kbi,
+        dict(hyper, mu=mu, biases=True, loss_code=code), state, 1)
+    assert status == sgd_kernel.STATUS["ok"]
 
     eP, eQ, ebu, ebi = P.copy(), Q.copy(), bu.copy(), bi.copy()
     e_loss = ext.sgd(code, users[order], items[order], values[order], eP, eQ, ebu, ebi, mu,

@@ -37,7 +37,8 @@ def _kernel_epoch(blocked, params, mu, state, loss, biases, threads, lr=0.05, l2
                   l2_bias=0.01, build=kernel):
     return build.sgd_epoch(
         blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
-        *params, mu, lr, l2, l2_bias, biases, LOSSES[loss].code, state, threads)
+        *params, {"mu": mu, "learning_rate": lr, "l2": l2, "l2_bias": l2_bias,
+                  "biases": biases, "loss_code": LOSSES[loss].code}, state, threads)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
@@ -58,7 +59,7 @@ def test_epoch_matches_reference(loss, biases, threads, n_blocks, build):
             learning_rate=0.05, l2=0.03, l2_bias=0.01, biases=biases, loss=loss)
         loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, biases, threads,
                                          build=build)
-        assert status == 0
+        assert status == kernel.STATUS["ok"]
         assert loss_sum == pytest.approx(ref_loss, rel=1e-9)
         for got, want in zip(params, ref, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
@@ -80,7 +81,7 @@ def test_compiled_widths_match_reference(loss, k, build):
         blocked.users, blocked.items, blocked.values, order, *ref, mu,
         learning_rate=0.05, l2=0.03, l2_bias=0.01, biases=True, loss=loss)
     loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, True, 2, build=build)
-    assert status == 0
+    assert status == kernel.STATUS["ok"]
     assert loss_sum == pytest.approx(ref_loss, rel=1e-9)
     for got, want in zip(params, ref, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
