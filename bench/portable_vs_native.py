@@ -125,8 +125,7 @@ def main() -> None:
                     bu = np.zeros(data.n_users, np.float32)
                     bi = np.zeros(data.n_items, np.float32)
                     t = time.perf_counter()
-                    _als.run_sweeps(prepared, P, Q, bu, bi, cfg, global_bias=mu, epochs=1,
-                                    n_threads=1)
+                    _als.sweep(prepared, P, Q, bu, bi, cfg, global_bias=mu, n_threads=1)
                     best[name] = min(best[name], time.perf_counter() - t)
         finally:
             _als.kernel = kernel

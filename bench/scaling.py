@@ -46,7 +46,7 @@ from _results import read_results, results_dir, write_results  # noqa: E402
 
 from fastmf import MatrixFactorization, _als  # noqa: E402
 from fastmf._params import check_params  # noqa: E402
-from fastmf._sgd import SGDState, block_layout, choose_blocks, run_epochs  # noqa: E402
+from fastmf._sgd import SGDState, block_layout, choose_blocks, epoch  # noqa: E402
 from fastmf._state import global_bias, initial_arrays  # noqa: E402
 from fastmf._threads import single_threaded_blas  # noqa: E402
 from fastmf._validation import check_ratings  # noqa: E402
@@ -105,7 +105,7 @@ def time_sgd_epoch(data, factors: int, threads: int, repeats: int) -> float:
 
     def run(_):
         state = SGDState(pu.copy(), qi.copy(), bu.copy(), bi.copy(), mu, seed.copy())
-        run_epochs(blocked, state, params.sgd_settings(), epochs=1, n_threads=threads)
+        epoch(blocked, state, params.sgd_settings(), n_threads=threads)
 
     run(0)      # warm-up: first touch of the arrays and the thread pool
     return best_time(run, repeats)

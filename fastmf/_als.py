@@ -235,14 +235,3 @@ def sweep(data: ALSData, user_factors: np.ndarray, item_factors: np.ndarray,
     loss = total / data.nnz
     logger.debug("als sweep %d: training loss %.6g", number, loss)
     return loss
-
-
-def run_sweeps(data: ALSData, user_factors: np.ndarray, item_factors: np.ndarray,
-               user_bias: np.ndarray, item_bias: np.ndarray, cfg: ALSConfig, *,
-               global_bias: float, epochs: int, n_threads: int) -> list[float]:
-    """Run ``epochs`` sweeps in place; returns the training loss after each."""
-    return [
-        sweep(data, user_factors, item_factors, user_bias, item_bias, cfg,
-              global_bias=global_bias, n_threads=n_threads, number=e + 1)
-        for e in range(epochs)
-    ]

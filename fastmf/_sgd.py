@@ -237,13 +237,6 @@ class Training:
             self._dirty = False
 
 
-def run_epochs(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
-               epochs: int, n_threads: int) -> list[float]:
-    """Run ``epochs`` epochs in place; returns the mean training loss of each."""
-    return [epoch(blocked, state, settings, n_threads=n_threads, number=e + 1)
-            for e in range(epochs)]
-
-
 def _all_finite(state: SGDState) -> bool:
     return all(
         np.isfinite(a).all()

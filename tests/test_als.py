@@ -127,12 +127,11 @@ def test_explicit_objective_never_increases(weighted_l2, linear_solver):
               weighted_l2=weighted_l2)
     values = [reference.als_objective(csrs.by_user, P, Q, bu, bi, **kw)]
     for _ in range(8):
-        losses = driver.run_sweeps(csrs, P, Q, bu, bi, cfg, global_bias=mu, epochs=1,
-                                   n_threads=2)
+        loss = driver.sweep(csrs, P, Q, bu, bi, cfg, global_bias=mu, n_threads=2)
         values.append(reference.als_objective(csrs.by_user, P, Q, bu, bi, **kw))
         # the reported loss is the data term of the objective, per rating
         residual = data.values - reference.predict(data.users, data.items, P, Q, bu, bi, mu)
-        assert losses[0] * data.nnz == pytest.approx(0.5 * np.sum(residual**2), rel=1e-9)
+        assert loss * data.nnz == pytest.approx(0.5 * np.sum(residual**2), rel=1e-9)
     diffs = np.diff(values)
     assert np.all(diffs <= 1e-9 * values[0])
     assert values[-1] < 0.7 * values[0]

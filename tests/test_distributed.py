@@ -1,9 +1,9 @@
 """fastmf.distributed: block ALS on a Dask LocalCluster of two worker processes.
 
-The oracle is the single-machine ALS (fastmf._als.run_sweeps) started from the same
-parameters: the distributed fit solves the same rows with the same kernel, the ratings
-of each row in the same order, so the results agree to rounding (the implicit Gram
-matrix is summed block by block, the only change in the order of operations).
+The oracle is the single-machine ALS (``fastmf._als.sweep``, epoch after epoch) started
+from the same parameters: the distributed fit solves the same rows with the same kernel,
+the ratings of each row in the same order, so the results agree to rounding (the implicit
+Gram matrix is summed block by block, the only change in the order of operations).
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def single_machine(X, model: MatrixFactorization, initial: list):
     mu = float(np.mean(data.by_user.data, dtype=np.float64)) if p.biases else 0.0
     if p.loss == "logistic" and p.biases:
         mu = float(np.log(mu / (1 - mu)))
-    losses = _als.run_sweeps(data, *arrays, cfg, global_bias=mu, epochs=p.epochs,
-                             n_threads=1)
+    losses = [_als.sweep(data, *arrays, cfg, global_bias=mu, n_threads=1)
+              for _ in range(p.epochs)]
     return arrays, losses
 
 
