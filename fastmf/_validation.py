@@ -9,10 +9,13 @@ from __future__ import annotations
 import numbers
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, DTypeLike
 
 _INDEX_MAX = np.iinfo(np.int32).max
 # CSR row pointers and column indices are int32 while every count they hold stays below
@@ -241,3 +244,151 @@ def check_random_state(random_state: Any) -> np.random.Generator:
         seed: Any = random_state
         return np.random.default_rng(seed)
     raise TypeError(f"random_state must be None, an int or a Generator, got {random_state!r}")
+
+
+# ---------------------------------------------------------------- factor arrays and ranking
+
+def float_dtype(a: np.ndarray) -> np.dtype:
+    """float32 stays float32; every other real dtype is computed in float64."""
+    return np.dtype(np.float32) if a.dtype == np.float32 else np.dtype(np.float64)
+
+
+def check_matrix(name: str, a: Any, dtype: np.dtype | None = None) -> np.ndarray:
+    """A finite 2-D real array as a C-contiguous array of ``dtype`` (a copy only if needed)."""
+    if sp.issparse(a):
+        raise TypeError(f"{name} must be a dense 2-D array, got a sparse matrix")
+    arr = np.asarray(a)
+    if arr.ndim != 2:
+        hint = " (use .reshape(1, -1) for a single row)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be two-dimensional, got shape {arr.shape}{hint}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    dtype = float_dtype(arr) if dtype is None else dtype
+    with np.errstate(over="ignore"):           # reported below
+        arr = np.require(arr, dtype=dtype, requirements=["C", "A"])    # the kernels need both
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
+                         f"the range of {np.dtype(dtype).name})")
+    return arr
+
+
+def check_vector(name: str, a: Any, length: int, dtype: DTypeLike) -> np.ndarray:
+    """A finite real vector of shape (length,) as a C-contiguous array of ``dtype``."""
+    arr = np.asarray(a)
+    if arr.ndim != 1 or arr.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},), got {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    with np.errstate(over="ignore"):
+        arr = np.require(arr, dtype=dtype, requirements=["C", "A"])
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values (or values beyond "
+                         f"the range of {np.dtype(dtype).name})")
+    return arr
+
+
+def check_exclusion(exclude: Any, n_rows: int, n_items: int,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, indices) of the exclusion matrix, both int32 or both int64, with indices
+    sorted within each row.  The caller's matrix is never modified (sorting works on a
+    copy)."""
+    if exclude is None:
+        return np.zeros(n_rows + 1, dtype=np.int32), np.zeros(0, dtype=np.int32)
+    if not sp.issparse(exclude):
+        raise TypeError(
+            "exclude must be a scipy.sparse matrix (rows x items) whose stored entries "
+            f"mark the items to leave out, got {type(exclude).__name__}"
+        )
+    if exclude.shape != (n_rows, n_items):
+        raise ValueError(
+            f"exclude must have shape ({n_rows}, {n_items}) (query rows x items), "
+            f"got {exclude.shape}"
+        )
+    csr = exclude.tocsr()
+    indptr, indices = csr.indptr, csr.indices
+    if indptr.shape != (n_rows + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or (
+        indptr[-1] > indices.shape[0]
+    ):
+        raise ValueError("exclude is not a valid CSR matrix (bad indptr)")
+    nnz = int(indptr[-1])
+    indices = indices[:nnz]
+    if nnz and (int(indices.min()) < 0 or int(indices.max()) >= n_items):
+        raise ValueError(f"exclude holds column indices outside [0, {n_items})")
+    if nnz > 1:
+        # Sorted within rows iff every decrease happens where a new row starts.
+        drops = np.flatnonzero(np.diff(indices) < 0) + 1
+        starts = np.isin(drops, indptr)
+        if not np.all(starts):
+            # csr_matrix((data, indices, indptr)) shares the index arrays: copy them first
+            csr = sp.csr_matrix((np.ones(nnz, dtype=np.int8), indices.copy(), indptr.copy()),
+                                shape=(n_rows, n_items))
+            csr.sort_indices()
+            indptr, indices = csr.indptr, csr.indices
+    wide = indptr.dtype.itemsize > 4 or indices.dtype.itemsize > 4 or nnz > np.iinfo(
+        np.int32
+    ).max
+    idx_dtype = np.int64 if wide else np.int32
+    return (np.require(indptr, dtype=idx_dtype, requirements=["C", "A"]),
+            np.require(indices, dtype=idx_dtype, requirements=["C", "A"]))
+
+
+def check_exclude_ids(exclude_ids: ArrayLike, m: int, n_items: int) -> np.ndarray:
+    """One excluded id per query row (-1: none), as int64."""
+    arr = np.asarray(exclude_ids)
+    if arr.ndim != 1 or arr.shape[0] != m:
+        raise ValueError(f"exclude_ids must have shape ({m},), got {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"exclude_ids must hold integer ids, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.size and (int(arr.min()) < -1 or int(arr.max()) >= n_items):
+        raise ValueError(f"exclude_ids must lie in [-1, {n_items}) (-1 means none)")
+    return arr
+
+
+def check_out(out: Any, m: int, n: int, dtype: np.dtype[Any],
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The caller's ``(ids, scores)`` output arrays, checked, or new ones."""
+    if out is None:
+        return np.empty((m, n), dtype=np.int64), np.empty((m, n), dtype=dtype)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError("out must be a tuple (ids, scores) of two arrays")
+    for name, arr, want in (("ids", out[0], np.dtype(np.int64)), ("scores", out[1], dtype)):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"out {name} must be a NumPy array (or np.memmap), got "
+                            f"{type(arr).__name__}")
+        if arr.shape != (m, n) or arr.dtype != want:
+            raise ValueError(f"out {name} must have shape {(m, n)} and dtype {want}, got "
+                             f"{arr.shape} and {arr.dtype}")
+        if not (arr.flags.c_contiguous and arr.flags.writeable):
+            raise ValueError(f"out {name} must be C-contiguous and writeable")
+    return out[0], out[1]
+
+
+def check_fold_in(X_rows: Any, item_factors: ArrayLike, item_bias: ArrayLike | None,
+                  global_bias: Any, l2: Any, l2_bias: Any, loss: Any, biases: Any,
+                  ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The arguments of ``reference.fold_in``: ``(item_factors, item_bias, l2, l2_bias)``
+    checked (the item bias in float64, zeros when None)."""
+    items_mat = check_matrix("item_factors", item_factors)
+    n_items = items_mat.shape[0]
+    if not sp.issparse(X_rows):
+        raise TypeError(
+            f"X_rows must be a scipy.sparse matrix (new users x items), got "
+            f"{type(X_rows).__name__}"
+        )
+    if X_rows.shape[1] != n_items:
+        raise ValueError(
+            f"X_rows has {X_rows.shape[1]} columns but item_factors has {n_items} rows"
+        )
+    ibias = (np.zeros(n_items) if item_bias is None
+             else check_vector("item_bias", item_bias, n_items, np.float64))
+    if isinstance(global_bias, bool) or not isinstance(global_bias, numbers.Real) or not (
+        np.isfinite(cast(float, global_bias))
+    ):
+        raise ValueError(f"global_bias must be a finite real number, got {global_bias!r}")
+    l2 = check_float("l2", l2)
+    l2_bias = l2 if l2_bias is None else check_float("l2_bias", l2_bias)
+    check_choice("loss", loss, ("squared", "logistic"))
+    if not isinstance(biases, bool | np.bool_):
+        raise TypeError(f"biases must be a bool, got {biases!r}")
+    return items_mat, ibias, l2, l2_bias

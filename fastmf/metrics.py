@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._dispatch import kernel
 from ._pointwise import log_loss, mae, rmse, roc_auc
 from ._state import FittedModelMixin, snapshot
 from ._threads import effective_n_threads, single_threaded_blas
-from ._validation import check_int
-from .recommend import _check_matrix, _check_vector, _exclusion_csr, _run_topk
+from ._topk import pair_counts, top_n
+from ._validation import check_exclusion, check_int, check_matrix, check_vector
 
 if TYPE_CHECKING:
     from ._typing import FactorModel, SparseMatrix
@@ -58,14 +57,14 @@ class _Ranking:
 
     def __init__(self, model: Any, test: Any, train: Any, num_threads: int | None) -> None:
         users, items, bias = _factor_arrays(model)
-        self.items = _check_matrix("model.item_factors_", items)
+        self.items = check_matrix("model.item_factors_", items)
         dtype = self.items.dtype
-        self.users = _check_matrix("model.user_factors_", users, dtype)
+        self.users = check_matrix("model.user_factors_", users, dtype)
         n_users, n_items = self.users.shape[0], self.items.shape[0]
         if self.users.shape[1] != self.items.shape[1]:
             raise ValueError("model.user_factors_ and model.item_factors_ differ in factors")
         self.bias = (np.zeros(n_items, dtype=dtype) if bias is None
-                     else _check_vector("model.item_bias_", bias, n_items, dtype))
+                     else check_vector("model.item_bias_", bias, n_items, dtype))
         self.test = self._relevant("test", test, (n_users, n_items))
         self.train = None
         if train is not None:
@@ -109,11 +108,11 @@ class _Ranking:
     def top(self, users: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-n ids and scores of ``users`` (BLAS must be single-threaded by the caller)."""
         excl = None if self.train is None else self.train[users]
-        indptr, indices = _exclusion_csr(excl, users.size, self.n_items)
+        indptr, indices = check_exclusion(excl, users.size, self.n_items)
         q = np.ascontiguousarray(self.users[users])
-        return _run_topk(q, self.items, self.bias, np.zeros(users.size, dtype=q.dtype),
-                         self.all_ids, indptr, indices, np.full(users.size, -1, np.int64),
-                         n, self.n_threads)
+        return top_n(q, self.items, self.bias, np.zeros(users.size, dtype=q.dtype),
+                     self.all_ids, indptr, indices, np.full(users.size, -1, np.int64),
+                     n, self.n_threads)
 
     def hits(self, users: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """hits[r, j]: ids[r, j] is a relevant test item of users[r]."""
@@ -127,18 +126,14 @@ class _Ranking:
 
     def pair_counts(self, users: np.ndarray) -> np.ndarray:
         """(positives, negatives, wrongly ordered pairs, tied pairs) per user; see
-        ``topk.pair_counts`` (BLAS must be single-threaded by the caller)."""
+        ``fastmf._topk.pair_counts`` (BLAS must be single-threaded by the caller)."""
         excl = None if self.train is None else self.train[users]
-        indptr, indices = _exclusion_csr(excl, users.size, self.n_items)
+        indptr, indices = check_exclusion(excl, users.size, self.n_items)
         rel = self.test[users]
         q = np.ascontiguousarray(self.users[users])
-        out = np.empty((users.size, 4), dtype=np.int64)
-        status = kernel("topk").pair_counts(
-            q, self.items, self.bias, self.all_ids, indptr, indices,
-            rel.indptr.astype(np.int64), rel.indices.astype(np.int64), out, self.n_threads)
-        if status != kernel("topk").STATUS["ok"]:
-            raise MemoryError("pair_counts: could not allocate per-thread scratch buffers")
-        return out
+        return pair_counts(q, self.items, self.bias, self.all_ids, indptr, indices,
+                           rel.indptr.astype(np.int64), rel.indices.astype(np.int64),
+                           self.n_threads)
 
 
 def _factor_arrays(model: Any) -> tuple[Any, Any, Any]:

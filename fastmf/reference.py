@@ -2,7 +2,9 @@
 
 Written for clarity, one rating at a time exactly as the update formulas read: it is the
 oracle the kernels are tested against and the baseline benchmarks report speed-ups over.
-Everything works in place on the arrays passed in, like the kernels.
+Everything works in place on the arrays passed in, like the kernels, except
+:func:`fold_in`, which solves new users' rows in batches of dense NumPy systems (the
+oracle of ``MatrixFactorization.transform``).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._batched import logistic_newton, squared_solve
 from ._loss_table import sigmoid
+from ._validation import _binary_labels, check_fold_in, check_int
 
 if TYPE_CHECKING:
-    from ._typing import SparseMatrix
+    from numpy.typing import ArrayLike
 
-__all__ = ["als_half_sweep", "als_objective", "predict", "sgd_epoch"]
+    from ._typing import FloatArray, SparseMatrix
+
+__all__ = ["als_half_sweep", "als_objective", "fold_in", "predict", "sgd_epoch"]
 
 
 def _squared(y: float, s: float) -> tuple[float, float]:
@@ -272,3 +278,147 @@ def als_objective(
     penalty += 0.5 * l2_bias * (np.sum(n_u * user_bias.astype(np.float64) ** 2)
                                 + np.sum(n_i * item_bias.astype(np.float64) ** 2))
     return data + float(penalty)
+
+
+# -------------------------------------------------------------------------- fold-in
+# Users per batched solve; bounds the (nnz, d, d) outer-product scratch.
+_FOLD_IN_SCRATCH = 1 << 22
+
+
+# Overflow on hostile input (huge ratings or factors, tiny l2) is not warned about
+# midway: the result is checked at the end and reported as one FloatingPointError.
+@np.errstate(over="ignore", invalid="ignore")
+def fold_in(
+    X_rows: SparseMatrix,
+    item_factors: ArrayLike,
+    item_bias: ArrayLike | None = None,
+    global_bias: float = 0.0,
+    l2: float = 0.02,
+    l2_bias: float | None = None,
+    loss: str = "squared",
+    biases: bool = True,
+    newton_steps: int = 25,
+) -> tuple[FloatArray, FloatArray]:
+    r"""Factors and bias of new users from their ratings, with the items held fixed.
+
+    For each row :math:`u` of ``X_rows`` with ratings :math:`y_{ui}` on items
+    :math:`i \in I_u`, write :math:`x_i = [q_i, 1]` and :math:`w = [p_u, b_u]`, so the score
+    is :math:`s_{ui} = \mu + b_i + x_i \cdot w`.  The result minimises
+
+    .. math::
+        \sum_{i \in I_u} \ell(y_{ui}, s_{ui}) + \tfrac12 \lambda \lVert p_u \rVert^2
+        + \tfrac12 \lambda_b b_u^2
+
+    * ``loss="squared"``: :math:`\ell = \tfrac12 (y - s)^2`; the minimiser is the exact
+      solution of :math:`(X_u^T X_u + \Lambda) w = X_u^T (y_u - \mu - b)`.
+    * ``loss="logistic"``: :math:`\ell = \log(1 + e^s) - y s` with :math:`y \in \{0, 1\}`
+      (``{-1, +1}`` is accepted and mapped); minimised by Newton's method with step halving
+      from :math:`w = 0`.
+
+    Parameters
+    ----------
+    X_rows : scipy.sparse matrix of shape (n_new, n_items)
+        One row per new user; every stored entry is a rating (explicit zeros included).
+    item_factors : array_like of shape (n_items, k)
+        The fixed item factors.
+    item_bias : array_like of shape (n_items,), optional
+        :math:`b_i` (zeros if omitted).
+    global_bias : float, default=0.0
+        :math:`\mu`.
+    l2 : float, default=0.02
+        :math:`\lambda`, >= 0.
+    l2_bias : float, optional
+        :math:`\lambda_b`, >= 0; ``None`` uses ``l2``.
+    loss : {"squared", "logistic"}, default="squared"
+        The per-rating loss :math:`\ell`.
+    biases : bool, default=True
+        Solve for :math:`b_u`; if False it is fixed at 0 and only :math:`p_u` is solved.
+    newton_steps : int, default=25
+        Maximum Newton iterations for the logistic loss (it stops earlier once every
+        user's Newton decrement is below 1e-20 times the objective).
+
+    Returns
+    -------
+    user_factors : ndarray of shape (n_new, k)
+    user_bias : ndarray of shape (n_new,)
+        In the dtype of ``item_factors`` (float32 or float64).  Rows with no ratings get
+        zeros.  With ``l2 = 0`` and too few ratings to determine :math:`w`, the
+        minimum-norm least-squares solution is returned.
+
+    Raises
+    ------
+    FloatingPointError
+        The solution does not fit the dtype (huge ratings or factors, tiny ``l2``).
+
+    Examples
+    --------
+    Without a penalty and with enough ratings, the exact factors of a user whose ratings
+    the items explain perfectly are recovered:
+
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from fastmf.reference import fold_in
+    >>> item_factors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, -1.0]])
+    >>> ratings = item_factors @ np.array([0.5, -1.0]) + 0.25    # p_u = (0.5, -1), b_u = 0.25
+    >>> X = sp.csr_matrix(ratings[None, :])
+    >>> factors, bias = fold_in(X, item_factors, l2=0.0)
+    >>> np.round(factors, 6), np.round(bias, 6)
+    (array([[ 0.5, -1. ]]), array([0.25]))
+    """
+    items_mat, ibias, l2, l2_bias = check_fold_in(X_rows, item_factors, item_bias,
+                                                  global_bias, l2, l2_bias, loss, biases)
+    newton_steps = check_int("newton_steps", newton_steps, low=1)
+    dtype = items_mat.dtype
+    n_items, k = items_mat.shape
+
+    coo = X_rows.tocoo()
+    if coo.data.dtype.kind not in "biuf":
+        raise TypeError(f"X_rows must hold real ratings, got dtype {coo.data.dtype}")
+    n_new = X_rows.shape[0]
+    order = np.lexsort((coo.col, coo.row))
+    rows = coo.row[order].astype(np.int64)
+    cols = coo.col[order].astype(np.int64)
+    y = np.asarray(coo.data[order], dtype=np.float64)
+    if y.size and not np.all(np.isfinite(y)):
+        raise ValueError("X_rows contains NaN or infinite ratings")
+    if loss == "logistic" and y.size:
+        y = _binary_labels(y)
+
+    d = k + 1 if biases else k
+    feats = items_mat.astype(np.float64)
+    penalty = np.full(d, l2)
+    if biases:
+        penalty[k] = l2_bias
+    w = np.zeros((n_new, d))
+    counts = np.bincount(rows, minlength=n_new)
+    offset = float(global_bias) + ibias            # mu + b_i, per item
+    users = np.flatnonzero(counts)
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    # Batches of whole users so that the (nnz, d, d) outer products stay bounded.
+    batch_nnz = max(1, _FOLD_IN_SCRATCH // (d * d))
+    b0 = 0
+    while b0 < users.size:
+        b1 = b0 + 1
+        while b1 < users.size and starts[users[b1] + 1] - starts[users[b0]] <= batch_nnz:
+            b1 += 1
+        batch = users[b0:b1]
+        lo, hi = starts[batch[0]], starts[batch[-1] + 1]
+        x = feats[cols[lo:hi]]
+        if biases:
+            x = np.hstack([x, np.ones((hi - lo, 1))])
+        seg = starts[batch] - lo                     # segment starts within the batch
+        target = y[lo:hi] - offset[cols[lo:hi]]
+        if loss == "squared":
+            w[batch] = squared_solve(x, target, seg, penalty)
+        else:
+            w[batch] = logistic_newton(x, y[lo:hi], offset[cols[lo:hi]], seg, penalty,
+                                       newton_steps)
+        b0 = b1
+    user_factors = np.ascontiguousarray(w[:, :k], dtype=dtype)
+    user_bias = (np.ascontiguousarray(w[:, k], dtype=dtype) if biases
+                 else np.zeros(n_new, dtype=dtype))
+    if not (np.isfinite(user_factors).all() and np.isfinite(user_bias).all()):
+        raise FloatingPointError(
+            f"fold-in produced values beyond the range of {np.dtype(dtype).name}: the "
+            "ratings or factors are too large for it (or l2 is tiny)")
+    return user_factors, user_bias

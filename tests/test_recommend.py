@@ -74,7 +74,7 @@ TILES = [(1, 32), (7, 96), (16, 128), (64, 512), (512, 8192)]
 @pytest.mark.parametrize("level", _dispatch.levels())
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kernel_result_does_not_depend_on_tile_sizes(level, dtype):
-    """The tile sizes come from the cache sizes of the machine (recommend.tile_sizes),
+    """The tile sizes come from the cache sizes of the machine (fastmf._topk.tile_sizes),
     recommend cuts long requests at row tiles and recommend_all at any batch size: every
     tiling must give the same bits, with several item tiles per row as well."""
     topk = _dispatch.kernel("topk", level).topk
@@ -332,13 +332,13 @@ def test_fold_in_matches_dense_solve(biases):
 
 def test_fold_in_batches_agree(monkeypatch):
     """Tiny scratch bound forces one user per batch: same answer."""
-    import fastmf.recommend as rec
+    import fastmf.reference as ref
 
     rng = np.random.default_rng()
     items = rng.normal(size=(40, 3))
     X = sp.random(30, 40, density=0.3, random_state=rng, format="csr")
     full = fold_in(X, items, None, 0.0, l2=0.1)
-    monkeypatch.setattr(rec, "_FOLD_IN_SCRATCH", 1)
+    monkeypatch.setattr(ref, "_FOLD_IN_SCRATCH", 1)
     small = fold_in(X, items, None, 0.0, l2=0.1)
     np.testing.assert_allclose(full[0], small[0], rtol=1e-12)
     np.testing.assert_allclose(full[1], small[1], rtol=1e-12)

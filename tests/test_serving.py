@@ -201,15 +201,14 @@ def test_ctrl_c_lands_between_kernel_calls_of_a_long_recommend(ratings, monkeypa
     recommend landed about 6 s late); now it is cut into calls of bounded work."""
     import signal
 
-    from fastmf import _dispatch
-    from fastmf import recommend as rec
+    from fastmf import _dispatch, _topk
 
     X = random_ratings(40, 300, 0.1, seed=None)
     model = MatrixFactorization(8, epochs=1, random_state=0, num_threads=1).fit(X)
     users = np.arange(40).repeat(50)                   # 2000 query rows
     expected = model.recommend(users, n=7)
-    tile = rec.tile_sizes(8, model.user_factors_.dtype.itemsize)[0]     # 16 to 512 rows
-    monkeypatch.setattr(rec, "_CALL_WORK", tile * 300 * 9, raising=False)  # a tile a call
+    tile = _topk.tile_sizes(8, model.user_factors_.dtype.itemsize)[0]   # 16 to 512 rows
+    monkeypatch.setattr(_topk, "_CALL_WORK", tile * 300 * 9)              # a tile a call
     module = _dispatch.kernel("topk")                  # the build the driver calls
     kernel, rows = module.topk, []
 
