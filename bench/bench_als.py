@@ -3,7 +3,7 @@ library and beside the NumPy reference.
 
 Run from outside the source tree, e.g.::
 
-    cd /tmp && python -m pytest /path/to/bench/bench_als.py --benchmark-only \\
+    cd "$(mktemp -d)" && pytest /path/to/fastmf/bench/bench_als.py --benchmark-only \\
         --benchmark-group-by=group --benchmark-columns=min,median,max
 
 Cases (one ``benchmark.group`` each, the competitors side by side in it):
@@ -33,12 +33,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _shared import as_model
 from conftest import size_grid, thread_counts
 
 from fastmf import _als, reference
 from fastmf._threads import single_threaded_blas
 from fastmf._validation import check_ratings
 from fastmf.datasets import make_ratings
+from fastmf.metrics import precision_at_k
 
 THREADS = thread_counts()
 
@@ -94,23 +96,6 @@ IMPLICIT_SETS = [
 ]
 
 
-def precision_at_10(user_factors, item_factors, train, test) -> float:
-    """Mean over test users of |top-10 unseen items ∩ held-out items| / 10."""
-    hits, n = 0, 0
-    test_users = np.flatnonzero(np.diff(test.indptr))
-    for start in range(0, test_users.size, 2000):
-        us = test_users[start:start + 2000]
-        scores = user_factors[us].astype(np.float32) @ item_factors.T.astype(np.float32)
-        seen = train[us]
-        scores[np.repeat(np.arange(us.size), np.diff(seen.indptr)), seen.indices] = -np.inf
-        top = np.argpartition(-scores, 10, axis=1)[:, :10]
-        held = test[us]
-        for j in range(us.size):
-            hits += np.isin(top[j], held.indices[held.indptr[j]:held.indptr[j + 1]]).sum()
-        n += us.size
-    return hits / (10 * n)
-
-
 def _start(shape_u, shape_i, seed=1):
     rng = np.random.default_rng(seed)
     return ((rng.standard_normal(shape_u) * 0.01).astype(np.float32),
@@ -138,7 +123,8 @@ def test_implicit_fastmf(benchmark, request, data_name, prefix, linear_solver, t
     benchmark.group = f"implicit-{prefix}{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
-    benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
+    benchmark.extra_info["precision_at_10"] = precision_at_k(as_model(P, Q), test, 10,
+                                                             train=train)
     benchmark.extra_info.update({"library": "fastmf", "threads": threads})
 
 
@@ -163,7 +149,8 @@ def test_implicit_library(benchmark, request, data_name, prefix, linear_solver, 
     benchmark.group = f"implicit-{prefix}{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
-    benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
+    benchmark.extra_info["precision_at_10"] = precision_at_k(as_model(P, Q), test, 10,
+                                                             train=train)
     benchmark.extra_info.update({"library": "implicit", "threads": threads,
                                  "baseline": True})
 

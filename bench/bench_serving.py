@@ -10,7 +10,7 @@ Groups (one ``benchmark.group`` per operation, set, factors and dtype):
   brute force (score matrix, mask, ``argpartition``, sort of the ten; the baseline).
   Throughput: users (rows) per second.
 * ``fold-in <set> k=<k> <dtype>``: factors of ``NEW_USERS`` users from their ratings,
-  ``MatrixFactorization.transform`` (the ALS row kernel) and ``fastmf.recommend.fold_in``
+  ``MatrixFactorization.transform`` (the ALS row kernel) and ``fastmf.reference.fold_in``
   (batched NumPy), next to ``reference.als_half_sweep`` (one ``np.linalg.solve`` per row,
   the baseline).  Throughput: ratings per second.
 
@@ -29,7 +29,6 @@ import scipy.sparse as sp
 from conftest import size_grid, thread_counts
 
 from fastmf import MatrixFactorization, reference
-from fastmf import recommend as rec
 from fastmf._threads import single_threaded_blas
 
 THREADS = thread_counts()
@@ -173,8 +172,8 @@ def test_fold_in(benchmark, request, set_name, factors, dtype, impl, threads):
             return model.transform(rows)
     elif impl == "fold_in-numpy":
         def run():
-            return rec.fold_in(rows, model.item_factors_, model.item_bias_,
-                               model.global_bias_, l2=l2)
+            return reference.fold_in(rows, model.item_factors_, model.item_bias_,
+                                     model.global_bias_, l2=l2)
     else:
         csr = rows.astype(np.float64)
         Q = model.item_factors_.astype(np.float64)

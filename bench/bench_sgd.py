@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import _shared
 import numpy as np
-import peers_sgd
 import pytest
 from conftest import thread_counts
 
@@ -28,6 +28,7 @@ from fastmf._params import check_params
 from fastmf._sgd import SGDState, block_layout, choose_blocks, epoch
 from fastmf._state import global_bias, initial_arrays
 from fastmf._validation import check_ratings
+from fastmf.metrics import log_loss, rmse, roc_auc
 
 THREADS = thread_counts()
 REFERENCE_SLICE = 20_000
@@ -196,7 +197,7 @@ def test_fit_movielens_fastmf(benchmark, record_throughput, movielens_100k, n_th
     benchmark.pedantic(fit, args=(matrix,), rounds=5, warmup_rounds=1)
     users, items, values = split.test
     record_throughput(split.n_train * epochs, threads=n_threads,
-                      rmse=peers_sgd.rmse(models[-1].predict(users, items), values))
+                      rmse=rmse(values, models[-1].predict(users, items)))
 
 
 def test_fit_movielens_surprise(benchmark, record_throughput, movielens_100k):
@@ -205,7 +206,7 @@ def test_fit_movielens_surprise(benchmark, record_throughput, movielens_100k):
     split = movielens_100k
     benchmark.group = "fit movielens-100k k=100 20 epochs (Surprise defaults)"
     epochs = _smoke_epochs(benchmark, ML_SETTINGS["epochs"])
-    trainset = peers_sgd.surprise_trainset(split)
+    trainset = _shared.surprise_trainset(split)
     algos = []
 
     def fit():
@@ -216,9 +217,9 @@ def test_fit_movielens_surprise(benchmark, record_throughput, movielens_100k):
 
     benchmark.pedantic(fit, rounds=1 if benchmark.disabled else 2)
     users, items, values = split.test
-    predicted = peers_sgd.surprise_predict(algos[-1], trainset, users, items)
+    predicted = _shared.surprise_predict(algos[-1], trainset, users, items)
     record_throughput(split.n_train * epochs, baseline=True, threads=1,
-                      rmse=peers_sgd.rmse(predicted, values))
+                      rmse=rmse(values, predicted))
 
 
 # ------------------------------------------------------------- (d) logistic against squared
@@ -244,10 +245,9 @@ def test_fit_loss(benchmark, record_throughput, synth_1m, loss):
     users, items, values = split.test
     predicted = models[-1].predict(users, items)
     if loss == "squared":
-        metrics = {"rmse": peers_sgd.rmse(predicted, values)}
+        metrics = {"rmse": rmse(values, predicted)}
     else:
-        labels = peers_sgd.binary_labels(values)
-        metrics = {"log_loss": peers_sgd.log_loss(predicted, labels),
-                   "auc": peers_sgd.auc(predicted, labels)}
+        labels = _shared.binary_labels(values)
+        metrics = {"log_loss": log_loss(labels, predicted), "auc": roc_auc(labels, predicted)}
     record_throughput(split.n_train * epochs, baseline=loss == "squared", loss=loss,
                       **metrics)

@@ -8,7 +8,7 @@ Data sets (session-scoped, built once per run):
 * ``movielens_100k``: MovieLens 100K ``u.data`` from the shared data folder (skipped when
   absent).
 
-Each is a :class:`peers_sgd.RatingSplit` with a seeded random 80/20 train/test split.
+Each is a :class:`_shared.RatingSplit` with a seeded random 80/20 train/test split.
 
 Sizes: cases on the 1M set carry the ``big`` marker, those on the 10M set ``huge``.
 ``FASTMF_BENCH_SIZES`` chooses which run: ``small`` skips both, ``all`` runs the ``big``
@@ -26,7 +26,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import peers_sgd  # noqa: E402
+import _shared  # noqa: E402
 
 _RESULTS_KEY = pytest.StashKey[list]()
 
@@ -82,29 +82,29 @@ def size_grid() -> list[tuple[str, list, list[tuple[int, str]]]]:
 
 
 @pytest.fixture(scope="session")
-def synth_1m() -> peers_sgd.RatingSplit:
+def synth_1m() -> _shared.RatingSplit:
     """The synth 1M set, split 80/20."""
-    return peers_sgd.load_synth_1m()
+    return _shared.load_synth_1m()
 
 
 @pytest.fixture(scope="session")
-def synth_10m() -> peers_sgd.RatingSplit:
+def synth_10m() -> _shared.RatingSplit:
     """The synth 10M set, split 80/20."""
-    return peers_sgd.load_synth_10m()
+    return _shared.load_synth_10m()
 
 
 @pytest.fixture(scope="session")
-def synth_small() -> peers_sgd.RatingSplit:
+def synth_small() -> _shared.RatingSplit:
     """A 100,000-rating synthetic set over 2,000 users and 500 items, split 80/20."""
-    return peers_sgd.load_synth_small()
+    return _shared.load_synth_small()
 
 
 @pytest.fixture(scope="session")
-def movielens_100k() -> peers_sgd.RatingSplit:
+def movielens_100k() -> _shared.RatingSplit:
     """MovieLens 100K, split 80/20; skips the test when ``u.data`` is not there."""
-    split = peers_sgd.load_movielens_100k()
+    split = _shared.load_movielens_100k()
     if split is None:
-        pytest.skip(f"MovieLens 100K not found at {peers_sgd.movielens_100k_path()}")
+        pytest.skip(f"MovieLens 100K not found at {_shared.movielens_100k_path()}")
     return split
 
 

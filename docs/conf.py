@@ -150,7 +150,7 @@ def write_api_index() -> None:
 
 def write_benchmark_report() -> None:
     """Rebuild the benchmark report (Markdown and charts) from the saved results in
-    ``bench/results`` with ``bench/report.py``, into ``_generated/benchmarks``."""
+    ``bench/results`` with ``bench/studies/report.py``, into ``_generated/benchmarks``."""
     out = GENERATED / "benchmarks"
     if out.exists():
         shutil.rmtree(out)
@@ -158,7 +158,7 @@ def write_benchmark_report() -> None:
     for result in (ROOT / "bench" / "results").glob("*.json"):
         shutil.copy(result, out / result.name)
     env = {**os.environ, "FASTMF_BENCH_RESULTS": str(out), "MPLBACKEND": "Agg"}
-    subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"),
+    subprocess.run([sys.executable, str(ROOT / "bench" / "studies" / "report.py"),
                     str(out / "baseline.json")], check=True, env=env, cwd=out,
                    stdout=subprocess.DEVNULL)
 

@@ -4,7 +4,7 @@ Gowalla: top-20 ranking against the published results
 
 Implicit-feedback ALS on the Gowalla check-ins in the split of NGCF and LightGCN
 (29,858 users, 40,981 locations, 810,128 training interactions), with the settings
-tuned in ``bench/quality.py``, scored by recall and NDCG at 20 over all items, each
+tuned in ``bench/studies/quality.py``, scored by recall and NDCG at 20 over all items, each
 user's training items left out, beside the figures the LightGCN paper reports.
 
 The data are not shipped with fastmf: point ``FASTMF_GOWALLA_DIR`` (or the first

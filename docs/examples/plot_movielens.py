@@ -3,7 +3,7 @@ MovieLens 100K: five-fold RMSE
 ==============================
 
 Rating prediction on the five standard folds of MovieLens 100K (``u1.base`` /
-``u1.test`` ... ``u5``), with the SGD and ALS settings tuned in ``bench/quality.py``,
+``u1.test`` ... ``u5``), with the SGD and ALS settings tuned in ``bench/studies/quality.py``,
 beside the published figures of Surprise's SVD and SVD++.  Predictions are clipped to
 the rating scale, as Surprise does.
 

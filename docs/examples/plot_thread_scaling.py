@@ -7,7 +7,7 @@ per second by :meth:`~fastmf.MatrixFactorization.recommend`, for 1 thread up to 
 cores of the machine that builds this page.  Each point is the best of three runs.
 
 SGD gives the same model at every thread count (its blocks never conflict), so only
-the speed changes.  Small machines show few points; ``bench/scaling.py`` and the
+the speed changes.  Small machines show few points; ``bench/studies/scaling.py`` and the
 :doc:`benchmark report </benchmarks>` have the measured scaling.
 """
 

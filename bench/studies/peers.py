@@ -6,7 +6,7 @@ not needed by the tests).  On synth 1M and synth 10M (``--sets``; synth 100k wit
 table (synth 10M: explicit SGD without Surprise, and implicit ALS CG):
 
 * ``explicit SGD`` (ratings, test RMSE): fastmf SGD, scikit-surprise ``SVD`` (biased SGD),
-  LIBMF through its ``libmf`` binding (see ``peers_sgd.py``, which this reuses);
+  LIBMF through its ``libmf`` binding (``peers_sgd.py``'s table, which this reuses);
 * ``implicit ALS CG`` and ``implicit ALS Cholesky`` (the training pairs as interactions,
   precision@10 on the held-out pairs, training pairs excluded): fastmf ALS,
   ``implicit.cpu.als.AlternatingLeastSquares``;
@@ -26,9 +26,9 @@ the clock starts, except where noted) at 1 thread and all cores where the librar
 threads; the best of ``--repeats`` is kept.  A peer that does not import is listed with
 the error, not left out.  Writes ``bench/results/peers.json``::
 
-    python bench/peers.py                 # synth 1M and 10M, 2 repeats (~15 minutes)
-    python bench/peers.py --sets 1M       # synth 1M only
-    python bench/peers.py --quick         # synth 100k, fewer iterations, 1 repeat
+    python bench/studies/peers.py             # synth 1M and 10M, 2 repeats (~15 minutes)
+    python bench/studies/peers.py --sets 1M   # synth 1M only
+    python bench/studies/peers.py --quick     # synth 100k, fewer iterations, 1 repeat
 """
 
 from __future__ import annotations
@@ -44,14 +44,23 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # bench/: _results
 
 import peers_sgd  # noqa: E402
 from _results import write_results  # noqa: E402
-from bench_als import precision_at_10  # noqa: E402
+from _shared import (  # noqa: E402
+    LIBMF_SETTINGS,
+    SYNTH_SETTINGS,
+    as_model,
+    binary_labels,
+    load_synth_1m,
+    load_synth_10m,
+    load_synth_small,
+)
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from fastmf import MatrixFactorization  # noqa: E402
-from fastmf._threads import single_threaded_blas  # noqa: E402
+from fastmf.metrics import log_loss, precision_at_k, roc_auc  # noqa: E402
 
 IMPLICIT_FACTORS = 64
 CONFIDENCE = 10.0           # confidence of an observed pair, in both ALS libraries
@@ -99,7 +108,7 @@ def explicit_sgd(split, settings, repeats, surprise_epochs) -> list[dict]:
     rows = []
     out = peers_sgd.run_dataset(split, settings, surprise_epochs=surprise_epochs,
                                 repeats=repeats, threads=_threads(),
-                                libmf_settings=peers_sgd.LIBMF_SETTINGS["synth"])
+                                libmf_settings=LIBMF_SETTINGS["synth"])
     for r in out:
         best = r.best
         if best is None:
@@ -135,7 +144,7 @@ def implicit_als(split, iterations, repeats, solvers=("cg", "cholesky")) -> list
                     epochs=iterations, num_threads=threads, random_state=0,
                     init_scale=0.01)
                 seconds = _timed(lambda: model.fit(train))
-                p10 = precision_at_10(model.user_factors_, model.item_factors_, train, test)
+                p10 = precision_at_k(model, test, 10, train=train)
                 return _row(group, "fastmf", threads, iterations, seconds,
                             updates_per_s=train.nnz * iterations / seconds,
                             precision_at_10=p10)
@@ -147,14 +156,15 @@ def implicit_als(split, iterations, repeats, solvers=("cg", "cholesky")) -> list
             continue
         for threads in _threads():
             def fit_implicit(threads=threads, solver=solver, group=group):
-                with single_threaded_blas():    # implicit warns about a threaded BLAS
+                with threadpool_limits(1, "blas"):    # implicit warns about a threaded BLAS
                     model = AlternatingLeastSquares(
                         factors=IMPLICIT_FACTORS, regularization=IMPLICIT_L2,
                         alpha=CONFIDENCE, use_cg=solver == "cg", iterations=iterations,
                         num_threads=threads, random_state=0)
                     model.cg_steps = 3
                     seconds = _timed(lambda: model.fit(train, show_progress=False))
-                p10 = precision_at_10(model.user_factors, model.item_factors, train, test)
+                p10 = precision_at_k(as_model(model.user_factors, model.item_factors), test,
+                                     10, train=train)
                 return _row(group, "implicit", threads, iterations, seconds,
                             updates_per_s=train.nnz * iterations / seconds,
                             precision_at_10=p10)
@@ -165,17 +175,17 @@ def implicit_als(split, iterations, repeats, solvers=("cg", "cholesky")) -> list
 # ----------------------------------------------------------------------------- logistic
 def logistic(split, epochs, repeats) -> list[dict]:
     group = "logistic"
-    labels = peers_sgd.binary_labels(split.train[2])
+    labels = binary_labels(split.train[2])
     tu, ti, tv = split.test
-    test_labels = peers_sgd.binary_labels(tv)
+    test_labels = binary_labels(tv)
     matrix = split.train_matrix(binary=True)
     n = split.n_train
     rows = []
 
     def scored(library, threads, seconds, scores, *, probabilities=True):
-        metrics = {"auc": peers_sgd.auc(scores, test_labels)}
+        metrics = {"auc": roc_auc(test_labels, scores)}
         if probabilities:
-            metrics["log_loss"] = peers_sgd.log_loss(scores, test_labels)
+            metrics["log_loss"] = log_loss(test_labels, scores)
         return _row(group, library, threads, epochs, seconds,
                     updates_per_s=n * epochs / seconds, **metrics)
 
@@ -296,14 +306,14 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-SETS = {"1M": peers_sgd.load_synth_1m, "10M": peers_sgd.load_synth_10m}
+SETS = {"1M": load_synth_1m, "10M": load_synth_10m}
 
 
 def run_set(name: str, split, repeats: int, quick: bool) -> list[dict]:
     """Every row group on one set (synth 10M: explicit SGD and implicit ALS CG only)."""
     big = name == "10M"
-    sgd_settings = dict(peers_sgd.SYNTH_SETTINGS, epochs=3) if quick else \
-        peers_sgd.SYNTH_SETTINGS
+    sgd_settings = dict(SYNTH_SETTINGS, epochs=3) if quick else \
+        SYNTH_SETTINGS
     surprise_epochs = 0 if big else (1 if quick else 5)
     iterations = 3 if quick else 10
     parts = [("explicit SGD", lambda: explicit_sgd(split, sgd_settings, repeats,
@@ -330,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="peers", help="results file stem")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
-    loads = {"100k": peers_sgd.load_synth_small} if args.quick else \
+    loads = {"100k": load_synth_small} if args.quick else \
         {name: SETS[name] for name in args.sets}
     rows, sizes = [], {}
     for name, load in loads.items():
@@ -350,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nLIBMF build: {libmf}")
     path = write_results(args.output, rows, data=sorted(sizes), sizes=sizes,
                          repeats=repeats, quick=args.quick, libmf_build=libmf,
-                         settings={"explicit_sgd": peers_sgd.SYNTH_SETTINGS,
+                         settings={"explicit_sgd": SYNTH_SETTINGS,
                                    "surprise_epochs": 5,
                                    "implicit_als": {"factors": IMPLICIT_FACTORS,
                                                     "iterations": 10,

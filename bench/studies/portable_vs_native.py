@@ -2,9 +2,9 @@
 
 Install the two builds side by side, then run this script from outside the source tree::
 
-    pip install --no-deps --target /tmp/fmf-portable dist/fastmf-*.whl
-    FASTMF_NATIVE=1 pip install --no-deps --target /tmp/fmf-native .
-    python bench/portable_vs_native.py /tmp/fmf-portable /tmp/fmf-native
+    pip install --no-deps --target "$TMPDIR/fmf-portable" dist/fastmf-*.whl
+    FASTMF_NATIVE=1 pip install --no-deps --target "$TMPDIR/fmf-native" .
+    python bench/studies/portable_vs_native.py "$TMPDIR/fmf-portable" "$TMPDIR/fmf-native"
 
 fastmf's Python layer is imported from the portable folder; the native ``sgd`` and
 ``als`` extension modules are loaded from the other folder under other names, so the two

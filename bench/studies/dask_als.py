@@ -18,10 +18,11 @@ The model is the one Spark's ALS fits: no biases, the L2 penalty of each row sca
 its number of ratings (``weighted_l2=True``, Spark's ``regParam``), explicit feedback.
 
 Run from outside the source tree with an installed fastmf[dask]; time-sensitive runs
-on a shared machine belong under ``flock /tmp/bench.lock``::
+on a shared machine belong under a lock (``flock``)::
 
-    cd /tmp && flock /tmp/bench.lock python /path/to/bench/dask_als.py --data 1M
-    python /path/to/bench/dask_als.py --quick
+    cd "$(mktemp -d)"
+    flock "$HOME/.bench.lock" python /path/to/fastmf/bench/studies/dask_als.py --data 1M
+    python /path/to/fastmf/bench/studies/dask_als.py --quick
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fastmf import MatrixFactorization
+from fastmf import MatrixFactorization, metrics
 from fastmf.datasets import make_ratings
 
 SETS = {   # name: (users, items, ratings, seed), as in shared/BENCHMARK-DATA.md
@@ -71,8 +72,7 @@ def rmse(model: MatrixFactorization, test, user_index=None, item_index=None) -> 
     if user_index is not None:       # raw ids to the model's indices
         users, items = np.searchsorted(user_index, users), np.searchsorted(item_index, items)
     known = (users < model.user_factors_.shape[0]) & (items < model.item_factors_.shape[0])
-    pred = model.predict(users[known], items[known]).astype(np.float64)
-    return float(np.sqrt(np.mean((values[known] - pred) ** 2)))
+    return metrics.rmse(values[known], model.predict(users[known], items[known]))
 
 
 class Clock:

@@ -21,9 +21,9 @@ keeps synth 1M's 20,000 x 5,000 shape and only adds ratings (nnz 3e5 ... 1e7, SG
 and ALS k=32), which separates the cost of more ratings from that of a bigger model.  Writes
 ``bench/results/scaling.json`` (see ``_results.py``) and prints the tables::
 
-    python bench/scaling.py            # nnz 1e5 ... 1e7, 3 repeats (about 10 minutes)
-    python bench/scaling.py --quick    # nnz 1e5 ... 1e6, 1 repeat, fewer factors
-    python bench/scaling.py --refit    # recompute the fits of the saved results
+    python bench/studies/scaling.py            # nnz 1e5 ... 1e7, 3 repeats (about 10 minutes)
+    python bench/studies/scaling.py --quick    # nnz 1e5 ... 1e6, 1 repeat, fewer factors
+    python bench/studies/scaling.py --refit    # recompute the fits of the saved results
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import nnls
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # bench/: _results
 
 from _results import read_results, results_dir, write_results  # noqa: E402
 

@@ -14,8 +14,8 @@ threads per solver, with the NumPy reference and the peers), ``accuracy_time.png
 (accuracy against fit time, from the peer comparison) and ``scaling.png`` (time against
 nnz).  Charts need matplotlib (Agg backend); without it only the Markdown is written::
 
-    python bench/report.py                                   # results already saved
-    python bench/report.py run.json     # with another pytest-benchmark run
+    python bench/studies/report.py                                   # results already saved
+    python bench/studies/report.py run.json     # with another pytest-benchmark run
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # bench/: _results
 
 import ratio_gate  # noqa: E402
 from _results import machine_info, read_results, results_dir  # noqa: E402

@@ -20,8 +20,8 @@ Anything above that is a copy, a retained temporary or allocator slack.  Sets: "
 and "synth 10M" of BENCHMARK-DATA.md (``--quick``: a 300k set and synth 1M).  Writes
 ``bench/results/memory.json``::
 
-    python bench/memory.py            # synth 1M and 10M, SGD / ALS explicit / ALS implicit
-    python bench/memory.py --quick
+    python bench/studies/memory.py            # synth 1M and 10M, SGD / ALS explicit / ALS implicit
+    python bench/studies/memory.py --quick
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # bench/: _results
 
 from _results import write_results  # noqa: E402
 

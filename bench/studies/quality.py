@@ -1,4 +1,4 @@
-"""Accuracy of fastmf against published results (issue #5).
+"""Accuracy of fastmf against published results.
 
 Two parts, each run when its data is present (a missing folder is reported and skipped):
 
@@ -20,7 +20,7 @@ items|; ndcg with the ideal DCG over min(|test items|, 20) positions), with fit 
 
 * fastmf implicit ALS at 128 and 256 factors (tuned, ``GOWALLA_CONFIGS``), and at 512
   with the same settings;
-* the ``implicit`` library's ALS with the settings of the issue (``IMPLICIT_CONFIGS``),
+* the ``implicit`` library's ALS with the target settings (``IMPLICIT_CONFIGS``),
   measured in the same run with the same thread count;
 
 next to the LightGCN paper's table (``LIGHTGCN_PUBLISHED``).  The standard split has no
@@ -38,8 +38,8 @@ normal equations, as fastmf does by default; the tuned fastmf settings use
 
 Usage (from outside the source tree, so that the installed fastmf is imported)::
 
-    cd /tmp && python /path/to/bench/quality.py --threads 2
-    python bench/quality.py --quick --parts movielens      # one fold, no SVD++
+    cd "$(mktemp -d)" && python /path/to/fastmf/bench/studies/quality.py --threads 2
+    python bench/studies/quality.py --quick --parts movielens     # one fold, no SVD++
 
 Results are printed and written to ``bench/results/quality.json``.
 """
@@ -57,15 +57,16 @@ import numpy as np
 import scipy.sparse as sp
 
 import fastmf
-from fastmf.metrics import mae, rmse
-from fastmf.recommend import recommend
+from fastmf.metrics import mae, ndcg_at_k, recall_at_k, rmse
+from fastmf.model_selection import per_user_split
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))        # bench/: _results
 
 from _results import write_results  # noqa: E402
+from _shared import as_model  # noqa: E402
 
-SHARED_DATA = HERE.parent.parent / "shared" / "data"
+SHARED_DATA = HERE.parents[2] / "shared" / "data"
 
 # ---------------------------------------------------------------------------------------
 # published and previously measured figures
@@ -265,73 +266,16 @@ def load_gowalla(folder: Path) -> tuple[sp.csr_matrix, sp.csr_matrix]:
 
 def holdout_split(train: sp.csr_matrix, fraction: float = 0.2, seed: int = 0):
     """Carve a validation split out of ``train``: ``fraction`` of each user's items
-    (rounded down, at least one item kept in training) go to the validation matrix."""
-    rng = np.random.default_rng(seed)
-    train = train.tocsr()
-    keep = np.ones(train.nnz, dtype=bool)
-    for u in range(train.shape[0]):
-        lo, hi = train.indptr[u], train.indptr[u + 1]
-        n_out = min(int((hi - lo) * fraction), hi - lo - 1)
-        if n_out > 0:
-            keep[lo + rng.choice(hi - lo, n_out, replace=False)] = False
-    coo = train.tocoo()
-    fit = _pairs_matrix(coo.row[keep], coo.col[keep], train.shape)
-    val = _pairs_matrix(coo.row[~keep], coo.col[~keep], train.shape)
-    return fit, val
+    (rounded, at least one kept in training) go to the validation matrix
+    (``fastmf.model_selection.per_user_split``)."""
+    return per_user_split(train, test_size=fraction, random_state=seed)
 
 
-def ranking_metrics(user_factors, item_factors, train, test, k: int = K,
-                    threads: int = 1, batch: int = 4096) -> dict[str, float]:
-    """Mean recall@k and ndcg@k over users with a test item, ranking all items except the
-    user's ``train`` items.
-
-    recall = hits / |test items of u|; ndcg = DCG / IDCG with binary gains, DCG summed
-    over the top k (``1 / log2(rank + 1)``, rank from 1) and IDCG over the first
-    ``min(|test items of u|, k)`` ranks.  Ties are ranked by lower item id.
-
-    Parameters
-    ----------
-    user_factors, item_factors : ndarray of shape (n_users, f), (n_items, f)
-        Scores are ``user_factors @ item_factors.T``.
-    train, test : scipy.sparse matrix of shape (n_users, n_items)
-        Excluded items and relevant items (stored entries) of each user.
-    k : int
-    threads : int
-        Threads of the top-k kernel.
-    batch : int
-        Users per call of the top-k kernel.
-
-    Returns
-    -------
-    dict
-        ``recall``, ``ndcg`` and ``users`` (the number of users averaged over).
-    """
-    train, test = train.tocsr(), test.tocsr()
-    test.sort_indices()
-    users = np.flatnonzero(np.diff(test.indptr))
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal_cum = np.cumsum(discount)
-    recall_sum = ndcg_sum = 0.0
-    items = np.ascontiguousarray(item_factors)
-    for lo in range(0, users.size, batch):
-        rows = users[lo:lo + batch]
-        ids, _ = recommend(np.ascontiguousarray(user_factors[rows]), items, n=k,
-                           exclude=train[rows], num_threads=threads)
-        rel = test[rows]
-        n_rel = np.diff(rel.indptr)
-        # (row, item) keys of the relevant entries, ascending; a top-k id is a hit when
-        # its own key is found among them.
-        n_items = test.shape[1]
-        keys = (np.repeat(np.arange(rows.size, dtype=np.int64), n_rel) * n_items
-                + rel.indices)
-        query = np.arange(rows.size, dtype=np.int64)[:, None] * n_items + ids
-        pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-        hits = (ids >= 0) & (keys[pos] == query)
-        recall_sum += float((hits.sum(axis=1) / n_rel).sum())
-        ndcg_sum += float(((hits * discount).sum(axis=1)
-                           / ideal_cum[np.minimum(n_rel, k) - 1]).sum())
-    return {"recall": recall_sum / users.size, "ndcg": ndcg_sum / users.size,
-            "users": int(users.size)}
+def ranking_metrics(model, train, test, threads: int = 1) -> dict[str, float]:
+    """Mean recall@20 and ndcg@20 (``fastmf.metrics``) over users with a test item,
+    ranking all items except the user's ``train`` items."""
+    return {"recall": recall_at_k(model, test, K, train=train, num_threads=threads),
+            "ndcg": ndcg_at_k(model, test, K, train=train, num_threads=threads)}
 
 
 def fit_fastmf_implicit(config: dict, train: sp.csr_matrix, threads: int,
@@ -389,13 +333,13 @@ def run_gowalla(folder: Path, threads: int, sizes, validate: bool,
         config = GOWALLA_CONFIGS[factors]
         model, seconds = fit_fastmf_implicit(config, train, threads)
         add(f"fastmf implicit ALS k={factors}", "fastmf", config, factors,
-            ranking_metrics(model.user_factors_, model.item_factors_, train, test,
-                            threads=threads), seconds)
+            ranking_metrics(as_model(model.user_factors_, model.item_factors_), train,
+                            test, threads=threads), seconds)
         if with_implicit and factors in IMPLICIT_CONFIGS:
             config = IMPLICIT_CONFIGS[factors]
             (uf, itf), seconds = fit_implicit(config, train, threads)
             add(f"implicit ALS k={factors}", "implicit", config, factors,
-                ranking_metrics(uf, itf, train, test, threads=threads), seconds)
+                ranking_metrics(as_model(uf, itf), train, test, threads=threads), seconds)
     if not validate:
         for factors, fig in IMPLICIT_ISSUE.items():
             add(f"implicit ALS k={factors} (issue)", "implicit", IMPLICIT_CONFIGS[factors],

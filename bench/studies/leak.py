@@ -9,8 +9,8 @@ import-time caches, the first OpenMP team) a leak shows as steady growth; the gr
 cycle is the least-squares slope of RSS against the cycle number over the remaining
 cycles, next to the difference between the last and first sample.
 
-    python bench/leak.py                 # 1,000 cycles, ~1 minute on 2 cores
-    python bench/leak.py --cycles 200    # quicker
+    python bench/studies/leak.py                 # 1,000 cycles, ~1 minute on 2 cores
+    python bench/studies/leak.py --cycles 200    # quicker
 
 Writes ``bench/results/leak.json``.  This is a measurement, not a timed test.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # bench/: _results
 
 from _results import write_results  # noqa: E402
 
@@ -42,10 +42,11 @@ def _rss_bytes() -> int:
 
 
 def _data():
-    from fastmf.datasets import make_ratings, train_test_split
+    from fastmf.datasets import make_ratings
+    from fastmf.model_selection import train_test_split
 
     users, items, values = make_ratings(USERS, ITEMS, RATINGS, seed=0)
-    train, test = train_test_split(users, items, values, test_size=0.2, seed=0)
+    train, test = train_test_split((users, items, values), test_size=0.2, random_state=0)
     X = sp.csr_matrix((train[2], (train[0], train[1])), shape=(USERS, ITEMS))
     new = sp.csr_matrix(X[:100])
     return X, test, new
