@@ -42,6 +42,22 @@ cdef inline floating heap_score(slots_t tag, const floating *hs, const int64_t *
         return hs[hi[p]]
 
 
+cdef inline void _place(slots_t tag, floating *hs, int64_t *hi, Py_ssize_t p, floating s,
+                        int64_t i) noexcept nogil:
+    """Entry p <- (s, i) (with Indexed only the id is stored)."""
+    if slots_t is Kept:
+        hs[p] = s
+    hi[p] = i
+
+
+cdef inline void _move(slots_t tag, floating *hs, int64_t *hi, Py_ssize_t to,
+                       Py_ssize_t frm) noexcept nogil:
+    """Entry `to` <- entry `frm`."""
+    if slots_t is Kept:
+        hs[to] = hs[frm]
+    hi[to] = hi[frm]
+
+
 cdef inline void heap_sift_down(slots_t tag, floating *hs, int64_t *hi, Py_ssize_t size,
                                 Py_ssize_t pos) noexcept nogil:
     """Restore the heap of `size` entries below `pos` (root = lowest-ranked entry)."""
@@ -57,13 +73,9 @@ cdef inline void heap_sift_down(slots_t tag, floating *hs, int64_t *hi, Py_ssize
             child += 1
         if not ranks_below(heap_score(tag, hs, hi, child), hi[child], s, i):
             break
-        if slots_t is Kept:
-            hs[pos] = hs[child]
-        hi[pos] = hi[child]
+        _move(tag, hs, hi, pos, child)
         pos = child
-    if slots_t is Kept:
-        hs[pos] = s
-    hi[pos] = i
+    _place(tag, hs, hi, pos, s, i)
 
 
 cdef inline void heap_push(slots_t tag, floating *hs, int64_t *hi, Py_ssize_t size,
@@ -76,21 +88,15 @@ cdef inline void heap_push(slots_t tag, floating *hs, int64_t *hi, Py_ssize_t si
         parent = (pos - 1) // 2
         if not ranks_below(s, i, heap_score(tag, hs, hi, parent), hi[parent]):
             break
-        if slots_t is Kept:
-            hs[pos] = hs[parent]
-        hi[pos] = hi[parent]
+        _move(tag, hs, hi, pos, parent)
         pos = parent
-    if slots_t is Kept:
-        hs[pos] = s
-    hi[pos] = i
+    _place(tag, hs, hi, pos, s, i)
 
 
 cdef inline void heap_replace_root(slots_t tag, floating *hs, int64_t *hi, Py_ssize_t size,
                                    floating s, int64_t i) noexcept nogil:
     """Put (s, i) in place of the root of a full heap and restore the heap."""
-    if slots_t is Kept:
-        hs[0] = s
-    hi[0] = i
+    _place(tag, hs, hi, 0, s, i)
     heap_sift_down(tag, hs, hi, size, 0)
 
 
