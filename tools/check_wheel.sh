@@ -38,7 +38,7 @@ echo "sdist: $(basename "$SDIST")"
 tar tzf "$SDIST" > "$WORK/sdist-files"
 for f in src_cython/sgd.pyx src_cython/sgd_avx2.pyx src_cython/_common.pxd \
          src_cython/fastmf_capi.pxd src_cython/fastmf_common.h src_cython/fastmf_vec.h \
-         src_cython/fastmf_chol.h setup.py pyproject.toml; do
+         src_cython/fastmf_chol.h src_cython/fastmf_logistic.h setup.py pyproject.toml; do
     grep -q "/$f\$" "$WORK/sdist-files" || { echo "sdist lacks $f"; exit 1; }
 done
 if grep -qE '\.(c|cpp)$' "$WORK/sdist-files"; then
