@@ -110,7 +110,8 @@ cdef inline bint _step_ahead(loss_t tag, width_t width, int64_t idx, floating s,
             slope = fmf_dot_tree_d(q, r, k)
             base = fmf_dot_tree_d(p, r, k)
         slope = lr * (slope + (1 if biases else 0))
-        base = mu + (bias_decay * bu[u] if biases else bu[u]) + bi[items[nxt]] + decay * base
+        base = (mu + (bias_decay * bu[u] if biases else bu[u]) + bi[items[nxt]]
+                + decay * base)
     g = _apply(tag, width, idx, s, users, items, values, P, Q, bu, bi, k, lr, decay,
                bias_decay, biases, loss)
     if ahead:

@@ -49,7 +49,8 @@ FMF_EXP_INLINE float fmf_exp_nonpositive_f(float x)
     r = r - n * ln2_lo;
     float r2 = r * r;
     float lo = (1.0f + r) + r2 * (0.49999991059303284f + r * 0.1666642129421234f);
-    float hi = (0.0416683591902256f + r * 0.008374771103262901f) + r2 * 0.0013829420786350965f;
+    float hi = (0.0416683591902256f + r * 0.008374771103262901f)
+               + r2 * 0.0013829420786350965f;
     float p = lo + (r2 * r2) * hi;
     uint32_t scale_bits = (uint32_t)(ni + 127) << 23;
     float scale;
@@ -65,10 +66,10 @@ FMF_EXP_INLINE float fmf_exp_nonpositive_f(float x)
  * 12 ms in mispredictions).  In float precision, with fmf_exp_nonpositive_f, the result
  * is within 2.4e-7 relative (3.5 ulp) of the exact sigmoid for s >= -87, and within
  * 2e-38 absolute below (measured; tests/test_losses.py checks both bounds). */
-#define FMF_DEFINE_LOGISTIC(T, SUFFIX, EXP, ABS)                                              \
+#define FMF_DEFINE_LOGISTIC(T, SUFFIX, EXP, ABS)                                           \
     FMF_EXP_INLINE T fmf_logistic_grad_##SUFFIX(T y, T s, T *e_out, T *pos_out)            \
     {                                                                                      \
-        T e = EXP(-ABS(s));                                                                 \
+        T e = EXP(-ABS(s));                                                                \
         T d = (T)1 / ((T)1 + e);                                                           \
         T step = (T)(s >= 0);                                                              \
         T h = e > step ? e : step;                                                         \
