@@ -96,5 +96,7 @@ def test_ranking_metrics_agree_with_fastmf_metrics():
     test = sp.csr_matrix(((cells >= 0.2) & (cells < 0.3)).astype(np.float32))
     model = SimpleNamespace(user_factors_=uf, item_factors_=itf)
     got = quality.ranking_metrics(uf, itf, train, test, k=10, threads=2)
-    assert got["recall"] == pytest.approx(recall_at_k(model, test, 10, train=train), abs=1e-12)
-    assert got["ndcg"] == pytest.approx(ndcg_at_k(model, test, 10, train=train), abs=1e-12)
+    want = {"recall": recall_at_k(model, test=test, train=train, k=10),
+            "ndcg": ndcg_at_k(model, test=test, train=train, k=10)}
+    assert got["recall"] == pytest.approx(want["recall"], abs=1e-12)
+    assert got["ndcg"] == pytest.approx(want["ndcg"], abs=1e-12)

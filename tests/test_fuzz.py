@@ -300,12 +300,12 @@ def test_ranking_metrics(served, st_data):
     k = st_data.draw(n_like)
     for metric in (fm.precision_at_k, fm.recall_at_k, fm.ndcg_at_k, fm.map_at_k):
         try:
-            value = metric(model, test, k=k, train=train)
+            value = metric(model, test=test, k=k, train=train)
         except CLEAN:
             continue
         assert 0 <= value <= 1 + 1e-12
     try:
-        value = fm.roc_auc_per_user(model, test, train=train)
+        value = fm.roc_auc_per_user(model, test=test, train=train)
     except CLEAN:
         return
     assert 0 <= value <= 1

@@ -65,9 +65,9 @@ def evaluate(model: fastmf.MatrixFactorization) -> None:
     assert_type(data.users.get(3), int | None)
     assert_type(data.users.get(3, -1), int)
     train, test = model_selection.per_user_split(data.matrix, test_size=0.2, random_state=0)
-    assert_type(metrics.precision_at_k(model, test, k=10, train=train), float)
-    assert_type(metrics.ndcg_at_k(model, test), float)
-    assert_type(metrics.roc_auc_per_user(model, test, train=train), float)
+    assert_type(metrics.precision_at_k(model, test=test, k=10, train=train), float)
+    assert_type(metrics.ndcg_at_k(model, test=test), float)
+    assert_type(metrics.roc_auc_per_user(model, test=test, train=train), float)
     assert_type(metrics.rmse([1.0, 2.0], [1.5, 2.0]), float)
     assert_type(metrics.roc_auc(labels[2], model.decision_function(labels[0], labels[1])),
                 float)
