@@ -7,7 +7,7 @@ runs a fit, :mod:`._state` holds the fitted state, :mod:`._serving` uses it and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from . import _fitting, _persistence
 from ._base import ParamsMixin
 from ._params import check_params
 from ._serving import ServingMixin
+from ._sklearn import SklearnMixin
 from ._state import FittedModelMixin, published
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ._typing import EpochCallback, PathLike, RandomStateLike, RatingsLike
 
 
-class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
+class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMixin):
     r"""Biased matrix factorisation fitted by SGD or alternating least squares (ALS).
 
     The model scores user :math:`u` and item :math:`i` as
@@ -73,12 +74,14 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
     epochs : int, default=20
         Passes over the ratings (0 leaves the initial parameters).  For ALS, sweeps: one
         sweep solves all users, then all items.
-    learning_rate : float, default=0.01
-        SGD step size :math:`\eta` (constant).
-    l2 : float, default=0.02
+    learning_rate : float or None, default=None
+        SGD step size :math:`\eta` (constant).  ``None``: the default of the solver
+        and loss (see "Defaults" in the Notes).
+    l2 : float or None, default=None
         Weight decay :math:`\lambda` of the factor rows.  For ALS this is the penalty
         :math:`\tfrac{\lambda}{2}\lVert p_u \rVert^2` of each row once (or per rating with
-        ``weighted_l2``); good values are usually much larger than SGD's, e.g. 0.1 to 10.
+        ``weighted_l2``).  ``None``: the default of the solver, feedback and loss (see
+        "Defaults" in the Notes).
     l2_bias : float or None, default=None
         Weight decay :math:`\lambda_b` of the biases; ``None`` uses ``l2``.
     biases : bool or None, default=None
@@ -95,13 +98,15 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         :math:`\tfrac12 \sum_{u,i} c_{ui} (p_{ui} - p_u \cdot q_i)^2
         + \tfrac{\lambda}{2} (\sum_u \lVert p_u \rVert^2 + \sum_i \lVert q_i \rVert^2)`
         over all cells, evaluated without ever forming them.
-    alpha : float, default=1.0
-        Confidence scale :math:`\alpha \ge 0` of implicit feedback.
-    weighted_l2 : bool, default=False
+    alpha : float or None, default=None
+        Confidence scale :math:`\alpha \ge 0` of implicit feedback.  ``None``: the
+        default (see "Defaults" in the Notes).
+    weighted_l2 : bool or None, default=None
         ALS only: multiply each row's :math:`\lambda` and :math:`\lambda_b` by its
         number of ratings (ALS-WR, Zhou et al. 2008).  This is the penalty that SGD's
         per-rating weight decay corresponds to, so similar ``l2`` values then behave
-        alike for both solvers.
+        alike for both solvers.  ``None``: the default of the feedback and loss (see
+        "Defaults" in the Notes).
     linear_solver : {"cholesky", "cg"} or None, default=None
         ALS only: how each row's :math:`(k+1) \times (k+1)` (or :math:`k \times k`) system
         is solved.  ``"cholesky"`` solves it exactly (BLAS-3 Gram build, ``potrf``);
@@ -112,10 +117,11 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         Conjugate-gradient steps per row and half-sweep (``linear_solver="cg"``).
     newton_steps : int, default=1
         ALS with ``loss="logistic"``: Newton (IRLS) steps per row and half-sweep.
-    init_scale : float, default=0.1
+    init_scale : float or None, default=None
         Factors start as independent :math:`N(0, \text{init\_scale}^2)` draws.  Users and
         items with no ratings keep zero factors and zero bias, so their prediction is the
-        bias-only one.
+        bias-only one.  ``None``: the default of the solver (see "Defaults" in the
+        Notes).
     num_threads : int or None, default=None
         OpenMP threads: ``None`` follows ``OMP_NUM_THREADS`` (or all cores), ``-1`` all
         cores, ``n > 0`` exactly n; at most ``max(64, 4 * processors)`` (more is clamped
@@ -126,13 +132,34 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         epochs, and keep the parameters of the best epoch.  Needs ``fit(X,
         validation=...)``.
     verbose : bool, default=False
-        Show a progress bar (when tqdm is installed).  Per-epoch metrics are always
-        logged to the ``"fastmf"`` logger at INFO level.
+        Show a progress bar (when tqdm is installed).  Per-epoch metrics, and where
+        early stopping stopped, are always logged to the ``"fastmf"`` logger at DEBUG
+        level.
     random_state : int, numpy Generator or None, default=None
         Seeds the initial factors, the block layout and the per-epoch visiting order.
         A fixed value makes fits bit-for-bit reproducible.
     dtype : {numpy.float32, numpy.float64}, default=numpy.float32
         Precision of parameters and of the copy of the ratings used for training.
+    columns : tuple of str or None, default=None
+        The user, item and (optionally) value columns of a DataFrame given to ``fit``,
+        ``partial_fit``, ``score`` or the serving methods; ``None``: its first three
+        columns (the first two of a two-column frame).  Without a value column every
+        row is an interaction of value 1.
+    unknown : {"bias", "raise"}, default="bias"
+        What predictions do with users and items the model does not know (raw ids it
+        never saw, indices beyond its rows): ``"bias"`` serves them from the biases, as
+        Surprise falls back to its baseline estimate (:math:`\mu + b_i` for an unknown
+        user, :math:`\mu + b_u` for an unknown item, :math:`\mu` for both; 0 for
+        implicit feedback); ``"raise"`` raises ``ValueError``.  It applies to
+        ``predict``, ``decision_function``, ``score``, ``recommend`` (an unknown user
+        is ranked by the item biases), ``similar_*`` (an unknown query gets an empty
+        row), ``transform`` (ratings of unknown items are left out) and to validation
+        data.
+    clip : bool or (float, float), default=True
+        Clip predicted explicit ratings (squared loss, explicit feedback) to the range
+        of the training ratings (``True``, as Surprise does), to ``(low, high)``, or not
+        (``False``).  Raw scores (``decision_function``) and the scores ``recommend``
+        returns are not clipped.
 
     Attributes
     ----------
@@ -159,6 +186,10 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         With ``early_stopping``, the epoch whose parameters the model holds.
     n_threads_ : int
         Threads the last fit used.
+    user_ids_, item_ids_ : ndarray or None
+        Raw id of each user row and item column for a model fitted on raw ids (a
+        DataFrame, :class:`fastmf.data.Interactions`, string ids), else None.  Saved
+        with the model; ``partial_fit`` appends new ids after the known ones.
 
     Notes
     -----
@@ -221,22 +252,25 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         solver: str = "sgd",
         loss: str = "squared",
         epochs: int = 20,
-        learning_rate: float = 0.01,
-        l2: float = 0.02,
+        learning_rate: float | None = None,
+        l2: float | None = None,
         l2_bias: float | None = None,
         biases: bool | None = None,
         feedback: str = "explicit",
-        alpha: float = 1.0,
-        weighted_l2: bool = False,
+        alpha: float | None = None,
+        weighted_l2: bool | None = None,
         linear_solver: str | None = None,
         cg_steps: int = 3,
         newton_steps: int = 1,
-        init_scale: float = 0.1,
+        init_scale: float | None = None,
         early_stopping: int | None = None,
         verbose: bool = False,
         num_threads: int | None = None,
         random_state: RandomStateLike = None,
         dtype: DTypeLike = np.float32,
+        columns: tuple[str, ...] | None = None,
+        unknown: str = "bias",
+        clip: bool | tuple[float, float] = True,
     ) -> None:
         self.factors = factors
         self.solver = solver
@@ -258,20 +292,34 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         self.num_threads = num_threads
         self.random_state = random_state
         self.dtype = dtype
+        self.columns = columns
+        self.unknown = unknown
+        self.clip = clip
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: RatingsLike, *, validation: RatingsLike | None = None,
+    def fit(self, X: RatingsLike, y: Any = None, *,
+            validation: RatingsLike | None = None,
             callback: EpochCallback | None = None) -> MatrixFactorization:
         """Fit the model to observed ratings.
 
         Parameters
         ----------
-        X : scipy.sparse matrix of shape (n_users, n_items), or tuple of three arrays
-            The ratings.  Every stored entry is a rating, explicit zeros included.  Any
-            sparse format is accepted (converted once; the caller's matrix is never
-            modified).  A ``(users, items, values)`` tuple gives one rating per position,
-            with ``n_users = max(users) + 1`` and likewise for items.  A (user, item)
-            pair may appear only once.
+        X : sparse matrix, (users, items, values) triples, DataFrame or Interactions
+            The ratings, by row index or by raw id; a (user, item) pair may appear only
+            once.  The caller's data is never modified.
+
+            * a scipy.sparse matrix of shape (n_users, n_items), any format: every
+              stored entry is a rating, explicit zeros included;
+            * ``(users, items, values)`` of row indices: one rating per position.  The
+              model has ``shape[0]`` users and ``shape[1]`` items for
+              :class:`fastmf.data.Triples` (what the splitters, the readers and
+              ``make_ratings`` return), else ``max(users) + 1`` and ``max(items) + 1``;
+            * raw ids: a pandas DataFrame with one rating per row (``columns``),
+              :class:`fastmf.data.Interactions`, or triples whose ids are strings.  The
+              model keeps the ids (``user_ids_``, ``item_ids_``) and its methods take
+              and return them (``raw_ids``).
+        y : None
+            Ignored (scikit-learn's signature: the ratings are in ``X``).
         validation : same forms as X, optional
             Held-out ratings of users and items of X, scored after every epoch into
             ``history_`` (RMSE for the squared loss, log loss for the logistic loss);
@@ -314,7 +362,7 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         _fitting.fit(self, check_params(self), X, validation=validation, callback=callback)
         return self
 
-    def partial_fit(self, X: RatingsLike, *, epochs: int | None = None,
+    def partial_fit(self, X: RatingsLike, y: Any = None, *, epochs: int | None = None,
                     validation: RatingsLike | None = None,
                     callback: EpochCallback | None = None) -> MatrixFactorization:
         """Continue training from the current parameters.
@@ -325,8 +373,10 @@ class MatrixFactorization(ServingMixin, FittedModelMixin, ParamsMixin):
         at 0.  Rows that have no rating in ``X`` keep their values (for ALS too).  The
         global bias stays as fitted, and ``history_`` continues.  On an unfitted model
         this is :meth:`fit`.  ``factors``, ``loss``, ``biases``, ``feedback`` and
-        ``dtype`` cannot change between calls.  Training runs on copies: if it fails,
-        the model keeps its previous parameters and history.
+        ``dtype`` cannot change between calls.  A model fitted on raw ids continues on
+        raw ids: ids it has not seen get new rows after the others (``user_ids_``
+        grows).  Training runs on copies: if it fails, the model keeps its previous
+        parameters and history.  ``y`` is ignored.
 
         Returns
         -------

@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import scipy.sparse as sp
+
+from ._ids import IdMap
 
 if TYPE_CHECKING:
     from ._params import Params
@@ -77,6 +80,10 @@ class FittedState:
     best_epoch: int | None = None
     n_threads: int = 1
     rng: np.random.Generator | None = None     # partial_fit continues this stream
+    user_ids: IdMap | None = None      # raw ids of the rows, for a model fitted on them
+    item_ids: IdMap | None = None
+    rating_range: tuple[float, float] | None = None   # training (min, max): clip=True
+    seen: sp.csr_matrix | None = None  # implicit feedback: the training pattern (score)
 
     def __post_init__(self) -> None:
         arrays = [getattr(self, name) for name in _ARRAYS]
@@ -103,6 +110,18 @@ class FittedState:
                 f"bias lengths ({user_bias.shape[0]} users, {item_bias.shape[0]} items) "
                 f"differ from the factor rows ({users.shape[0]} users, {items.shape[0]} "
                 "items)")
+        if (self.user_ids is None) != (self.item_ids is None):
+            raise ValueError("a model has raw ids of both users and items, or of neither")
+        for name, ids, n in (("user_ids", self.user_ids, users.shape[0]),
+                             ("item_ids", self.item_ids, items.shape[0])):
+            if ids is not None and len(ids) != n:
+                raise ValueError(f"{name} holds {len(ids)} ids for {n} rows")
+        if self.rating_range is not None:
+            low, high = (float(v) for v in self.rating_range)
+            if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+                raise ValueError(f"rating_range must be finite (low, high), got "
+                                 f"{self.rating_range!r}")
+            object.__setattr__(self, "rating_range", (low, high))
         for name, a in zip(_ARRAYS, arrays, strict=True):
             if a.flags.writeable:          # a read-only view; the caller keeps its array
                 view = a.view()
@@ -257,6 +276,7 @@ class WorkingState:
     n_threads: int
     history: dict[str, list[float]]
     rng: np.random.Generator | None
+    facts: dict[str, Any] = field(default_factory=dict)   # ids, rating range, seen
 
     def state(self, params: Params, best_epoch: int | None = None) -> FittedState:
         """A state over the arrays as they are now (read-only views, no copy)."""
@@ -265,7 +285,7 @@ class WorkingState:
                            global_bias=self.global_bias, loss=params.loss,
                            biases=params.biases, feedback=params.feedback,
                            history=self.history, best_epoch=best_epoch,
-                           n_threads=self.n_threads, rng=self.rng)
+                           n_threads=self.n_threads, rng=self.rng, **self.facts)
 
 
 # ------------------------------------------------------------- the state of a model
@@ -333,6 +353,22 @@ def _exposed(name: str, doc: str, *, writable: bool = False) -> property:
     return property(get, set_ if writable else None, doc=doc)
 
 
+def _publish_ids(model: object, name: str, value: Any) -> None:
+    """Give the model's state raw ids of one axis (both axes must end up with ids or
+    without: assign the other one next, or both through ``fit``)."""
+    state = snapshot(model)
+    ids = None if value is None else IdMap.from_ids(value)
+    other = "item_ids" if name == "user_ids" else "user_ids"
+    other_ids = getattr(state, other)
+    if ids is not None and other_ids is None:
+        # the first of the two assignments: the other axis gets its row numbers for now
+        n = (state.item_factors if other == "item_ids" else state.user_factors).shape[0]
+        other_ids = IdMap.from_ids(np.arange(n))
+    if ids is None:
+        other_ids = None
+    publish(model, dataclasses.replace(state, **{name: ids, other: other_ids}))
+
+
 class FittedModelMixin:
     """Fitted attributes of an estimator, all read from one published
     :class:`FittedState` (see :func:`snapshot`)."""
@@ -353,6 +389,31 @@ class FittedModelMixin:
     def training_loss_(self) -> list[float]:
         """Mean training loss of each epoch (``history_["loss"]``)."""
         return snapshot(self).history["loss"]
+
+    @property
+    def user_ids_(self) -> np.ndarray | None:
+        """Raw id of each user row (``user_ids_[u]`` is row ``u``'s), or None for a model
+        fitted on row indices.  Assigning an array of distinct ids (or None) publishes a
+        new state."""
+        ids = snapshot(self).user_ids
+        return None if ids is None else ids.ids
+
+    @user_ids_.setter
+    def user_ids_(self, value: Any) -> None:
+        _publish_ids(self, "user_ids", value)
+
+    @property
+    def item_ids_(self) -> np.ndarray | None:
+        """Raw id of each item column, or None (see ``user_ids_``)."""
+        ids = snapshot(self).item_ids
+        return None if ids is None else ids.ids
+
+    @item_ids_.setter
+    def item_ids_(self, value: Any) -> None:
+        _publish_ids(self, "item_ids", value)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return published(self) is not None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -62,10 +62,12 @@ def test_recommend_argument_errors(ratings):
     model = MatrixFactorization(3, epochs=1, random_state=0).fit(ratings)
     with pytest.raises(ValueError, match="exactly one of users and new_users"):
         model.recommend()
-    with pytest.raises(ValueError, match="exclude must have shape"):
-        model.recommend([0], exclude=ratings[:5])
+    with pytest.raises(ValueError, match="at most 40 columns"):
+        model.recommend([0], exclude=sp.csr_matrix((60, 41)))
+    with pytest.raises(ValueError, match="at most 60 rows"):
+        model.recommend([0, 1], exclude=sp.csr_matrix((61, 40)))
     with pytest.raises(ValueError, match="users contains index"):
-        model.recommend([ratings.shape[0]])
+        model.set_params(unknown="raise").recommend([ratings.shape[0]])
     with pytest.raises(ValueError, match="columns"):
         model.recommend(new_users=sp.csr_matrix((2, ratings.shape[1] + 1)))
     with pytest.raises(AttributeError, match="not fitted"):
