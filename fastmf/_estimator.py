@@ -11,20 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _fitting, _persistence
+from . import _fitting
+from ._attributes import FittedModelMixin
 from ._base import ParamsMixin
 from ._params import check_params
+from ._persistence import PersistenceMixin
 from ._serving import ServingMixin
 from ._sklearn import SklearnMixin
-from ._state import FittedModelMixin, published
+from ._state import published
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
-    from ._typing import EpochCallback, PathLike, RandomStateLike, RatingsLike
+    from ._typing import EpochCallback, RandomStateLike, RatingsLike
 
 
-class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMixin):
+class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedModelMixin,
+                          ParamsMixin):
     r"""Biased matrix factorisation fitted by SGD or alternating least squares (ALS).
 
     The model scores user :math:`u` and item :math:`i` as
@@ -91,13 +94,10 @@ class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMi
     feedback : {"explicit", "implicit"}, default="explicit"
         ``"explicit"``: the stored values are ratings (or binary labels with
         ``loss="logistic"``) and only they enter the objective.  ``"implicit"`` (ALS
-        only, squared loss): every stored entry :math:`r_{ui} \ge 0` is an observed
-        interaction with preference 1 and confidence :math:`c_{ui} = 1 + \alpha r_{ui}`,
-        and every other (user, item) cell has preference 0 and confidence 1 (Hu, Koren &
-        Volinsky 2008); the objective is
-        :math:`\tfrac12 \sum_{u,i} c_{ui} (p_{ui} - p_u \cdot q_i)^2
-        + \tfrac{\lambda}{2} (\sum_u \lVert p_u \rVert^2 + \sum_i \lVert q_i \rVert^2)`
-        over all cells, evaluated without ever forming them.
+        only, squared loss): every stored entry :math:`r_{ui} \ge 0` is an interaction
+        with preference 1 and confidence :math:`1 + \alpha r_{ui}`, every other cell
+        preference 0 and confidence 1, and the squared error runs over all cells (Hu,
+        Koren & Volinsky 2008; see the user guide, "Implicit feedback").
     alpha : float or None, default=None
         Confidence scale :math:`\alpha \ge 0` of implicit feedback.  ``None``: the
         default (see "Defaults" in the Notes).
@@ -150,11 +150,10 @@ class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMi
         never saw, indices beyond its rows): ``"bias"`` serves them from the biases, as
         Surprise falls back to its baseline estimate (:math:`\mu + b_i` for an unknown
         user, :math:`\mu + b_u` for an unknown item, :math:`\mu` for both; 0 for
-        implicit feedback); ``"raise"`` raises ``ValueError``.  It applies to
-        ``predict``, ``decision_function``, ``score``, ``recommend`` (an unknown user
-        is ranked by the item biases), ``similar_*`` (an unknown query gets an empty
-        row), ``transform`` (ratings of unknown items are left out) and to validation
-        data.
+        implicit feedback); ``"raise"`` raises ``ValueError``.  It applies to every
+        method (``recommend`` ranks an unknown user by the item biases, ``similar_*``
+        gives an unknown query an empty row, ``transform`` leaves out ratings of unknown
+        items) and to validation data.
     clip : bool or (float, float), default=True
         Clip predicted explicit ratings (squared loss, explicit feedback) to the range
         of the training ratings (``True``, as Surprise does), to ``(low, high)``, or not
@@ -172,12 +171,9 @@ class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMi
     item_bias_ : ndarray of shape (n_items,)
     global_bias_ : float
     training_loss_ : list of float
-        Mean of :math:`\ell` over the ratings in each epoch, each term taken just before
-        that rating's update (the penalty is not included).
-        For ALS it is read after each sweep: the mean of :math:`\ell` over the ratings
-        (penalty excluded); for implicit feedback it is the confidence-weighted loss
-        :math:`\tfrac12 \sum_{u,i} c_{ui} (p_{ui} - s_{ui})^2` over *all* cells
-        (penalty excluded) divided by the number of stored entries.
+        Mean of :math:`\ell` over the ratings in each epoch, penalty excluded (SGD: each
+        term just before that rating's update; ALS: after each sweep; implicit: the
+        confidence-weighted loss over *all* cells divided by the number of entries).
     history_ : dict of str to list of float
         Per-epoch record: ``"loss"`` (the same list as ``training_loss_``) and, when
         ``fit`` was given validation data, ``"val_rmse"`` (squared loss) or
@@ -193,13 +189,10 @@ class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMi
 
     Notes
     -----
-    The SGD kernel splits users and items into B random groups and visits the B x B
-    blocks in B strata of B blocks that share no user and no item (DSGD).  Blocks run in
-    parallel without locks on the parameters, and each block waits only for the earlier
-    blocks of its own user and item group, so several threads compute exactly what one
-    thread does.  Within a block ratings are visited user by user, which keeps the factor rows
-    in cache; each epoch shuffles the strata, the pairing of groups and where and in
-    which direction each block is visited.
+    The SGD kernel visits B x B blocks of users and items in strata that share no user
+    and no item (DSGD), without locks, each block waiting only for the earlier blocks of
+    its own groups: several threads compute exactly what one thread does (see the user
+    guide, "Choosing a solver").
 
     **ALS.** With the items fixed, each user's problem is an L2-regularised least-squares
     problem in :math:`x_u = [p_u, b_u]` with features :math:`[q_i, 1]` and targets
@@ -235,13 +228,11 @@ class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMi
     >>> bool(np.sqrt(np.mean((pred - test[2]) ** 2)) < 0.95)
     True
 
-    The same model by ALS, or implicit feedback (every stored entry is an interaction):
+    Implicit feedback (every stored entry is an interaction) has no biases:
 
-    >>> als = MatrixFactorization(16, solver="als", epochs=5, l2=0.1, weighted_l2=True,
-    ...                           random_state=0).fit(train)
-    >>> implicit = MatrixFactorization(16, solver="als", feedback="implicit", alpha=10.0,
+    >>> implicit = MatrixFactorization(16, solver="als", feedback="implicit",
     ...                                epochs=5, random_state=0).fit(train)
-    >>> bool(implicit.user_bias_.any())        # implicit feedback has no biases
+    >>> bool(implicit.user_bias_.any())
     False
     """
 
@@ -335,13 +326,10 @@ class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMi
 
         Notes
         -----
-        Training works on private arrays; the fitted state is published in one step at
-        the end, so other threads keep seeing the previous state (or an unfitted model)
-        until then, and a fit that fails (``DivergenceError``, ``ALSError``, bad input)
-        leaves the model exactly as it was.  A ``KeyboardInterrupt`` (Ctrl-C in the main
-        thread) takes effect at the end of the current epoch: the model publishes the
-        parameters and history of the epochs done and the interrupt is raised again; a
-        second Ctrl-C stops at once, leaving the model as it was.
+        Training works on private arrays, published in one step at the end: other
+        threads see the previous state until then, and a fit that fails leaves the model
+        as it was.  Ctrl-C takes effect at the end of the current epoch, which is kept
+        (a second Ctrl-C stops at once, leaving the model as it was).
 
         Examples
         --------
@@ -404,30 +392,3 @@ class MatrixFactorization(SklearnMixin, ServingMixin, FittedModelMixin, ParamsMi
         _fitting.partial_fit(self, check_params(self), old, X, epochs=epochs,
                              validation=validation, callback=callback)
         return self
-
-    def save(self, path: PathLike) -> None:
-        """Write the fitted model to a single ``.npz`` file (no pickles); read it back with
-        :func:`fastmf.load`.  The round trip is exact.  The file is written to a
-        temporary name and renamed, so a crash never leaves a half-written model under
-        ``path``.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file; ``.npz`` is appended when the name lacks it.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> import fastmf
-        >>> from fastmf.datasets import make_ratings
-        >>> model = fastmf.MatrixFactorization(4, epochs=2, random_state=0)
-        >>> model = model.fit(make_ratings(100, 50, 1_000, seed=0))
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     model.save(os.path.join(tmp, "model.npz"))
-        ...     loaded = fastmf.load(os.path.join(tmp, "model.npz"))
-        >>> bool(np.array_equal(loaded.item_factors_, model.item_factors_))
-        True
-        """
-        _persistence.save(self, path)

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._attributes import FittedModelMixin
 from ._kernels import topk as _topk_kernel
 from ._pointwise import log_loss, mae, rmse, roc_auc
-from ._state import FittedModelMixin, snapshot
+from ._state import snapshot
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import check_int
 from .recommend import _check_matrix, _check_vector, _exclusion_csr, _run_topk
