@@ -39,14 +39,15 @@ def _reference_rate(train: Any, model: Any, n_sample: int, seed: int) -> float:
 
     p = check_params(model)
     users, items, values = (a[:n_sample] for a in train)
-    args = [a.astype(np.float64) for a in (model.user_factors_, model.item_factors_,
-                                           model.user_bias_, model.item_bias_)]
+    factors_u, factors_i, bias_u, bias_i = (
+        a.astype(np.float64) for a in (model.user_factors_, model.item_factors_,
+                                       model.user_bias_, model.item_bias_))
     order = np.random.default_rng(seed).permutation(users.size)
     start = time.perf_counter()
-    reference.sgd_epoch(users, items, values.astype(np.float64), order, *args,
-                        model.global_bias_, learning_rate=p.learning_rate, l2=p.l2,
-                        l2_bias=p.l2_bias)
-    return users.size / (time.perf_counter() - start)
+    reference.sgd_epoch(users, items, values.astype(np.float64), order, factors_u,
+                        factors_i, bias_u, bias_i, model.global_bias_,
+                        learning_rate=p.learning_rate, l2=p.l2, l2_bias=p.l2_bias)
+    return float(users.size / (time.perf_counter() - start))
 
 
 def demo(args: Any) -> int:
@@ -64,7 +65,7 @@ def demo(args: Any) -> int:
         source = args.path
     else:
         n = args.ratings
-        n_users, n_items = max(2, n // 50), max(2, n // 200)
+        n_users, n_items = -(-n // 50), -(-n // 200)   # rounded up: enough pairs
         data = datasets.make_ratings(n_users, n_items, n, seed=args.seed)
         source = f"synthetic: {n_users:,} users x {n_items:,} items"
     # the parts keep the shape of the whole data: every test user and item has a row

@@ -73,7 +73,8 @@ def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
     and items) and publish the result."""
     params.check_continues(old)
     n_epochs = params.epochs if epochs is None else check_int("epochs", epochs, low=0)
-    maps = None if old.user_ids is None else (old.user_ids, old.item_ids)
+    maps = (None if old.user_ids is None or old.item_ids is None
+            else (old.user_ids, old.item_ids))
     if maps is None and raw_triples(X, params.columns) is not None:
         raise ValueError("this model was fitted on row indices: continue it with row "
                          "indices (a sparse matrix or index triples), or fit it anew on "

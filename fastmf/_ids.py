@@ -81,7 +81,8 @@ class IdMap:
         ids = np.unique(coerce_ids("raw_ids", raw_ids))
         ids.setflags(write=False)
         self._ids = ids
-        self._sorted, self._order = ids, None
+        self._sorted = ids
+        self._order: np.ndarray | None = None      # sorted position -> index, if unsorted
 
     @classmethod
     def from_ids(cls, ids: ArrayLike) -> IdMap:

@@ -30,6 +30,8 @@ SCORE_K = 10
 class SklearnMixin:
     """``score`` and the scikit-learn tags of :class:`fastmf.MatrixFactorization`."""
 
+    num_threads: int | None
+
     def score(self, X: RatingsLike, y: Any = None) -> float:
         """How well the model predicts the ratings ``X``: higher is better, as
         scikit-learn's model selection expects.

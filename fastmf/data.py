@@ -76,7 +76,7 @@ class Triples(tuple):  # type: ignore[type-arg]
         return cast(np.ndarray, self[0])
 
     @property
-    def items(self) -> np.ndarray:  # type: ignore[override]
+    def items(self) -> np.ndarray:
         """Column (item) index of each rating."""
         return cast(np.ndarray, self[1])
 

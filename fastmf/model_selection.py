@@ -78,8 +78,9 @@ class _Entries:
             # index triples: every part keeps the shape of the whole; raw ids (strings)
             # have no shape and give plain tuples
             raw = any(arrays[name].dtype.kind in "USO" for name in ("users", "items"))
+            users, items, values = self.triple
             self.shape = None if raw else Triples(
-                *self.triple, shape=getattr(X, "shape", None)).shape
+                users, items, values, shape=getattr(X, "shape", None)).shape
         else:
             raise TypeError("X must be a scipy.sparse matrix (users x items), a (users, "
                             f"items, values) tuple or a DataFrame, got {type(X).__name__}")
