@@ -34,7 +34,8 @@ def _auto(name: str, kinds: tuple[str, ...] = tuple(_KINDS)) -> str:
 
     values: dict[Any, list[str]] = {}
     for kind in kinds:
-        values.setdefault(DEFAULTS[kind][name], []).append(_KINDS[kind])
+        if name in DEFAULTS[kind]:
+            values.setdefault(DEFAULTS[kind][name], []).append(_KINDS[kind])
     if len(values) == 1:
         return str(next(iter(values)))
     return "; ".join(f"{value} for {', '.join(who)}" for value, who in values.items())
@@ -139,7 +140,8 @@ def _parser() -> _Parser:
 
     p = sub.add_parser("recommend", help="top items for one user of a saved model")
     p.add_argument("model", help="model file written by `fastmf fit`")
-    p.add_argument("--user", required=True, help="the user, by id (see --raw-ids)")
+    p.add_argument("--user", required=True,
+                   help="the user, by id (see --raw-ids); required")
     _option(p, "-n", type=int, default=10, help="number of items")
     _option(p, "--exclude", metavar="RATINGS",
             help="ratings file (typically the training data) whose items this user "
@@ -149,7 +151,8 @@ def _parser() -> _Parser:
 
     p = sub.add_parser("similar", help="items most similar to one item of a saved model")
     p.add_argument("model", help="model file written by `fastmf fit`")
-    p.add_argument("--item", required=True, help="the item, by id (see --raw-ids)")
+    p.add_argument("--item", required=True,
+                   help="the item, by id (see --raw-ids); required")
     _option(p, "-n", type=int, default=10, help="number of items")
     _raw_ids_option(p)
     p.set_defaults(run=_commands.similar)

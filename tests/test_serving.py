@@ -124,7 +124,7 @@ def test_transform_is_the_regularised_least_squares_solve(solver, weighted):
 def test_transform_recovers_a_known_user():
     X = random_ratings(60, 40, 0.3, seed=None)
     model = MatrixFactorization(4, solver="als", epochs=2, l2=1e-9, l2_bias=1e-9,
-                                random_state=0, dtype=np.float64).fit(X)
+                                weighted_l2=False, random_state=0, dtype=np.float64).fit(X)
     rng = np.random.default_rng()
     p, b = rng.normal(size=4), 0.7
     y = model.global_bias_ + b + model.item_bias_ + model.item_factors_ @ p
@@ -154,7 +154,8 @@ def test_transform_implicit_uses_the_gram_form():
     X = random_ratings(50, 30, 0.3, seed=None)
     X.data[:] = 1.0
     model = MatrixFactorization(3, solver="als", feedback="implicit", alpha=2.0, l2=0.5,
-                                epochs=2, random_state=0, dtype=np.float64).fit(X)
+                                weighted_l2=False, epochs=2, random_state=0,
+                                dtype=np.float64).fit(X)
     factors, _ = model.transform(X[:4])
     Y = model.item_factors_
     for r in range(4):
