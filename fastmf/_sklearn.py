@@ -100,11 +100,13 @@ class SklearnMixin:
                          num_threads=self.num_threads)
 
     def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import InputTags, Tags, TargetTags
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
         return Tags(
             estimator_type=None,
             target_tags=TargetTags(required=False),
+            # transform folds new users in: (factors, biases) of the model's dtype
+            transformer_tags=TransformerTags(preserves_dtype=[]),
             # ratings: a sparse users x items matrix, or one rating per row of a
             # DataFrame whose ids may be strings
             input_tags=InputTags(sparse=True, string=True),
