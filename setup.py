@@ -20,9 +20,10 @@ Environment switches (all optional):
     ``LD_PRELOAD=$(cc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 pytest``
     (see README, "Build switches").
 
-Modules named ``*_avx2.pyx`` are built only for x86-64, with AVX2 and FMA enabled; the
-package imports them only on CPUs that have both (fastmf/_dispatch.py), so the wheel
-stays portable.
+Modules named ``*_avx2.pyx`` and ``*_avx512.pyx`` are built only for x86-64, with AVX2 and
+FMA (and AVX-512 F/CD/VL/BW/DQ) enabled and floating-point contraction into fused
+multiply-adds allowed; the package imports them only on CPUs that have those instruction
+sets (fastmf/_dispatch.py), so the wheel stays portable.
 """
 
 import os
@@ -149,11 +150,20 @@ def _build_flags() -> tuple[list[str], list[str], bool]:
     return compile_args, link_args, use_openmp
 
 
-def _simd_flags(kind: str) -> list[str] | None:
-    """Extra flags for a ``*_avx2`` module, or None where it cannot be built."""
+def _simd_flags(kind: str, level: str) -> list[str] | None:
+    """Extra flags for a ``*_avx2`` / ``*_avx512`` module, or None where it cannot be built.
+
+    ``-ffp-contract=fast`` lets GCC and Clang fuse ``a * b + c`` into one FMA, which
+    ``-std=c11`` otherwise forbids: the SGD update's chain of dependent operations is
+    its bottleneck, and an FMA is one step where a multiply and an add are two.  (This is
+    not ``-ffast-math``: no reassociation, NaN and infinity handling unchanged.)"""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return None
-    return ["/arch:AVX2"] if kind == "msvc" else ["-mavx2", "-mfma"]
+    if level == "avx2":
+        return ["/arch:AVX2"] if kind == "msvc" else ["-mavx2", "-mfma", "-ffp-contract=fast"]
+    return (["/arch:AVX512"] if kind == "msvc" else
+            ["-mavx2", "-mfma", "-mavx512f", "-mavx512cd", "-mavx512vl", "-mavx512bw",
+             "-mavx512dq", "-mprefer-vector-width=512", "-ffp-contract=fast"])
 
 
 def _extensions() -> list:
@@ -171,8 +181,9 @@ def _extensions() -> list:
     exts = []
     for pyx in sorted((HERE / KERNEL_DIR).glob("*.pyx")):
         extra = []
-        if pyx.stem.endswith("_avx2"):
-            extra = _simd_flags(kind)
+        level = pyx.stem.rsplit("_", 1)[-1]
+        if level in ("avx2", "avx512"):
+            extra = _simd_flags(kind, level)
             if extra is None or _env_flag("FASTMF_NATIVE"):
                 continue
         exts.append(

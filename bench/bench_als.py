@@ -10,8 +10,10 @@ Cases (one ``benchmark.group`` each, the competitors side by side in it):
 
 * ``implicit-{cg,cholesky}-t{1,2}``: implicit-feedback ALS, 64 factors, float32, on about
   1M synthetic interactions (a ``big`` case: 20k users x 5k items, Zipf-like popularity;
-  80 % used for training).  One round is one full sweep (all users, then all items) through each
-  library's kernels, so data preparation is not timed.  After the rounds each model's
+  80 % used for training); ``implicit-synth-10M-cg-t{1,2}`` the same with CG on synth
+  10M (a ``huge`` case: 200k users x 50k items).  One round is one full sweep (all
+  users, then all items) through each library's kernels, so data preparation is not
+  timed.  After the rounds each model's
   precision@10 on the held-out 20 % is stored in ``extra_info``: both libraries run the
   same number of sweeps from their own random start, with the same confidence
   (``1 + alpha`` for fastmf equals ``alpha`` for implicit) and regularisation.
@@ -58,10 +60,8 @@ def _per_second(benchmark, count: int) -> float | None:
     return None if benchmark.stats is None else count / benchmark.stats.stats.min
 
 
-@pytest.fixture(scope="module")
-def implicit_data():
-    n_users, n_items = 20_000, 5_000
-    users, items = _interactions(n_users, n_items, 1_000_000, seed=1)
+def _implicit_split(n_users: int, n_items: int, n: int, seed: int):
+    users, items = _interactions(n_users, n_items, n, seed=seed)
     test = np.random.default_rng(0).random(users.size) < 0.2
     ones = np.ones(users.size, dtype=np.float32)
 
@@ -70,6 +70,28 @@ def implicit_data():
                              shape=(n_users, n_items))
 
     return csr(~test), csr(test)
+
+
+@pytest.fixture(scope="module")
+def implicit_data():
+    """synth 1M interactions, 80/20."""
+    return _implicit_split(20_000, 5_000, 1_000_000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def implicit_data_10m():
+    """synth 10M interactions, 80/20."""
+    return _implicit_split(200_000, 50_000, 10_000_000, seed=2)
+
+
+# (data fixture, group prefix, marks, linear solvers): the 1M groups keep their names
+# (``implicit-cg-t1``, ...) so that the regression gate's baseline still matches them.
+IMPLICIT_SETS = [
+    pytest.param("implicit_data", "", "cg", marks=[pytest.mark.big], id="1m-cg"),
+    pytest.param("implicit_data", "", "cholesky", marks=[pytest.mark.big], id="1m-cholesky"),
+    pytest.param("implicit_data_10m", "synth-10M-", "cg", marks=[pytest.mark.huge],
+                 id="10m-cg"),
+]
 
 
 def precision_at_10(user_factors, item_factors, train, test) -> float:
@@ -95,11 +117,10 @@ def _start(shape_u, shape_i, seed=1):
             (rng.standard_normal(shape_i) * 0.01).astype(np.float32))
 
 
-@pytest.mark.big
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("linear_solver", ["cg", "cholesky"])
-def test_implicit_fastmf(benchmark, implicit_data, linear_solver, threads):
-    train, test = implicit_data
+@pytest.mark.parametrize(("data_name", "prefix", "linear_solver"), IMPLICIT_SETS)
+def test_implicit_fastmf(benchmark, request, data_name, prefix, linear_solver, threads):
+    train, test = request.getfixturevalue(data_name)
     data = _als.prepare(check_ratings(train, np.dtype(np.float32)), "implicit")
     P, Q = _start((train.shape[0], FACTORS), (train.shape[1], FACTORS))
     zu, zi = np.zeros(train.shape[0], np.float32), np.zeros(train.shape[1], np.float32)
@@ -114,19 +135,18 @@ def test_implicit_fastmf(benchmark, implicit_data, linear_solver, threads):
             _als.half_sweep(data.by_item, Q, zi, P, zu, cfg, global_bias=0.0,
                             n_threads=threads)
 
-    benchmark.group = f"implicit-{linear_solver}-t{threads}"
+    benchmark.group = f"implicit-{prefix}{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
     benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
     benchmark.extra_info.update({"library": "fastmf", "threads": threads})
 
 
-@pytest.mark.big
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("linear_solver", ["cg", "cholesky"])
-def test_implicit_library(benchmark, implicit_data, linear_solver, threads):
+@pytest.mark.parametrize(("data_name", "prefix", "linear_solver"), IMPLICIT_SETS)
+def test_implicit_library(benchmark, request, data_name, prefix, linear_solver, threads):
     als = pytest.importorskip("implicit.cpu.als")
-    train, test = implicit_data
+    train, test = request.getfixturevalue(data_name)
     model = als.AlternatingLeastSquares(factors=FACTORS, regularization=REGULARIZATION,
                                         alpha=CONFIDENCE, use_cg=linear_solver == "cg",
                                         dtype=np.float32, num_threads=threads)
@@ -140,7 +160,7 @@ def test_implicit_library(benchmark, implicit_data, linear_solver, threads):
             model.solver(Cui, P, Q, REGULARIZATION, num_threads=threads)
             model.solver(Ciu, Q, P, REGULARIZATION, num_threads=threads)
 
-    benchmark.group = f"implicit-{linear_solver}-t{threads}"
+    benchmark.group = f"implicit-{prefix}{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
     benchmark.extra_info["precision_at_10"] = precision_at_10(P, Q, train, test)
@@ -162,11 +182,10 @@ SMOKE_REFERENCE_ROWS = 10
 
 def _sweep_cases() -> list:
     cases = []
-    for set_name, big, grid in size_grid():
+    for set_name, marks, grid in size_grid():
         for label in SWEEP_MODELS:
             for k, dtype in grid:
-                cases.append(pytest.param(set_name, label, k, dtype,
-                                          marks=[pytest.mark.big] if big else [],
+                cases.append(pytest.param(set_name, label, k, dtype, marks=marks,
                                           id=f"{set_name}-{label}-k{k}-{dtype}"))
     return cases
 

@@ -43,9 +43,8 @@ _MODELS: dict[tuple, tuple] = {}
 
 def _cases() -> list:
     cases = []
-    for set_name, big, grid in size_grid():
+    for set_name, marks, grid in size_grid():
         for k, dtype in grid:
-            marks = [pytest.mark.big] if big else []
             cases.append(pytest.param(set_name, k, dtype, marks=marks,
                                       id=f"{set_name}-k{k}-{dtype}"))
     return cases

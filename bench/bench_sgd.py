@@ -84,8 +84,9 @@ def prepare_epoch(split, loss: str, factors: int, dtype, n_threads: int) -> Prep
 
 
 def _marks(set_name: str) -> list:
-    """The ``big`` marker for cases on the 1M set (see ``conftest.py``)."""
-    return [pytest.mark.big] if set_name == "synth_1m" else []
+    """The ``big`` marker for cases on the 1M set, ``huge`` on the 10M set (see
+    ``conftest.py``)."""
+    return {"synth_1m": [pytest.mark.big], "synth_10m": [pytest.mark.huge]}.get(set_name, [])
 
 
 def _epoch_cases(set_name: str, factor_list, dtypes) -> list:
@@ -101,6 +102,7 @@ def _epoch_cases(set_name: str, factor_list, dtypes) -> list:
 
 
 GRID = (
+    ("synth_10m", (32,), (np.float32,)),
     ("synth_1m", (32, 64, 128), (np.float32, np.float64)),
     ("synth_small", (32, 64, 128), (np.float32, np.float64)),
 )

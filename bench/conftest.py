@@ -3,15 +3,17 @@
 Data sets (session-scoped, built once per run):
 
 * ``synth_1m``: "synth 1M" of BENCHMARK-DATA.md (20,000 x 5,000, 1,000,000 ratings, seed 1);
+* ``synth_10m``: "synth 10M" (200,000 x 50,000, 10,000,000 ratings, seed 2);
 * ``synth_small``: 2,000 x 500, 100,000 ratings;
 * ``movielens_100k``: MovieLens 100K ``u.data`` from the shared data folder (skipped when
   absent).
 
 Each is a :class:`peers_sgd.RatingSplit` with a seeded random 80/20 train/test split.
 
-Sizes: cases on the 1M set (or larger) carry the ``big`` marker.  ``FASTMF_BENCH_SIZES``
-chooses which run: ``small`` skips the ``big`` cases, ``all`` runs everything.  Unset, a
-smoke run (``--benchmark-disable``) is ``small`` and a timed run is ``all``.
+Sizes: cases on the 1M set carry the ``big`` marker, those on the 10M set ``huge``.
+``FASTMF_BENCH_SIZES`` chooses which run: ``small`` skips both, ``all`` runs the ``big``
+cases too, ``huge`` everything (about 20 more minutes on 2 cores).  Unset, a smoke run
+(``--benchmark-disable``) is ``small`` and a timed run is ``all``.
 """
 
 from __future__ import annotations
@@ -32,28 +34,36 @@ _RESULTS_KEY = pytest.StashKey[list]()
 SIZES_ENV = "FASTMF_BENCH_SIZES"
 
 
+SIZES = ("small", "all", "huge")
+
+
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "big: a case on the 1M set or larger (see SIZES_ENV)")
+    config.addinivalue_line("markers", "big: a case on the 1M set (see SIZES_ENV)")
+    config.addinivalue_line("markers", "huge: a case on the 10M set (see SIZES_ENV)")
 
 
 def run_sizes(config) -> str:
-    """``"small"`` or ``"all"``: the sizes this run covers (see the module docstring)."""
+    """``"small"``, ``"all"`` or ``"huge"``: the sizes this run covers (see the module
+    docstring)."""
     value = os.environ.get(SIZES_ENV, "").strip().lower()
-    if value in ("small", "all"):
+    if value in SIZES:
         return value
     if value:
-        raise pytest.UsageError(f"{SIZES_ENV} must be 'small' or 'all', got {value!r}")
+        raise pytest.UsageError(f"{SIZES_ENV} must be one of {SIZES}, got {value!r}")
     return "small" if config.getoption("benchmark_disable", False) else "all"
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Skip the ``big`` cases when only the small size runs."""
-    if run_sizes(config) == "all":
-        return
-    skip = pytest.mark.skip(reason=f"big case: set {SIZES_ENV}=all to run it")
+    """Skip the cases above the sizes this run covers."""
+    sizes = run_sizes(config)
+    skipped = {"small": ("big", "huge"), "all": ("huge",), "huge": ()}[sizes]
     for item in items:
-        if "big" in item.keywords:
-            item.add_marker(skip)
+        for marker in skipped:
+            if marker in item.keywords:
+                env = "all" if marker == "big" else "huge"
+                item.add_marker(pytest.mark.skip(
+                    reason=f"{marker} case: set {SIZES_ENV}={env} to run it"))
+                break
 
 
 def thread_counts() -> list[int]:
@@ -61,19 +71,26 @@ def thread_counts() -> list[int]:
     return sorted({1, os.cpu_count() or 1})
 
 
-def size_grid() -> list[tuple[str, bool, list[tuple[int, str]]]]:
-    """``(data fixture, big, [(factors, dtype), ...])`` for the two sizes: the full
+def size_grid() -> list[tuple[str, list, list[tuple[int, str]]]]:
+    """``(data fixture, marks, [(factors, dtype), ...])`` for the three sizes: the full
     factors x dtype grid on the small set; on synth 1M (``big``) the factor sweep in
-    float32 and k=64 in float64."""
+    float32 and k=64 in float64; on synth 10M (``huge``) k=64 in float32."""
     small = [(k, d) for k in (32, 64, 128) for d in ("float32", "float64")]
     big = [(k, "float32") for k in (32, 64, 128)] + [(64, "float64")]
-    return [("synth_small", False, small), ("synth_1m", True, big)]
+    return [("synth_small", [], small), ("synth_1m", [pytest.mark.big], big),
+            ("synth_10m", [pytest.mark.huge], [(64, "float32")])]
 
 
 @pytest.fixture(scope="session")
 def synth_1m() -> peers_sgd.RatingSplit:
     """The synth 1M set, split 80/20."""
     return peers_sgd.load_synth_1m()
+
+
+@pytest.fixture(scope="session")
+def synth_10m() -> peers_sgd.RatingSplit:
+    """The synth 10M set, split 80/20."""
+    return peers_sgd.load_synth_10m()
 
 
 @pytest.fixture(scope="session")

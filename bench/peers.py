@@ -1,8 +1,9 @@
 """fastmf beside the libraries a user would otherwise choose, on the same data and settings.
 
 Optional script (``pip install "fastmf[bench]" scikit-surprise implicit lightfm libmf``;
-not needed by the tests).  On one synthetic set (synth 1M, or synth 100k with ``--quick``)
-split 80/20, it fits every library of each row group and prints one Markdown table:
+not needed by the tests).  On synth 1M and synth 10M (``--sets``; synth 100k with
+``--quick``), split 80/20, it fits every library of each row group and prints one Markdown
+table (synth 10M: explicit SGD without Surprise, and implicit ALS CG):
 
 * ``explicit SGD`` (ratings, test RMSE): fastmf SGD, scikit-surprise ``SVD`` (biased SGD),
   LIBMF through its ``libmf`` binding (see ``peers_sgd.py``, which this reuses);
@@ -12,15 +13,22 @@ split 80/20, it fits every library of each row group and prints one Markdown tab
 * ``logistic`` (labels ``rating >= 4``, test AUC and log-loss): fastmf logistic SGD and
   logistic ALS (one Newton step per row), ``implicit``'s ``LogisticMatrixFactorization``
   (trained on the positive pairs, sampling its own negatives, so no log-loss) and
-  ``lightfm.LightFM(loss="logistic")`` (labels as +1/-1).
+  ``lightfm.LightFM(loss="logistic")`` (labels as +1/-1);
+* ``recommend all users`` (top 10, k=64, training items excluded): fastmf's
+  ``recommend_all`` beside the sgemm alone of the same scores (NumPy, 2,048-user tiles,
+  BLAS at the same thread count), the floor of any method that computes every score.
+
+LIBMF is timed as installed; ``peers_sgd.libmf_build`` records what its library was
+compiled with (OpenMP, 256/512-bit vector instructions), and the results keep it.
 
 Each fit is timed alone (data conversion to each library's input format is done before
 the clock starts, except where noted) at 1 thread and all cores where the library
 threads; the best of ``--repeats`` is kept.  A peer that does not import is listed with
 the error, not left out.  Writes ``bench/results/peers.json``::
 
-    python bench/peers.py            # synth 1M, 2 repeats (several minutes)
-    python bench/peers.py --quick    # synth 100k, fewer iterations, 1 repeat
+    python bench/peers.py                 # synth 1M and 10M, 2 repeats (~15 minutes)
+    python bench/peers.py --sets 1M       # synth 1M only
+    python bench/peers.py --quick         # synth 100k, fewer iterations, 1 repeat
 """
 
 from __future__ import annotations
@@ -76,8 +84,8 @@ def _timed(fit) -> float:
 
 def _row(group, library, threads, iterations, seconds, **metrics) -> dict:
     return {"group": group, "library": library, "threads": threads, "iterations": iterations,
-            "fit_seconds": seconds, "s_per_iteration": seconds / iterations, **metrics,
-            "status": "ok"}
+            "fit_seconds": seconds, "s_per_iteration": seconds / max(iterations, 1),
+            **metrics, "status": "ok"}
 
 
 def _failed(group, library, exc) -> dict:
@@ -114,10 +122,10 @@ def implicit_data(split):
     return csr(split.train), csr(split.test)
 
 
-def implicit_als(split, iterations, repeats) -> list[dict]:
+def implicit_als(split, iterations, repeats, solvers=("cg", "cholesky")) -> list[dict]:
     train, test = implicit_data(split)
     rows = []
-    for solver in ("cg", "cholesky"):
+    for solver in solvers:
         group = f"implicit ALS {'CG' if solver == 'cg' else 'Cholesky'}"
         for threads in _threads():
             def fit_fastmf(threads=threads, solver=solver, group=group):
@@ -226,8 +234,50 @@ def logistic(split, epochs, repeats) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- serving
+SERVING_FACTORS = 64
+SERVING_N = 10
+FLOOR_TILE = 2048
+
+
+def serving(split, repeats) -> list[dict]:
+    """Top 10 of every user, training items excluded, beside the sgemm of the scores."""
+    from threadpoolctl import threadpool_limits
+
+    group = "recommend all users"
+    train = split.train_matrix().tocsr()
+    model = MatrixFactorization(SERVING_FACTORS, epochs=2, learning_rate=0.01,
+                                random_state=0).fit(train)
+    P, Q = model.user_factors_, model.item_factors_
+    rows = []
+    for threads in _threads():
+        model.num_threads = threads
+
+        def run(model=model):
+            return _timed(lambda: model.recommend_all(SERVING_N, exclude=train))
+
+        def floor(threads=threads):
+            with threadpool_limits(threads, "blas"):
+                return _timed(lambda: [P[s:s + FLOOR_TILE] @ Q.T
+                                       for s in range(0, P.shape[0], FLOOR_TILE)])
+
+        run()
+        floor()
+        times, floors = [], []
+        for _ in range(max(repeats, 3)):       # interleaved
+            times.append(run())
+            floors.append(floor())
+        for library, ts in (("fastmf recommend_all", times),
+                            (f"sgemm alone ({FLOOR_TILE}-user tiles)", floors)):
+            rows.append({**_row(group, library, threads, 1, min(ts),
+                                updates_per_s=P.shape[0] / min(ts)),
+                         "fit_seconds_range": [min(ts), max(ts)],
+                         "note": f"{P.shape[0]:,} users x {Q.shape[0]:,} items, k={Q.shape[1]}"})
+    return rows
+
+
 # ---------------------------------------------------------------------------- the table
-COLUMNS = (("library", "{}"), ("threads", "{}"), ("iterations", "{}"),
+COLUMNS = (("data", "{}"), ("library", "{}"), ("threads", "{}"), ("iterations", "{}"),
            ("fit_seconds", "{:.3f}"), ("s_per_iteration", "{:.4f}"),
            ("updates_per_s", "{:.3g}"), ("rmse", "{:.4f}"), ("precision_at_10", "{:.4f}"),
            ("auc", "{:.4f}"), ("log_loss", "{:.4f}"), ("status", "{}"))
@@ -246,41 +296,69 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+SETS = {"1M": peers_sgd.load_synth_1m, "10M": peers_sgd.load_synth_10m}
+
+
+def run_set(name: str, split, repeats: int, quick: bool) -> list[dict]:
+    """Every row group on one set (synth 10M: explicit SGD and implicit ALS CG only)."""
+    big = name == "10M"
+    sgd_settings = dict(peers_sgd.SYNTH_SETTINGS, epochs=3) if quick else \
+        peers_sgd.SYNTH_SETTINGS
+    surprise_epochs = 0 if big else (1 if quick else 5)
+    iterations = 3 if quick else 10
+    parts = [("explicit SGD", lambda: explicit_sgd(split, sgd_settings, repeats,
+                                                   surprise_epochs)),
+             ("implicit ALS", lambda: implicit_als(split, iterations, repeats,
+                                                   ("cg",) if big else ("cg", "cholesky")))]
+    if not big:
+        parts += [("logistic", lambda: logistic(split, 3 if quick else 10, repeats)),
+                  ("serving", lambda: serving(split, repeats))]
+    rows = []
+    for part, fn in parts:
+        print(f"{split.name}: {part} ...", flush=True)
+        rows += [{"data": split.name, **row} for row in fn()]
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="synth 100k, 3 iterations, 1 repeat")
+    parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=["1M", "10M"],
+                        help="synthetic sets (default: 1M and 10M)")
     parser.add_argument("--repeats", type=int, help="fits per row, best kept (default 2)")
     parser.add_argument("--output", default="peers", help="results file stem")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 2)
-    if args.quick:
-        split = peers_sgd.load_synth_small()
-        sgd_settings = dict(peers_sgd.SYNTH_SETTINGS, epochs=3)
-        surprise_epochs, als_iterations, logistic_epochs = 1, 3, 3
-    else:
-        split = peers_sgd.load_synth_1m()
-        sgd_settings = peers_sgd.SYNTH_SETTINGS
-        surprise_epochs, als_iterations, logistic_epochs = 5, 10, 10
-    rows = []
-    for part, fn in (("explicit SGD", lambda: explicit_sgd(split, sgd_settings, repeats,
-                                                          surprise_epochs)),
-                     ("implicit ALS", lambda: implicit_als(split, als_iterations, repeats)),
-                     ("logistic", lambda: logistic(split, logistic_epochs, repeats))):
-        print(f"{part} ...", flush=True)
-        rows += fn()
-    print(f"\n{split.name}: {split.n_train:,} train / {split.test[0].size:,} test ratings\n")
+    loads = {"100k": peers_sgd.load_synth_small} if args.quick else \
+        {name: SETS[name] for name in args.sets}
+    rows, sizes = [], {}
+    for name, load in loads.items():
+        split = load()
+        sizes[split.name] = {"n_train": split.n_train, "n_test": int(split.test[0].size)}
+        rows += run_set(name, split, repeats, args.quick)
+        del split
+    print()
+    for name, size in sizes.items():
+        print(f"{name}: {size['n_train']:,} train / {size['n_test']:,} test ratings")
+    print()
     print(format_table(rows))
-    path = write_results(args.output, rows, data=split.name, n_train=split.n_train,
-                         n_test=int(split.test[0].size), repeats=repeats, quick=args.quick,
-                         settings={"explicit_sgd": sgd_settings,
-                                   "surprise_epochs": surprise_epochs,
+    try:
+        libmf = peers_sgd.libmf_build()
+    except (ImportError, OSError) as exc:
+        libmf = {"status": f"not installed: {exc}"}
+    print(f"\nLIBMF build: {libmf}")
+    path = write_results(args.output, rows, data=sorted(sizes), sizes=sizes,
+                         repeats=repeats, quick=args.quick, libmf_build=libmf,
+                         settings={"explicit_sgd": peers_sgd.SYNTH_SETTINGS,
+                                   "surprise_epochs": 5,
                                    "implicit_als": {"factors": IMPLICIT_FACTORS,
-                                                    "iterations": als_iterations,
+                                                    "iterations": 10,
                                                     "confidence": CONFIDENCE,
                                                     "l2": IMPLICIT_L2, "cg_steps": 3},
-                                   "logistic": {"factors": LOGISTIC_FACTORS,
-                                                "epochs": logistic_epochs}})
+                                   "logistic": {"factors": LOGISTIC_FACTORS, "epochs": 10},
+                                   "serving": {"factors": SERVING_FACTORS, "n": SERVING_N,
+                                               "floor_tile": FLOOR_TILE}})
     print(f"\nwrote {path}")
     return 0
 

@@ -113,6 +113,13 @@ def load_synth_1m() -> RatingSplit:
                   20_000, 5_000)
 
 
+def load_synth_10m() -> RatingSplit:
+    """The "synth 10M" set of BENCHMARK-DATA.md: 200,000 x 50,000, 10,000,000 ratings,
+    seed 2."""
+    return _split("synth-10M", *datasets.make_ratings(200_000, 50_000, 10_000_000, seed=2),
+                  200_000, 50_000)
+
+
 def load_synth_small() -> RatingSplit:
     """A small synthetic set: 2,000 users x 500 items, 100,000 ratings, seed 3."""
     return _split("synth-100k", *datasets.make_ratings(2_000, 500, 100_000, seed=3),
@@ -294,44 +301,71 @@ def _repeat(fn, repeats: int) -> list[FitResult]:
     return [fn() for _ in range(repeats)]
 
 
+def libmf_build() -> dict:
+    """What the installed ``libmf`` binding was compiled with, read from its library.
+
+    ``openmp``: the library calls libgomp; ``vector_instructions``: instructions on 256- or
+    512-bit registers in its disassembly (LIBMF's ``-DUSEAVX`` code uses them; the
+    binding's default build, without ``-DUSESSE``/``-DUSEAVX``, has none), or None when
+    ``objdump`` is not available.
+    """
+    import shutil
+    import subprocess
+
+    mf = import_libmf()
+    path = Path(mf.compiled_src)
+    blob = path.read_bytes()
+    info = {"library": path.name, "openmp": b"GOMP_" in blob or b"omp_get" in blob,
+            "vector_instructions": None}
+    if shutil.which("objdump"):
+        out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(path)],
+                             capture_output=True, text=True, check=False).stdout
+        info["vector_instructions"] = sum(line.count("%ymm") + line.count("%zmm") > 0
+                                          for line in out.splitlines())
+    return info
+
+
 def run_dataset(split: RatingSplit, settings: dict, *, surprise_epochs: int, repeats: int,
                 threads: list[int], libmf_settings: dict) -> list[Row]:
-    """Fit every library on ``split`` and return the table rows."""
+    """Fit every library on ``split`` and return the table rows.  fastmf and LIBMF run
+    interleaved (each repeat fits both at every thread count), so slow drifts of a shared
+    machine hit both alike.  ``surprise_epochs=0`` leaves Surprise out."""
     k, epochs = settings["factors"], settings["epochs"]
     lr, l2 = settings["learning_rate"], settings["l2"]
     init = settings["init_scale"]
-    rows = []
-    for n in threads:
-        row = Row("fastmf", n, epochs)
-        fit_fastmf(split, factors=k, epochs=1, learning_rate=lr, l2=l2, num_threads=n)  # warm
-        row.results = _repeat(lambda n=n: fit_fastmf(
-            split, factors=k, epochs=epochs, learning_rate=lr, l2=l2, init_scale=init,
-            num_threads=n), repeats)
-        rows.append(row)
-
-    note = "" if surprise_epochs == epochs else f"RMSE after {surprise_epochs} epochs"
-    row = Row("scikit-surprise SVD", 1, surprise_epochs, note=note)
-    try:
-        trainset = surprise_trainset(split)
-        row.results = _repeat(lambda: fit_surprise(
-            split, factors=k, epochs=surprise_epochs, learning_rate=lr, l2=l2,
-            init_scale=init, trainset=trainset), repeats)
-    except ImportError as exc:
-        row.note = f"skipped: {exc}"
-    rows.append(row)
-
+    ours = {n: Row("fastmf", n, epochs) for n in threads}
     try:
         import_libmf()
+        theirs = {n: Row("LIBMF (libmf binding)", n, epochs,
+                         note=f"AdaGrad eta={libmf_settings['eta']}, "
+                              f"lambda_p2=lambda_q2={libmf_settings['l2']}, no biases")
+                  for n in threads}
     except (ImportError, OSError) as exc:
-        rows.append(Row("LIBMF (libmf binding)", "-", epochs, note=f"skipped: {exc}"))
-    else:
+        theirs = {}
+        skipped = Row("LIBMF (libmf binding)", "-", epochs, note=f"skipped: {exc}")
+    for n in threads:       # warm-up (imports, first-touch of the kernels)
+        fit_fastmf(split, factors=k, epochs=1, learning_rate=lr, l2=l2, num_threads=n)
+    for _ in range(repeats):
         for n in threads:
-            row = Row("LIBMF (libmf binding)", n, epochs,
-                      note=f"AdaGrad eta={libmf_settings['eta']}, "
-                           f"lambda_p2=lambda_q2={libmf_settings['l2']}, no biases")
-            row.results = _repeat(lambda n=n: fit_libmf(
-                split, factors=k, epochs=epochs, num_threads=n, **libmf_settings), repeats)
-            rows.append(row)
+            ours[n].results.append(fit_fastmf(
+                split, factors=k, epochs=epochs, learning_rate=lr, l2=l2, init_scale=init,
+                num_threads=n))
+            if n in theirs:
+                theirs[n].results.append(fit_libmf(split, factors=k, epochs=epochs,
+                                                   num_threads=n, **libmf_settings))
+    rows = list(ours.values())
+    if surprise_epochs:
+        note = "" if surprise_epochs == epochs else f"RMSE after {surprise_epochs} epochs"
+        row = Row("scikit-surprise SVD", 1, surprise_epochs, note=note)
+        try:
+            trainset = surprise_trainset(split)
+            row.results = _repeat(lambda: fit_surprise(
+                split, factors=k, epochs=surprise_epochs, learning_rate=lr, l2=l2,
+                init_scale=init, trainset=trainset), repeats)
+        except ImportError as exc:
+            row.note = f"skipped: {exc}"
+        rows.append(row)
+    rows += list(theirs.values()) if theirs else [skipped]
     return rows
 
 

@@ -13,9 +13,10 @@ figure is the minimum over several repeats, every repeat starting from the same 
 
 Timed: one SGD epoch (``sgd_epoch`` on the blocked layout that ``fit`` builds) on
 ``make_ratings(20000, 5000, 1_000_000, seed=1)``, float32, one thread, for the portable
-baseline module, the portable AVX2+FMA twin (what the wheel runs on such a CPU) and the
-native module; and one explicit ALS sweep (users then items, Cholesky) for the portable
-and native ``als`` modules.
+baseline module, its AVX2+FMA and AVX-512 twins (the wheel runs the best one the CPU
+has) and the native module; and one ALS sweep (users then items; explicit with
+Cholesky, and implicit CG at k=64) for the portable ``als`` twins and the native
+``als`` module.
 """
 
 from __future__ import annotations
@@ -59,13 +60,17 @@ def main() -> None:
 
     assert Path(fastmf.__file__).is_relative_to(args.portable), fastmf.__file__
     modules = {"portable": sgd_portable}
-    try:
-        modules["portable-avx2"] = _load("sgd_avx2", args.portable, "_fmf_portable")
-    except StopIteration:
-        pass
+    als_modules = {"portable": als_portable}
+    for level in ("avx2", "avx512"):
+        try:
+            modules[f"portable-{level}"] = _load(f"sgd_{level}", args.portable,
+                                                 "_fmf_portable")
+            als_modules[f"portable-{level}"] = _load(f"als_{level}", args.portable,
+                                                     "_fmf_portable")
+        except StopIteration:       # not built on this platform
+            pass
     modules["native"] = _load("sgd", args.native, "_fmf_native")
-    als_modules = {"portable": als_portable,
-                   "native": _load("als", args.native, "_fmf_native")}
+    als_modules["native"] = _load("als", args.native, "_fmf_native")
 
     users, items, values = make_ratings(20_000, 5_000, 1_000_000, seed=1)
     data = check_ratings((users, items, values), np.dtype(np.float32))
@@ -96,31 +101,37 @@ def main() -> None:
             f"{name} {sec * 1e3:7.1f} ms ({sec / ref:.3f}x native)"
             for name, sec in best.items()))
 
-    k = 32
-    prepared = _als.prepare(data, "explicit")
-    cfg = _als.ALSConfig(model="explicit", linear_solver="cholesky", cg_steps=3,
-                         newton_steps=1, l2=0.1, l2_bias=0.1, weighted_l2=False,
-                         biases=True, alpha=1.0)
-    rng = np.random.default_rng(1)
-    P0 = (0.1 * rng.standard_normal((data.n_users, k))).astype(np.float32)
-    Q0 = (0.1 * rng.standard_normal((data.n_items, k))).astype(np.float32)
-    best = dict.fromkeys(als_modules, np.inf)
-    try:
-        for _ in range(args.als_repeats):
-            for name, module in als_modules.items():
-                _als._als_kernel = module       # the driver calls this module's solve_rows
-                P, Q = P0.copy(), Q0.copy()
-                bu = np.zeros(data.n_users, np.float32)
-                bi = np.zeros(data.n_items, np.float32)
-                t = time.perf_counter()
-                _als.run_sweeps(prepared, P, Q, bu, bi, cfg, global_bias=float(values.mean()),
-                                epochs=1, n_threads=1)
-                best[name] = min(best[name], time.perf_counter() - t)
-    finally:
-        _als._als_kernel = als_portable
-    ref = best["native"]
-    print(f"ALS sweep k={k:<3} " + "  ".join(
-        f"{name} {sec * 1e3:7.1f} ms ({sec / ref:.3f}x native)" for name, sec in best.items()))
+    kernel = _als.kernel
+    for model, solver, k in (("explicit", "cholesky", 32), ("implicit", "cg", 64)):
+        checked = data if model == "explicit" else check_ratings(
+            (users, items, np.ones_like(values)), np.dtype(np.float32))
+        prepared = _als.prepare(checked, model)
+        cfg = _als.ALSConfig(model=model, linear_solver=solver, cg_steps=3,
+                             newton_steps=1, l2=0.1, l2_bias=0.1, weighted_l2=False,
+                             biases=model == "explicit", alpha=9.0)
+        rng = np.random.default_rng(1)
+        P0 = (0.1 * rng.standard_normal((data.n_users, k))).astype(np.float32)
+        Q0 = (0.1 * rng.standard_normal((data.n_items, k))).astype(np.float32)
+        mu = float(values.mean()) if model == "explicit" else 0.0
+        best = dict.fromkeys(als_modules, np.inf)
+        try:
+            for _ in range(args.als_repeats):
+                for name, module in als_modules.items():
+                    # the driver calls this module's solve_rows
+                    _als.kernel = lambda _name, module=module: module
+                    P, Q = P0.copy(), Q0.copy()
+                    bu = np.zeros(data.n_users, np.float32)
+                    bi = np.zeros(data.n_items, np.float32)
+                    t = time.perf_counter()
+                    _als.run_sweeps(prepared, P, Q, bu, bi, cfg, global_bias=mu, epochs=1,
+                                    n_threads=1)
+                    best[name] = min(best[name], time.perf_counter() - t)
+        finally:
+            _als.kernel = kernel
+        ref = best["native"]
+        print(f"ALS sweep {model} {solver} k={k:<3} " + "  ".join(
+            f"{name} {sec * 1e3:7.1f} ms ({sec / ref:.3f}x native)"
+            for name, sec in best.items()))
 
 
 if __name__ == "__main__":

@@ -197,10 +197,15 @@ def section_memory(data: dict) -> str:
 
 
 def section_peers(data: dict) -> str:
-    cols = ["group", "library", "threads", "iterations", "fit_seconds", "s_per_iteration",
-            "updates_per_s", "rmse", "precision_at_10", "auc", "log_loss", "status"]
-    return "\n".join([f"## Peers (`peers.py`, {data.get('data', '?')})", "",
-                      table(data["rows"], cols)])
+    cols = ["data", "group", "library", "threads", "iterations", "fit_seconds",
+            "s_per_iteration", "updates_per_s", "rmse", "precision_at_10", "auc", "log_loss",
+            "status"]
+    sets = data.get("data", "?")
+    sets = ", ".join(sets) if isinstance(sets, list) else sets
+    lines = [f"## Peers (`peers.py`, {sets})", "", table(data["rows"], cols)]
+    if data.get("libmf_build"):
+        lines += ["", f"LIBMF build: {data['libmf_build']}"]
+    return "\n".join(lines)
 
 
 def section_generic(name: str, data: dict) -> str:
@@ -244,7 +249,7 @@ def chart_throughput(benchmarks: list[dict], peers: dict | None, path: Path) -> 
     for row in (peers or {}).get("rows", []):
         if row.get("status") != "ok" or not row.get("updates_per_s"):
             continue
-        panel = f"peers: {row['group']}"
+        panel = f"peers: {row['group']}" + (f" ({row['data']})" if row.get("data") else "")
         panels.setdefault(panel, {}).setdefault(row["library"], {})[row["threads"]] = \
             row["updates_per_s"]
     if plt is None or not panels:

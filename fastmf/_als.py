@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._dispatch import kernel
 from ._kernels import als as _als_kernel
+from ._kernels import layout as _layout_kernel
 from ._threads import single_threaded_blas
-from ._validation import Ratings, csr_of, find_duplicate, index_dtype
+from ._validation import Ratings, csr_of, index_dtype
 
 logger = logging.getLogger("fastmf")
 
@@ -61,33 +64,43 @@ class ALSConfig:
     alpha: float
 
 
-@dataclass(frozen=True)
 class ALSData:
     """The ratings as users x items and items x users CSR matrices, indices and indptr of
-    one integer type (int32 unless the data needs int64), values in the model dtype."""
+    one integer type (int32 unless the data needs int64), values in the model dtype.
 
-    by_user: sp.csr_matrix
-    by_item: sp.csr_matrix
+    ``by_item`` is built from ``by_user`` at its first use: a fit lets go of the input
+    triples before its first sweep, so they never coexist with both matrices.
+    """
+
+    def __init__(self, by_user: sp.csr_matrix, n_threads: int = 1) -> None:
+        self.by_user = by_user
+        self._n_threads = n_threads
+
+    @cached_property
+    def by_item(self) -> sp.csr_matrix:
+        return _transpose(self.by_user, self._n_threads)
 
     @property
     def nnz(self) -> int:
         return int(self.by_user.nnz)
 
 
-def _kernel_csr(csr: sp.csr_matrix) -> sp.csr_matrix:
-    """``csr`` with the one index type the kernel takes for its size (int64 past
-    2**31 - 2 entries, see ``_validation.index_dtype``)."""
-    want = index_dtype(csr.nnz)
-    if csr.indptr.dtype != want or csr.indices.dtype != want:
-        canonical = csr.has_canonical_format
-        csr = csr_of(csr.data, csr.indices, csr.indptr, csr.shape, want)
-        csr.has_canonical_format = canonical
-    return csr
+def _raise_for_layout(status: int, row: int, col: int) -> None:
+    codes = _layout_kernel.STATUS
+    if status == codes["nomem"]:
+        raise MemoryError("could not allocate the scratch buffers of the rating matrix")
+    if status == codes["duplicate"]:
+        raise ValueError(
+            f"X contains more than one rating for (user {row}, item {col}); "
+            "aggregate duplicates (for example sum or average them) before fitting"
+        )
 
 
-def prepare(data: Ratings, model: str) -> ALSData:
-    """Build both CSR views; raises ValueError on a duplicate (user, item) pair, or on a
-    negative value for implicit feedback (confidence ``1 + alpha r`` needs ``r >= 0``)."""
+def prepare(data: Ratings, model: str, n_threads: int = 1) -> ALSData:
+    """Build the users x items CSR (by counting sorts, see ``src_cython/layout.pyx``; the
+    transpose follows at first use); raises ValueError on a duplicate (user, item) pair,
+    or on a negative value for implicit feedback (confidence ``1 + alpha r`` needs
+    ``r >= 0``)."""
     if model == "implicit" and data.values.size and data.values.min() < 0:
         bad = int(np.argmin(data.values))
         raise ValueError(
@@ -95,34 +108,55 @@ def prepare(data: Ratings, model: str) -> ALSData:
             f"strengths); X has {data.values[bad]} at user {int(data.users[bad])}, "
             f"item {int(data.items[bad])}"
         )
-    by_user = _kernel_csr(data.to_csr())
-    rows = np.repeat(np.arange(data.n_users, dtype=by_user.indptr.dtype),
-                     np.diff(by_user.indptr))
-    dup = find_duplicate(rows, by_user.indices)
-    del rows
-    if dup is not None:
-        raise ValueError(
-            f"X contains more than one rating for (user {dup[0]}, item {dup[1]}); "
-            "aggregate duplicates (for example sum or average them) before fitting"
-        )
-    return ALSData(by_user=by_user, by_item=_transpose(by_user))
+    # one index type for both arrays, wide enough for every count and id they hold
+    # (see _validation.index_dtype)
+    index = index_dtype(max(data.nnz, data.n_users, data.n_items))
+    indptr = np.empty(data.n_users + 1, dtype=index)
+    indices = np.empty(data.nnz, dtype=index)
+    values = np.empty(data.nnz, dtype=data.values.dtype)
+    status, pos = _layout_kernel.csr_from_triples(
+        data.users, data.items, data.values, data.n_items, indptr, indices, values,
+        max(1, n_threads))
+    if status:
+        row = int(np.searchsorted(indptr, pos, side="right")) - 1 if pos >= 0 else -1
+        _raise_for_layout(status, row, int(indices[pos]) if pos >= 0 else -1)
+    by_user = csr_of(values, indices, indptr, (data.n_users, data.n_items), index)
+    by_user.has_canonical_format = True
+    return ALSData(by_user, n_threads)
 
 
-def _transpose(csr: sp.csr_matrix) -> sp.csr_matrix:
-    """The items x users CSR of a users x items CSR, built from it in one counting pass
-    (SciPy's CSR to CSC conversion: no sort, no detour through the triples); within each
-    item row the users come out in increasing order, as a sort would give them."""
-    csc = csr.tocsc()
-    out = sp.csr_matrix((csc.data, csc.indices, csc.indptr), shape=csr.shape[::-1],
-                        copy=False)
+def _transpose(csr: sp.csr_matrix, n_threads: int = 1) -> sp.csr_matrix:
+    """The items x users CSR of a users x items CSR, by one counting pass; within each
+    item row the users come out in increasing order."""
+    n_rows, n_cols = csr.shape
+    indptr = np.empty(n_cols + 1, dtype=csr.indptr.dtype)
+    indices = np.empty(csr.nnz, dtype=csr.indices.dtype)
+    data = np.empty(csr.nnz, dtype=csr.data.dtype)
+    _layout_kernel.csr_transpose(csr.indptr, csr.indices, csr.data, indptr, indices, data,
+                                 max(1, n_threads))
+    out = csr_of(data, indices, indptr, (n_cols, n_rows), indptr.dtype.type)
     out.has_canonical_format = True
-    return _kernel_csr(out)
+    return out
+
+
+# Rows of Y converted to float64 at a time by gram64: the Gram matrix never needs a
+# float64 copy of the whole factor matrix (100 MB for 200,000 x 64 factors).
+_GRAM_CHUNK = 8192
+
+
+def gram64(Y: np.ndarray) -> np.ndarray:
+    """``Y^T Y`` accumulated in float64, chunk by chunk of rows, as a float64 array."""
+    k = Y.shape[1]
+    out = np.zeros((k, k), dtype=np.float64)
+    for start in range(0, Y.shape[0], _GRAM_CHUNK):
+        chunk = Y[start:start + _GRAM_CHUNK].astype(np.float64, copy=False)
+        out += chunk.T @ chunk
+    return out
 
 
 def gram(Y: np.ndarray) -> np.ndarray:
     """``Y^T Y`` accumulated in float64 and returned in Y's dtype."""
-    Y64 = Y.astype(np.float64, copy=False)
-    return np.ascontiguousarray((Y64.T @ Y64).astype(Y.dtype, copy=False))
+    return np.ascontiguousarray(gram64(Y).astype(Y.dtype, copy=False))
 
 
 def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndarray,
@@ -153,7 +187,7 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
         np.require(a, requirements="A")
         for a in (csr.indptr, csr.indices, csr.data, Y, y_bias, G))
     row_loss = np.zeros(X.shape[0], dtype=np.float64)
-    status, row = _als_kernel.solve_rows(
+    status, row = kernel("als").solve_rows(
         indptr, indices, values, X, x_bias, Y, y_bias, G,
         _als_kernel.MODELS[cfg.model], _als_kernel.LINEAR_SOLVERS[cfg.linear_solver],
         cfg.cg_steps, cfg.newton_steps, global_bias, cfg.l2, cfg.l2_bias, cfg.alpha,

@@ -130,27 +130,24 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
                 n_threads: int, mu: float | None = None) -> tuple[Step, float]:
     """``(step, mu)``: a function running one epoch of the chosen solver in place on
     ``arrays``, and the global bias it uses (computed over the solver's layout unless
-    given)."""
-    factors_u, factors_i, bias_u, bias_i = arrays
+    given).  SGD trains a working copy in its layout's order (``_sgd.Training``), which
+    ``_train`` has written back to ``arrays`` whenever they are read."""
     if params.solver == "sgd":
         blocks = _sgd.choose_blocks(data.n_users, data.n_items, params.factors,
                                     params.dtype.itemsize, n_threads)
-        blocked = _sgd.block_layout(data, blocks, rng)
+        blocked = _sgd.block_layout(data, blocks, rng, n_threads)
         if mu is None:
             mu = global_bias(params, blocked.values)
-        state = _sgd.SGDState(factors_u, factors_i, bias_u, bias_i, mu,
-                              rng.integers(0, 2**64, size=1, dtype=np.uint64))
-        settings = params.sgd_settings()
-
-        def sgd_epoch(number: int) -> float:
-            return _sgd.epoch(blocked, state, settings, n_threads=n_threads, number=number)
-
-        return sgd_epoch, mu
+        training = _sgd.Training(blocked, arrays, mu,
+                                 rng.integers(0, 2**64, size=1, dtype=np.uint64),
+                                 params.sgd_settings(), n_threads=n_threads)
+        return training, mu
     cfg = params.als_settings()
-    als_data = _als.prepare(data, cfg.model)
+    als_data = _als.prepare(data, cfg.model, n_threads)
     if mu is None:
         mu = global_bias(params, als_data.by_user.data)
     sweep_mu = mu
+    factors_u, factors_i, bias_u, bias_i = arrays
 
     def als_sweep(number: int) -> float:
         return _als.sweep(als_data, factors_u, factors_i, bias_u, bias_i, cfg,
@@ -239,7 +236,8 @@ def _train(model: MatrixFactorization, params: Params, step: Step, epochs: int,
                 step, epochs, history=work.history, arrays=work.arrays,
                 evaluate=evaluate, monitor=monitor, patience=params.early_stopping,
                 callback=callback, model=model, progress=params.verbose,
-                desc=f"fastmf {params.solver}")
+                desc=f"fastmf {params.solver}",
+                sync=step.sync if isinstance(step, _sgd.Training) else None)
         except _training.Interrupted:
             publish(model, work.state(params))
             raise KeyboardInterrupt from None

@@ -218,6 +218,74 @@ class ServingMixin:
         return (to_raw(ids, s.item_ids) if use_raw and s.item_ids is not None
                 else ids), scores
 
+    def recommend_all(self, n: int = 10, *, exclude: Any = None,
+                      batch_size: int | None = None,
+                      out: tuple[np.ndarray, np.ndarray] | None = None,
+                      ) -> tuple[np.ndarray[tuple[int, int], np.dtype[np.int64]], FloatArray]:
+        """The ``n`` best-scored items of every user, best first, with bounded memory.
+
+        Equal to ``recommend(np.arange(n_users), n, exclude=exclude, raw_ids=False)``,
+        computed ``batch_size`` users at a time (default 16,384), so that besides the
+        output only one batch's working memory is needed; nothing users x items is ever
+        built.  Row ``u`` is the model's user ``u`` and the ids are item rows, also for
+        a model fitted on raw ids (``item_ids_[ids]`` gives those), so that ``out`` can
+        be two plain int64 and float arrays.
+
+        Parameters
+        ----------
+        n : int, default=10
+            Items per user, at most the number of items of the model (a larger ``n``
+            returns that many).
+        exclude : sparse matrix, triples or DataFrame, optional
+            Items not to recommend, in any form :meth:`recommend` takes for all users:
+            the users x items matrix (even one from before ``partial_fit`` grew the
+            model) or ratings by id.
+        batch_size : int, optional
+            Users per batch.
+        out : tuple (ids, scores), optional
+            Preallocated output of shapes (n_users, min(n, n_items)), dtypes int64 and
+            the model's dtype, C-contiguous and writeable: for example two arrays from
+            ``numpy.lib.format.open_memmap``, so that the result is written to disk.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (n_users, min(n, n_items))
+            As for :meth:`recommend` (the array of ``out`` when given).
+        scores : ndarray, same shape
+            Likewise.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> from fastmf import MatrixFactorization
+        >>> from fastmf.datasets import make_ratings
+        >>> users, items, ratings = make_ratings(300, 200, 6_000, seed=0)
+        >>> train = sp.csr_matrix((ratings, (users, items)), shape=(300, 200))
+        >>> model = MatrixFactorization(8, epochs=5, random_state=0).fit(train)
+        >>> ids, scores = model.recommend_all(5, exclude=train, batch_size=128)
+        >>> ids.shape
+        (300, 5)
+        >>> each = model.recommend(np.arange(300), n=5, exclude=train)
+        >>> bool((ids == each[0]).all() and (scores == each[1]).all())
+        True
+        """
+        s = snapshot(self)          # one state throughout, whatever other threads do
+        n_users, n_items = s.user_factors.shape[0], s.item_factors.shape[0]
+        if exclude is not None and not (sp.issparse(exclude)
+                                        and exclude.shape == (n_users, n_items)):
+            # the other forms recommend takes: a smaller matrix from before partial_fit
+            # grew the model, or ratings by id
+            exclude = exclusion_rows(exclude, s, np.arange(n_users),
+                                     np.ones(n_users, dtype=bool),
+                                     raw_ids=uses_raw_ids(s, None),
+                                     columns=check_params(self).columns)
+        link = sigmoid if s.loss == "logistic" else None
+        return _rec.recommend_all(
+            s.user_factors, s.item_factors, s.item_bias, n, exclude=exclude,
+            user_bias=s.user_bias + s.global_bias, batch_size=batch_size, out=out,
+            num_threads=self.num_threads, link=link)
+
     def similar_items(self, items: ArrayLike, n: int = 10, *,
                       raw_ids: bool | None = None) -> Ranked:
         """The ``n`` items whose factors have the highest cosine similarity with each

@@ -12,13 +12,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._dispatch import kernel
-from ._validation import Ratings, find_duplicate
+from ._hardware import caches
+from ._kernels import layout as _layout_kernel
+from ._validation import Ratings
 
 logger = logging.getLogger("fastmf")
 
-# Item rows of one item group should stay in a core's cache while a block runs.
-_ITEM_GROUP_BYTES = 256 * 1024
+# Below this many blocks per side the layout would depend on the thread count (B must be
+# at least 2 per thread); 8 keeps it, hence the result, the same for 1 to 4 threads.
+_MIN_BLOCKS = 8
 _MAX_BLOCKS = 64
+# The item rows of the two groups that two threads walk at once, plus the user rows they
+# stream, should stay in the last-level cache: an item group gets a quarter of it.
+_ITEM_GROUP_SHARE_OF_LLC = 4
+# An epoch gets one thread per this many multiply-adds (ratings x factors): a smaller
+# epoch (100,000 ratings at k=32 takes about a millisecond) gains nothing from a second
+# thread and loses the threads' start-up and waits, several times over on a busy
+# machine.  The result does not depend on the thread count, so this only affects speed.
+_EPOCH_WORK_PER_THREAD = 4_000_000
 
 
 class DivergenceError(FloatingPointError):
@@ -41,69 +52,84 @@ class DivergenceError(FloatingPointError):
 
 @dataclass(frozen=True)
 class BlockedRatings:
-    """Ratings reordered for the SGD kernel: block (r, c) of the B x B grid occupies
-    positions ``block_ptr[r*B + c] : block_ptr[r*B + c + 1]``, sorted by user."""
+    """Ratings laid out for the SGD kernel, in renumbered ids.
 
-    users: np.ndarray       # int32, block order
-    items: np.ndarray       # int32, block order
+    User ``u`` of the caller is row ``user_new[u]`` of the kernel's factor matrices and
+    ``user_order`` is the inverse map (likewise for items).  Block (r, c) of the B x B grid
+    occupies positions ``block_ptr[r*B + c] : block_ptr[r*B + c + 1]``, sorted by (user,
+    item); user group r is the contiguous range of new ids ``[ceil(r n / B), ceil((r + 1)
+    n / B))``, so the rows a block touches are one slice of each factor matrix.
+    """
+
+    users: np.ndarray       # int32 new user ids, block order
+    items: np.ndarray       # int32 new item ids, block order
     values: np.ndarray      # model dtype, block order
     block_ptr: np.ndarray   # int64, B*B + 1
     n_blocks: int
+    user_order: np.ndarray  # int32 (n_users,): original id of each new user id
+    item_order: np.ndarray  # int32 (n_items,): original id of each new item id
 
 
 def choose_blocks(n_users: int, n_items: int, factors: int, itemsize: int,
                   n_threads: int) -> int:
-    """Grid size B: enough blocks per stratum to balance ``n_threads`` threads (and at
-    least 8, so the layout, hence the result, is the same for 1 to 4 threads), item
-    groups small enough to stay in cache, and no more groups than users or items."""
-    cache_groups = -(-n_items * factors * itemsize // _ITEM_GROUP_BYTES)
-    b = max(8, 2 * n_threads, cache_groups)
+    """Grid size B: at least 8 (so the layout, hence the result, is the same for 1 to 4
+    threads) and 2 per thread; more when an item group would fill more than a quarter of
+    the last-level cache; never more groups than users or items.
+
+    Once the rows of one group are contiguous in memory (see :class:`BlockedRatings`),
+    fewer, larger blocks are faster: each user row is fetched once per block in which the
+    user has ratings, and the item rows the walk jumps between are prefetched a few
+    ratings ahead.  On synth 10M (k=32, one thread) B = 4, 8 and 16 gave 103, 106 and 90M
+    updates/s, where the cache-sized item groups of 256 KiB used before (B = 25) were
+    slower still.
+    """
+    share = caches().l3 // _ITEM_GROUP_SHARE_OF_LLC
+    cache_groups = -(-n_items * factors * itemsize // max(share, 1))
+    b = max(_MIN_BLOCKS, 2 * n_threads, cache_groups)
     return int(max(1, min(b, _MAX_BLOCKS, n_users, n_items)))
 
 
-def block_layout(data: Ratings, n_blocks: int, rng: np.random.Generator) -> BlockedRatings:
-    """Reorder the ratings into the B x B grid (random user and item groups), each block
-    sorted by a random user order; raises ValueError on a duplicate (user, item) pair."""
+def _renumbering(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, new)``: a random permutation of range(n) (new id -> id) and its inverse."""
+    order = rng.permutation(n).astype(np.int32)
+    new = np.empty(n, dtype=np.int32)
+    new[order] = np.arange(n, dtype=np.int32)
+    return order, new
+
+
+def block_layout(data: Ratings, n_blocks: int, rng: np.random.Generator,
+                 n_threads: int = 1) -> BlockedRatings:
+    """Renumber users and items at random and lay the ratings out in the B x B grid
+    (counting sorts, no full-length sort key; see ``src_cython/layout.pyx``).  The result
+    depends on the ratings and ``rng`` only, not on their order or ``n_threads``.  Raises
+    ValueError on a duplicate (user, item) pair."""
     B = n_blocks
-    user_group = rng.permutation(data.n_users) % B
-    item_group = rng.permutation(data.n_items) % B
-    user_rank = rng.permutation(data.n_users)
-    users, items = data.users, data.items
-    # One sort on (block, user rank, item): blocks contiguous, each user's ratings
-    # consecutive within a block, duplicates adjacent.  Keys of distinct ratings are
-    # distinct, so the result does not depend on the input order.  The key is built in
-    # place in one int64 array (the layout's only temporary besides the sort's order).
-    if B * B * data.n_users * data.n_items < 2**62:
-        key = user_group[users]
-        key *= B
-        key += item_group[items]
-        key *= data.n_users
-        key += user_rank[users]
-        key *= data.n_items
-        key += items
-        perm = np.argsort(key)
-        del key
-    else:
-        perm = np.lexsort((items, user_rank[users], user_group[users] * B
-                           + item_group[items]))
-    users, items, values = users[perm], items[perm], data.values[perm]
-    del perm
-    dup = find_duplicate(users, items)
-    if dup is not None:
+    user_order, user_new = _renumbering(data.n_users, rng)
+    item_order, item_new = _renumbering(data.n_items, rng)
+    nnz = data.nnz
+    users = np.empty(nnz, dtype=np.int32)
+    items = np.empty(nnz, dtype=np.int32)
+    values = np.empty(nnz, dtype=data.values.dtype)
+    block_ptr = np.empty(B * B + 1, dtype=np.int64)
+    status, pos = _layout_kernel.sgd_blocks(
+        data.users, data.items, data.values, user_new, item_new, B, users, items, values,
+        block_ptr, max(1, n_threads))
+    if status == _layout_kernel.STATUS["nomem"]:
+        raise MemoryError("the SGD block layout could not allocate its scratch buffers")
+    if status == _layout_kernel.STATUS["duplicate"]:
         raise ValueError(
-            f"X contains more than one rating for (user {dup[0]}, item {dup[1]}); "
-            "aggregate duplicates (for example average them) before fitting"
+            f"X contains more than one rating for (user {user_order[users[pos]]}, item "
+            f"{item_order[items[pos]]}); aggregate duplicates (for example average them) "
+            "before fitting"
         )
-    counts = np.bincount(user_group[users] * B + item_group[items], minlength=B * B)
-    block_ptr = np.zeros(B * B + 1, dtype=np.int64)
-    np.cumsum(counts, out=block_ptr[1:])
     return BlockedRatings(users=users, items=items, values=values, block_ptr=block_ptr,
-                          n_blocks=B)
+                          n_blocks=B, user_order=user_order, item_order=item_order)
 
 
 @dataclass
 class SGDState:
-    """Everything one SGD epoch reads and writes, besides the data."""
+    """Everything one SGD epoch reads and writes, besides the data.  The arrays are in
+    the layout's renumbered order (see :func:`start` and :func:`write_back`)."""
 
     user_factors: np.ndarray
     item_factors: np.ndarray
@@ -148,6 +174,63 @@ def epoch(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
     loss = loss_sum / blocked.values.shape[0]
     logger.debug("sgd epoch %d: training loss %.6g", number, loss)
     return loss
+
+
+def start(blocked: BlockedRatings, arrays: list[np.ndarray], global_bias: float,
+          rng_state: np.ndarray) -> SGDState:
+    """The kernel's working copy of the model ``arrays`` (user factors, item factors,
+    user biases, item biases, in the caller's ids), rows in the layout's order."""
+    pu, qi, bu, bi = arrays
+    u, i = blocked.user_order, blocked.item_order
+    return SGDState(pu[u], qi[i], bu[u], bi[i], global_bias, rng_state)
+
+
+def write_back(blocked: BlockedRatings, state: SGDState, arrays: list[np.ndarray]) -> None:
+    """Copy the working parameters into the model ``arrays`` (the caller's ids)."""
+    pu, qi, bu, bi = arrays
+    u, i = blocked.user_order, blocked.item_order
+    pu[u] = state.user_factors
+    qi[i] = state.item_factors
+    bu[u] = state.user_bias
+    bi[i] = state.item_bias
+
+
+class Training:
+    """SGD epochs on a working copy of the model in the layout's order.
+
+    The copy is made at the first epoch (by then the caller may have dropped the input
+    triples, so the two never coexist) and written back to the model ``arrays`` by
+    :meth:`sync`, which the epoch loop calls whenever something may read the model
+    between epochs and once at the end.  ``n_threads`` is the most threads an epoch
+    gets: a small epoch runs on fewer (see ``_EPOCH_WORK_PER_THREAD``).
+    """
+
+    def __init__(self, blocked: BlockedRatings, arrays: list[np.ndarray], global_bias: float,
+                 rng_state: np.ndarray, settings: SGDSettings, *, n_threads: int) -> None:
+        self._blocked = blocked
+        self._arrays = arrays
+        self._global_bias = global_bias
+        self._rng_state = rng_state
+        self._settings = settings
+        work = blocked.values.shape[0] * max(arrays[0].shape[1], 1)
+        self.n_threads = max(1, min(n_threads, work // _EPOCH_WORK_PER_THREAD))
+        self._state: SGDState | None = None
+        self._dirty = False
+
+    def __call__(self, number: int) -> float:
+        """Run epoch ``number``; returns its mean training loss."""
+        if self._state is None:
+            self._state = start(self._blocked, self._arrays, self._global_bias,
+                                self._rng_state)
+        self._dirty = True
+        return epoch(self._blocked, self._state, self._settings, n_threads=self.n_threads,
+                     number=number)
+
+    def sync(self) -> None:
+        """Write the working copy back to the model arrays (if it changed since)."""
+        if self._dirty and self._state is not None:
+            write_back(self._blocked, self._state, self._arrays)
+            self._dirty = False
 
 
 def run_epochs(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,

@@ -83,6 +83,7 @@ def run_epochs(
     model=None,
     progress: bool = False,
     desc: str = "fastmf",
+    sync: Callable[[], None] | None = None,
 ) -> int | None:
     """Call ``step(epoch)`` for epochs 1..``epochs``, recording into ``history``.
 
@@ -94,19 +95,23 @@ def run_epochs(
     ``False`` stops training after that epoch.  Returns the best epoch when early stopping
     is on, else None.
 
+    ``sync``, if given, brings ``arrays`` up to date with the solver's state (a solver
+    may train a working copy): it is called after every epoch when validation, early
+    stopping or a callback reads the model, and once when training ends, however it ends.
+
     Ctrl-C takes effect between epochs (see :func:`_deferred_sigint`): training stops
     after the current epoch and :class:`Interrupted` is raised, with ``arrays`` and
     ``history`` holding the same epochs (no early-stopping restore).  So is a
     ``KeyboardInterrupt`` raised between epochs (by the callback, say).  One raised while
-    ``step`` or ``evaluate`` runs propagates as it is: the arrays may then hold part of
-    an epoch, or an epoch the history does not record.
+    ``step``, ``evaluate`` or ``sync`` runs propagates as it is: the arrays may then hold
+    part of an epoch, or an epoch the history does not record.
     """
     try:
         with _deferred_sigint() as interrupted:
             best_epoch, best_arrays = _loop(
                 step, epochs, interrupted, history=history, arrays=arrays, evaluate=evaluate,
                 monitor=monitor, patience=patience, callback=callback, model=model,
-                progress=progress, desc=desc)
+                progress=progress, desc=desc, sync=sync)
         if interrupted[0]:          # also a Ctrl-C after the last epoch's check
             raise Interrupted
     except KeyboardInterrupt as exc:
@@ -120,20 +125,22 @@ def run_epochs(
 
 
 def _loop(step, epochs: int, interrupted: list, *, history, arrays, evaluate, monitor,
-          patience, callback, model, progress: bool, desc: str) -> tuple:
+          patience, callback, model, progress: bool, desc: str, sync) -> tuple:
     """The epochs themselves (arguments as for :func:`run_epochs`); returns
     ``(best_epoch, best_arrays)``, or ``(None, None)`` once ``interrupted[0]`` is set."""
     best_score, best_epoch, best_arrays, waited = np.inf, None, None, 0
     bar = _Progress(epochs, progress, desc)
+    reads_model = evaluate is not None or callback is not None or patience is not None
     try:
         for epoch in range(1, epochs + 1):
             try:
                 metrics = {"loss": step(epoch)}
+                if sync is not None and reads_model:
+                    sync()
                 if evaluate is not None:
                     metrics.update(evaluate())
             except KeyboardInterrupt as exc:
-                # the arrays may hold part of an epoch, or one the history lacks
-                exc._fastmf_in_step = True
+                _mark_in_step(exc)
                 raise
             for name, value in metrics.items():
                 history.setdefault(name, []).append(value)
@@ -156,4 +163,17 @@ def _loop(step, epochs: int, interrupted: list, *, history, arrays, evaluate, mo
                 break
     finally:
         bar.close()
+        if sync is not None:
+            try:
+                sync()
+            except KeyboardInterrupt as exc:
+                _mark_in_step(exc)
+                raise
     return best_epoch, best_arrays
+
+
+def _mark_in_step(exc: KeyboardInterrupt) -> None:
+    """Mark an interrupt that came while ``step``, ``evaluate`` or ``sync`` ran: the arrays
+    may hold part of an epoch, or one the history lacks, so it must not be turned into
+    :class:`Interrupted` (whose arrays get published)."""
+    exc._fastmf_in_step = True

@@ -55,21 +55,6 @@ class Ratings:
     def nnz(self) -> int:
         return int(self.values.shape[0])
 
-    def to_csr(self) -> sp.csr_matrix:
-        """Users x items CSR with sorted indices, without summing anything (the triples
-        hold no duplicates); indices and row pointers share one integer type."""
-        rows, cols, shape = self.users, self.items, (self.n_users, self.n_items)
-        order = np.lexsort((cols, rows))
-        index = index_dtype(self.nnz)
-        indptr: np.ndarray = np.zeros(shape[0] + 1, dtype=index)
-        np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-        indices: np.ndarray = cols[order].astype(index, copy=False)
-        values = self.values[order]
-        del order
-        csr = csr_of(values, indices, indptr, shape, index)
-        csr.has_canonical_format = True
-        return csr
-
 
 def check_dtype(dtype: Any) -> np.dtype[Any]:
     try:

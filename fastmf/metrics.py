@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._attributes import FittedModelMixin
-from ._kernels import topk as _topk_kernel
+from ._dispatch import kernel
 from ._pointwise import log_loss, mae, rmse, roc_auc
 from ._state import snapshot
 from ._threads import effective_n_threads, single_threaded_blas
@@ -134,7 +134,7 @@ class _Ranking:
         rel = self.test[users]
         q = np.ascontiguousarray(self.users[users])
         out = np.empty((users.size, 4), dtype=np.int64)
-        status = _topk_kernel.pair_counts(
+        status = kernel("topk").pair_counts(
             q, self.items, self.bias, self.all_ids, indptr, indices,
             rel.indptr.astype(np.int64), rel.indices.astype(np.int64), out, self.n_threads)
         if status:

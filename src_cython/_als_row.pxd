@@ -9,8 +9,9 @@ from libc.math cimport exp, fabs, fmax, isfinite, log1p, sqrt
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
 
-from _blas cimport gemv, potrf, potrs, syrk
-from _vec cimport dot
+from _blas cimport potrf, potrs, syrk
+from _vec cimport (K16, K32, K64, K128, KAny, dot, fmf_rows_apply_d, fmf_rows_apply_f,
+                  fmf_symv_d, fmf_symv_f, prefetch_row, width_of, width_t)
 
 
 cdef extern from *:
@@ -68,6 +69,10 @@ cdef enum:
     # Systems up to this size are factorised inline (see design (b)); larger ones by
     # LAPACK potrf/potrs, whose blocking pays off only there.
     CHOL_INLINE_MAX = 128
+    # Loops that read the other side's rows at random ask for the row this many ratings
+    # ahead: once that side outgrows the caches (200,000 users x 64 factors on synth
+    # 10M) each row is a cache miss that no hardware prefetcher predicts.
+    GATHER_AHEAD = 8
 
 cdef struct Problem:
     int k               # factors
@@ -98,7 +103,6 @@ cdef struct Scratch:
     void *ap            # d           A p
     void *w             # max_nnz     per-rating weights
     void *v             # max_nnz     per-rating working responses
-    void *t             # zrows       CG: Z p, then w * (Z p)
 
 
 cdef inline int64_t _pad(int64_t n) noexcept nogil:
@@ -108,8 +112,7 @@ cdef inline int64_t _pad(int64_t n) noexcept nogil:
 
 cdef inline int64_t _scratch_len(const Problem *pb) noexcept nogil:
     cdef int64_t d = pb.d
-    return (_pad(pb.zrows * d) + _pad(d * d) + 5 * _pad(d) + 2 * _pad(pb.max_nnz)
-            + _pad(pb.zrows))
+    return _pad(pb.zrows * d) + _pad(d * d) + 5 * _pad(d) + 2 * _pad(pb.max_nnz)
 
 
 cdef inline Scratch _carve(floating *base, const Problem *pb) noexcept nogil:
@@ -124,8 +127,7 @@ cdef inline Scratch _carve(floating *base, const Problem *pb) noexcept nogil:
     s.p = at; at += _pad(d)
     s.ap = at; at += _pad(d)
     s.w = at; at += _pad(pb.max_nnz)
-    s.v = at; at += _pad(pb.max_nnz)
-    s.t = at
+    s.v = at
     return s
 
 
@@ -134,6 +136,14 @@ cdef inline void _axpy(int n, floating a, const floating *x, floating *y) noexce
     cdef int f
     for f in range(n):
         y[f] += a * x[f]
+
+
+cdef inline void _prefetch_ahead(const Problem *pb, const index_t *cols, int64_t n,
+                                 int64_t j, const floating *Y) noexcept nogil:
+    """Prefetch the row that rating j + GATHER_AHEAD of this row will read."""
+    if j + GATHER_AHEAD < n:
+        prefetch_row(Y + <int64_t> cols[j + GATHER_AHEAD] * pb.k,
+                     pb.k * <int> sizeof(floating))
 
 
 cdef inline floating _zdot(const Problem *pb, const floating *yi,
@@ -259,6 +269,7 @@ cdef inline int _solve_cholesky(const Problem *pb, const index_t *cols, int64_t 
         m = <int> (n - start if n - start < CHUNK else CHUNK)
         for jj in range(m):
             j = start + jj
+            _prefetch_ahead(pb, cols, n, j, Y)
             yi = Y + <int64_t> cols[j] * k
             sw = sqrt(w[j])
             zrow = Z + <int64_t> jj * d
@@ -290,19 +301,40 @@ cdef inline int _solve_cholesky(const Problem *pb, const index_t *cols, int64_t 
     return STATUS_OK
 
 
-cdef inline void _apply(const Problem *pb, const index_t *cols, int64_t n, const floating *Y,
-                        const floating *G, floating lam, floating lam_b, const floating *w,
-                        const floating *p, floating *out, const floating *Z,
-                        floating *t) noexcept nogil:
+cdef inline void _gram_times(width_t width, const floating *G, const floating *p,
+                             floating *out, int k) noexcept nogil:
+    """out <- G p for the symmetric k x k G (k = width_of(width, k))."""
+    k = width_of(width, k)
+    if floating is float:
+        fmf_symv_f(G, p, out, k)
+    else:
+        fmf_symv_d(G, p, out, k)
+
+
+cdef inline void _features_apply(width_t width, const floating *Z, int64_t n, int d,
+                                 const floating *a, floating sign, const floating *w,
+                                 const floating *p, floating *out) noexcept nogil:
+    """out <- out + sum_j (a_j + sign w_j z_j.p) z_j over the n gathered features (row j
+    of Z, d = width_of(width, d) entries); a = NULL stands for a_j = 0."""
+    d = width_of(width, d)
+    if floating is float:
+        fmf_rows_apply_f(Z, n, d, a, sign, w, p, out)
+    else:
+        fmf_rows_apply_d(Z, n, d, a, sign, w, p, out)
+
+
+cdef inline void _apply(width_t width, const Problem *pb, const index_t *cols, int64_t n,
+                        const floating *Y, const floating *G, floating lam, floating lam_b,
+                        const floating *w, const floating *p, floating *out,
+                        const floating *Z) noexcept nogil:
     """out <- A p, with A applied through its terms (G0, the penalty, the ratings).  With
-    Z != NULL the n features are gathered in Z (row-major n x d) and t has room for n."""
+    Z != NULL the n features are gathered in Z (row-major n x d)."""
     cdef int k = pb.k
-    cdef int d = pb.d
     cdef int a
     cdef int64_t j
     cdef const floating *yi
-    if G != NULL:
-        gemv(c'N', k, k, 1, G, k, p, 0, out)             # G0 symmetric: no transpose
+    if G != NULL:                           # implicit: d == k, G0 = Y^T Y
+        _gram_times(width, G, p, out, k)
         for a in range(k):
             out[a] += lam * p[a]
     else:
@@ -313,28 +345,25 @@ cdef inline void _apply(const Problem *pb, const index_t *cols, int64_t n, const
     if n == 0:
         return
     if Z != NULL:
-        # Column-major Z is d x n: t = Z^T p (= z_i . p), t *= w, out += Z t.
-        gemv(c'T', d, <int> n, 1, Z, d, p, 0, t)
-        for j in range(n):
-            t[j] *= w[j]
-        gemv(c'N', d, <int> n, 1, Z, d, t, 1, out)
+        _features_apply(width, Z, n, pb.d, NULL, 1, w, p, out)
     else:
         for j in range(n):
+            _prefetch_ahead(pb, cols, n, j, Y)
             yi = Y + <int64_t> cols[j] * k
             _zaxpy(pb, w[j] * _zdot(pb, yi, p), yi, out)  # out += w_i (z_i . p) z_i
 
 
-cdef inline int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
+cdef inline int _solve_cg(width_t width, const Problem *pb, const index_t *cols, int64_t n,
                           const floating *Y, const floating *G, floating lam,
                           floating lam_b, Scratch *s) noexcept nogil:
-    """cg_steps conjugate-gradient steps on A x = b, from the current s.x."""
+    """cg_steps conjugate-gradient steps on A x = b, from the current s.x.  width: the
+    tag of d (unrolled loops), KAny for other sizes."""
     cdef int d = pb.d
     cdef int k = pb.k
     cdef floating *x = <floating *> s.x
     cdef floating *r = <floating *> s.r
     cdef floating *p = <floating *> s.p
     cdef floating *ap = <floating *> s.ap
-    cdef floating *t = <floating *> s.t
     cdef floating *Z = NULL
     cdef floating *zrow
     cdef const floating *w = <const floating *> s.w
@@ -347,22 +376,21 @@ cdef inline int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
     if n <= pb.zrows:                       # gather z_i = [y_i, 1] once for all steps
         Z = <floating *> s.z
         for j in range(n):
+            _prefetch_ahead(pb, cols, n, j, Y)
             yi = Y + <int64_t> cols[j] * k
             zrow = Z + j * d
             memcpy(zrow, yi, <size_t> k * sizeof(floating))
             if pb.biases:
                 zrow[k] = 1
     # r = b - A x = sum_i (v_i - w_i z_i.x) z_i - (G0 + penalty) x
-    _apply(pb, cols, 0, Y, G, lam, lam_b, w, x, r, NULL, t)
+    _apply(width, pb, cols, 0, Y, G, lam, lam_b, w, x, r, NULL)
     for a in range(d):
         r[a] = -r[a]
     if Z != NULL:
-        gemv(c'T', d, <int> n, 1, Z, d, x, 0, t)
-        for j in range(n):
-            t[j] = v[j] - w[j] * t[j]
-        gemv(c'N', d, <int> n, 1, Z, d, t, 1, r)
+        _features_apply(width, Z, n, d, v, -1, w, x, r)
     else:
         for j in range(n):
+            _prefetch_ahead(pb, cols, n, j, Y)
             yi = Y + <int64_t> cols[j] * k
             _zaxpy(pb, v[j] - w[j] * _zdot(pb, yi, x), yi, r)
     memcpy(p, r, <size_t> d * sizeof(floating))
@@ -372,7 +400,7 @@ cdef inline int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
             return STATUS_NONFINITE
         if rs < FMF_CG_TINY:
             break
-        _apply(pb, cols, n, Y, G, lam, lam_b, w, p, ap, Z, t)
+        _apply(width, pb, cols, n, Y, G, lam, lam_b, w, p, ap, Z)
         pap = dot(p, ap, d)
         if not isfinite(pap):
             return STATUS_NONFINITE
@@ -388,10 +416,32 @@ cdef inline int _solve_cg(const Problem *pb, const index_t *cols, int64_t n,
     return STATUS_OK
 
 
+cdef inline int _solve_cg_sized(const Problem *pb, const index_t *cols, int64_t n,
+                                const floating *Y, const floating *G, floating lam,
+                                floating lam_b, Scratch *s) noexcept nogil:
+    """_solve_cg with the loops compiled for d where d is a common size."""
+    cdef K32 k32
+    cdef K64 k64
+    cdef K128 k128
+    cdef K16 k16
+    cdef KAny other
+    if pb.d == 64:
+        return _solve_cg(k64, pb, cols, n, Y, G, lam, lam_b, s)
+    if pb.d == 32:
+        return _solve_cg(k32, pb, cols, n, Y, G, lam, lam_b, s)
+    if pb.d == 128:
+        return _solve_cg(k128, pb, cols, n, Y, G, lam, lam_b, s)
+    if pb.d == 16:
+        return _solve_cg(k16, pb, cols, n, Y, G, lam, lam_b, s)
+    return _solve_cg(other, pb, cols, n, Y, G, lam, lam_b, s)
+
+
 cdef inline double _row_loss(const Problem *pb, const index_t *cols, const floating *vals,
                              int64_t n, const floating *Y, const floating *yb, const floating *G,
-                             const floating *x, const floating *v) noexcept nogil:
-    """The row's data term at x (design (f))."""
+                             const floating *x, const floating *v,
+                             const floating *Z) noexcept nogil:
+    """The row's data term at x (design (f)).  Z: the row's features as CG gathered
+    them (row j at Z + j d, the same values as Y's rows), or NULL to read Y."""
     cdef double total = 0.0, s, e
     cdef int64_t j
     cdef int a
@@ -402,7 +452,11 @@ cdef inline double _row_loss(const Problem *pb, const index_t *cols, const float
         for a in range(k):
             total += <double> x[a] * dot(G + <int64_t> a * k, x, k)
     for j in range(n):
-        yi = Y + <int64_t> cols[j] * k
+        if Z != NULL:
+            yi = Z + j * pb.d
+        else:
+            _prefetch_ahead(pb, cols, n, j, Y)
+            yi = Y + <int64_t> cols[j] * k
         s = _zdot(pb, yi, x)
         if pb.model == MODEL_EXPLICIT:
             e = v[j] - s
@@ -443,7 +497,7 @@ cdef inline int _solve_row(const Problem *pb, const index_t *cols, const floatin
         if pb.solver == SOLVER_CHOLESKY:
             status = _solve_cholesky(pb, cols, n, Y, G, lam, lam_b, s)
         else:
-            status = _solve_cg(pb, cols, n, Y, G, lam, lam_b, s)
+            status = _solve_cg_sized(pb, cols, n, Y, G, lam, lam_b, s)
         if status != STATUS_OK:
             return status
     for a in range(d):
@@ -453,7 +507,9 @@ cdef inline int _solve_row(const Problem *pb, const index_t *cols, const floatin
     if pb.biases:
         xbias[0] = x[k]
     if pb.want_loss:
-        loss[0] = _row_loss(pb, cols, vals, n, Y, yb, G, x, <const floating *> s.v)
+        loss[0] = _row_loss(pb, cols, vals, n, Y, yb, G, x, <const floating *> s.v,
+                            <const floating *> s.z
+                            if pb.solver == SOLVER_CG and n <= pb.zrows else NULL)
         if not isfinite(loss[0]):
             return STATUS_NONFINITE
     return STATUS_OK

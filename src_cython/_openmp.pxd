@@ -28,6 +28,18 @@ cdef extern from *:
     #include <sched.h>
     static inline void fmf_yield(void) { sched_yield(); }
     #endif
+
+    /* One step of a short busy wait: tells the core that this is a spin loop. */
+    #if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+    #include <intrin.h>
+    static inline void fmf_pause(void) { _mm_pause(); }
+    #elif (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static inline void fmf_pause(void) { __builtin_ia32_pause(); }
+    #elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+    static inline void fmf_pause(void) { __asm__ __volatile__("yield"); }
+    #else
+    static inline void fmf_pause(void) { }
+    #endif
     """
     ctypedef struct omp_lock_t:
         pass
@@ -39,3 +51,4 @@ cdef extern from *:
     void omp_set_lock(omp_lock_t *lock) noexcept nogil
     void omp_unset_lock(omp_lock_t *lock) noexcept nogil
     void fmf_yield() noexcept nogil
+    void fmf_pause() noexcept nogil

@@ -10,6 +10,13 @@ cdef extern from *:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
+    /* The AVX-512 subsets the *_avx512 modules are built for (see setup.py). */
+    static int fmf_cpu_has_avx512(void) {
+        __builtin_cpu_init();
+        return fmf_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f")
+            && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    }
     #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_AMD64))
     #include <intrin.h>
     static int fmf_cpu_has_avx2_fma(void) {
@@ -23,11 +30,22 @@ cdef extern from *:
         __cpuidex(r, 7, 0);
         return (r[1] >> 5) & 1;                  /* AVX2 */
     }
+    static int fmf_cpu_has_avx512(void) {
+        int r[4];
+        if (!fmf_cpu_has_avx2_fma()) return 0;
+        if ((_xgetbv(0) & 0xE6) != 0xE6) return 0;   /* the OS saves the ZMM state */
+        __cpuidex(r, 7, 0);
+        /* F (16), DQ (17), CD (28), BW (30), VL (31) */
+        return ((r[1] >> 16) & 1) && ((r[1] >> 17) & 1) && ((r[1] >> 28) & 1)
+            && ((r[1] >> 30) & 1) && ((r[1] >> 31) & 1);
+    }
     #else
     static int fmf_cpu_has_avx2_fma(void) { return 0; }
+    static int fmf_cpu_has_avx512(void) { return 0; }
     #endif
     """
     int fmf_cpu_has_avx2_fma() noexcept nogil
+    int fmf_cpu_has_avx512() noexcept nogil
 
 import numpy as np
 
@@ -40,6 +58,12 @@ def openmp_enabled():
 def cpu_has_avx2_fma():
     """True if this CPU (and OS) can run the kernels built for AVX2 + FMA."""
     return bool(fmf_cpu_has_avx2_fma())
+
+
+def cpu_has_avx512():
+    """True if this CPU (and OS) can run the kernels built for AVX-512 (F, CD, VL, BW,
+    DQ)."""
+    return bool(fmf_cpu_has_avx512())
 
 
 def max_threads():

@@ -1,4 +1,5 @@
-# Body of the SGD kernel modules `sgd` (portable) and `sgd_avx2` (AVX2 + FMA).  Each
+# Body of the SGD kernel modules `sgd` (portable), `sgd_avx2` (AVX2 + FMA) and
+# `sgd_avx512` (AVX-512).  Each
 # module includes this file once; setup.py compiles them with different flags and
 # fastmf._dispatch imports the fastest one the CPU supports.  See sgd.pyx for the design.
 from cython cimport floating
@@ -6,7 +7,7 @@ from cython.parallel cimport parallel
 from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
-from _openmp cimport (fmf_yield, omp_destroy_lock, omp_init_lock, omp_lock_t, omp_set_lock,
+from _openmp cimport (fmf_pause, fmf_yield, omp_destroy_lock, omp_init_lock, omp_lock_t, omp_set_lock,
                       omp_unset_lock)
 from _losses cimport (LOSS_LOGISTIC, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
                       loss_sum_init, loss_sum_value, loss_t)
@@ -14,6 +15,13 @@ from _rng cimport rng_below, rng_next
 from _sgd_update cimport SGDParams, _advance, _run_block, _second_half
 
 import numpy as np
+
+cdef enum:
+    # A thread with no block ready spins this many times (a pause each, a few tens of
+    # microseconds in all, about a block's work on small data) before it gives the core
+    # away: sched_yield() on a machine with other runnable processes hands them a whole
+    # time slice, and on MovieLens 100K that turned 2 ms epochs into 8 ms ones.
+    SPIN_BEFORE_YIELD = 2000
 
 cdef enum:
     STATUS_OK = 0
@@ -124,7 +132,7 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
     sees the same updates in the same order as on one thread: the result does not depend
     on the number of threads or on how they are scheduled."""
     cdef int B = n_blocks
-    cdef int r, c
+    cdef int r, c, spins
     cdef int64_t e, blk
     cdef double total = 0.0
     _draw_plan(B, block_ptr, state, plan)
@@ -136,6 +144,7 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
     pr.first_open = 0
     omp_init_lock(&pr.lock)
     with parallel(num_threads=num_threads):
+        spins = 0
         while True:
             omp_set_lock(&pr.lock)
             e = _claim(pr, plan, B)
@@ -143,8 +152,13 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
             if e == -2:
                 break
             if e == -1:
-                fmf_yield()
+                spins = spins + 1
+                if spins < SPIN_BEFORE_YIELD:
+                    fmf_pause()
+                else:
+                    fmf_yield()
                 continue
+            spins = 0
             blk = plan.block[e]
             block_loss[e] = _run_block(
                 tag, users, items, values, block_ptr[blk],

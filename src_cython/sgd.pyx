@@ -31,7 +31,8 @@
 #     p_u <- p_u + lr (g q_i - l2 p_u)          q_i <- q_i + lr (g p_u - l2 q_i)
 # where both factor updates use the values from before the step.
 #
-# This module is built with the compiler's baseline instruction set; sgd_avx2 holds the
-# same code built for AVX2 + FMA (twice the vector width, fused multiply-adds).
+# This module is built with the compiler's baseline instruction set; sgd_avx2 and
+# sgd_avx512 hold the same code built for AVX2 + FMA and for AVX-512 (wider vectors,
+# fused multiply-adds).
 
 include "_sgd_body.pxi"

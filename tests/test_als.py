@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from conftest import random_ratings
 from fastmf._kernels import als as kernel
 
-from fastmf import ALSError, MatrixFactorization, reference
+from fastmf import ALSError, MatrixFactorization, _dispatch, reference
 from fastmf import _als as driver
 from fastmf._threads import single_threaded_blas
 from fastmf._validation import check_ratings
@@ -318,6 +318,17 @@ def test_int64_indices_match_int32():
     assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
 
 
+def _one_long_item_row():
+    """9,000 users who all rated item 0 (a row longer than CG's gather buffer), and a few
+    other ratings."""
+    rng = np.random.default_rng()
+    n_users = 9000
+    users = np.concatenate([np.arange(n_users), rng.integers(0, n_users, 50)])
+    items = np.concatenate([np.zeros(n_users, int), rng.integers(1, 5, 50)])
+    pairs = np.unique(np.stack([users, items], 1), axis=0)
+    return sp.csr_matrix((rng.random(len(pairs)), (pairs[:, 0], pairs[:, 1])))
+
+
 def test_large_systems_and_long_rows_match_reference():
     """k + 1 > 128 takes LAPACK's potrf; a row longer than the CG gather buffer is
     applied rating by rating."""
@@ -329,12 +340,7 @@ def test_large_systems_and_long_rows_match_reference():
     _kernel_half(csrs.by_user, P, bu, Q, bi, cfg, threads=2)
     np.testing.assert_allclose(P, ref_P, rtol=1e-6, atol=1e-9)
 
-    rng = np.random.default_rng()
-    n_users = 9000
-    users = np.concatenate([np.arange(n_users), rng.integers(0, n_users, 50)])
-    items = np.concatenate([np.zeros(n_users, int), rng.integers(1, 5, 50)])
-    pairs = np.unique(np.stack([users, items], 1), axis=0)
-    X = sp.csr_matrix((rng.random(len(pairs)), (pairs[:, 0], pairs[:, 1])))
+    X = _one_long_item_row()
     _, csrs, (P, Q, bu, bi) = _setup(X, "implicit", k=3)
     cfg = _cfg("implicit", "cg", cg_steps=20, l2=0.5)
     ref_Q, ref_bi = Q.copy(), bi.copy()
@@ -357,3 +363,27 @@ def test_als_recovers_low_rank_signal():
     model.fit((users[~test], items[~test], values[~test]))
     rmse = np.sqrt(np.mean((model.predict(users[test], items[test]) - values[test]) ** 2))
     assert rmse < 0.25 * np.std(values[test])
+
+
+@pytest.mark.parametrize("level", _dispatch.levels())
+@pytest.mark.parametrize("k", [16, 32, 64, 128])
+def test_cg_at_compiled_widths_matches_reference(level, k, monkeypatch):
+    """CG has loops compiled for d = 16, 32, 64 and 128, in every SIMD build; run to
+    convergence it gives the exact solution, for gathered rows and for a row longer than
+    the gather buffer."""
+    monkeypatch.setattr(driver, "kernel", lambda name: _dispatch.kernel(name, level))
+    X = random_ratings(60, 40, 0.4, seed=None)
+    _, csrs, (P, Q, bu, bi) = _setup(X, "implicit", k=k)
+    cfg = _cfg("implicit", "cg", cg_steps=4 * k, l2=2.0)
+    for csr, (A, ab, B, bb) in ((csrs.by_user, (P, bu, Q, bi)), (csrs.by_item, (Q, bi, P, bu))):
+        ref_A = A.copy()
+        _reference_half(csr, ref_A, ab.copy(), B, bb, _cfg("implicit", l2=2.0))
+        _kernel_half(csr, A, ab, B, bb, cfg, threads=2)
+        np.testing.assert_allclose(A, ref_A, rtol=1e-6, atol=1e-8)
+    if k == 16:
+        X = _one_long_item_row()
+        _, csrs, (P, Q, bu, bi) = _setup(X, "implicit", k=k)
+        ref_Q = Q.copy()
+        _reference_half(csrs.by_item, ref_Q, bi.copy(), P, bu, _cfg("implicit", l2=2.0))
+        _kernel_half(csrs.by_item, Q, bi, P, bu, cfg)
+        np.testing.assert_allclose(Q, ref_Q, rtol=1e-6, atol=1e-8)

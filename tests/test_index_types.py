@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import random_ratings
-from fastmf._kernels import als as als_kernel
-from fastmf._kernels import topk as topk_kernel
 
-from fastmf import MatrixFactorization, _validation
+from fastmf import MatrixFactorization, _dispatch, _validation
 from fastmf import recommend as rec
 
 
 @pytest.fixture
 def kernel_index_types(monkeypatch):
-    """Records the dtype of the row pointers each ALS and top-k kernel call receives."""
+    """Records the dtype of the row pointers each ALS and top-k kernel call receives (in
+    the SIMD build the drivers call)."""
+    als_kernel, topk_kernel = _dispatch.kernel("als"), _dispatch.kernel("topk")
     seen = {"als": set(), "topk": set()}
     solve_rows, topk = als_kernel.solve_rows, topk_kernel.topk
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from fastmf import _dispatch
 from fastmf.recommend import fold_in, recommend, similar
 
 DTYPES = [np.float32, np.float64]
@@ -63,6 +64,43 @@ def test_matches_brute_force_with_ties(dtype, num_threads):
     assert ids.dtype == np.int64 and scores.dtype == dtype
     np.testing.assert_array_equal(ids, ref_ids)
     np.testing.assert_array_equal(scores, ref_scores)
+
+
+# (row tile, item tile) pairs: one row and the smallest item tile, a row tile that is not
+# a whole number of the kernel's row blocks, and tiles larger than the request.
+TILES = [(1, 32), (7, 96), (16, 128), (64, 512), (512, 8192)]
+
+
+@pytest.mark.parametrize("level", _dispatch.levels())
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernel_result_does_not_depend_on_tile_sizes(level, dtype):
+    """The tile sizes come from the cache sizes of the machine (recommend.tile_sizes),
+    recommend cuts long requests at row tiles and recommend_all at any batch size: every
+    tiling must give the same bits, with several item tiles per row as well."""
+    topk = _dispatch.kernel("topk", level).topk
+    rng = np.random.default_rng()
+    m, n_items, k, n = 75, 700, 13, 20
+    exclude, mask = random_exclusion(rng, m, n_items, 0.2, np.int64)
+    cand = np.arange(n_items, dtype=np.int64)
+    no_self = np.full(m, -1, dtype=np.int64)
+
+    def run(users, items, bias, row_tile, item_tile):
+        ids = np.empty((m, n), dtype=np.int64)
+        scores = np.empty((m, n), dtype=dtype)
+        assert topk(users, items, bias, np.zeros(m, dtype), cand, exclude.indptr,
+                    exclude.indices, no_self, ids, scores, row_tile, item_tile, 2) == 0
+        return ids, scores
+
+    exact = integer_model(rng, m, n_items, k, dtype)       # exact scores and ties
+    want = brute_force(*exact, n, mask=mask)
+    real = tuple(rng.normal(size=shape).astype(dtype)
+                 for shape in ((m, k), (n_items, k), (n_items,)))
+    first = run(*real, *TILES[0])
+    for row_tile, item_tile in TILES:
+        for got, ref in zip(run(*exact, row_tile, item_tile), want, strict=True):
+            np.testing.assert_array_equal(got, ref)
+        for got, ref in zip(run(*real, row_tile, item_tile), first, strict=True):
+            np.testing.assert_array_equal(got, ref)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -204,24 +204,28 @@ def test_ctrl_c_lands_between_kernel_calls_of_a_long_recommend(ratings, monkeypa
     recommend landed about 6 s late); now it is cut into calls of bounded work."""
     import signal
 
+    from fastmf import _dispatch
     from fastmf import recommend as rec
 
     X = random_ratings(40, 300, 0.1, seed=None)
     model = MatrixFactorization(8, epochs=1, random_state=0, num_threads=1).fit(X)
     users = np.arange(40).repeat(50)                   # 2000 query rows
     expected = model.recommend(users, n=7)
-    monkeypatch.setattr(rec, "_CALL_WORK", 64 * 300 * 9, raising=False)   # 64 rows a call
-    kernel, rows = rec._topk_kernel.topk, []
+    tile = rec.tile_sizes(8, model.user_factors_.dtype.itemsize)[0]     # 16 to 512 rows
+    monkeypatch.setattr(rec, "_CALL_WORK", tile * 300 * 9, raising=False)  # a tile a call
+    module = _dispatch.kernel("topk")                  # the build the driver calls
+    kernel, rows = module.topk, []
 
     def counting(queries, *args):
         rows.append(queries.shape[0])
         return kernel(queries, *args)
 
-    monkeypatch.setattr(rec._topk_kernel, "topk", counting)
+    monkeypatch.setattr(module, "topk", counting)
     got = model.recommend(users, n=7)
     for a, b in zip(got, expected, strict=True):       # bit-identical to one call
         np.testing.assert_array_equal(a, b)
-    assert sum(rows) == 2000 and max(rows) <= 64
+    assert sum(rows) == 2000 and max(rows) <= tile and len(rows) > 1
+    assert all(r == tile for r in rows[:-1])           # calls start at whole row tiles
 
     def interrupted(queries, *args):
         rows.append(queries.shape[0])
@@ -230,7 +234,7 @@ def test_ctrl_c_lands_between_kernel_calls_of_a_long_recommend(ratings, monkeypa
         return status
 
     rows.clear()
-    monkeypatch.setattr(rec._topk_kernel, "topk", interrupted)
+    monkeypatch.setattr(module, "topk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.recommend(users, n=7)
-    assert rows == [64]                                # it stopped after the first call
+    assert rows == [tile]                              # it stopped after the first call

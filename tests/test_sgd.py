@@ -7,6 +7,7 @@ from conftest import random_ratings
 from fastmf import MatrixFactorization, _dispatch, reference
 from fastmf import _sgd as sgd_driver
 from fastmf._loss_table import LOSSES
+from fastmf._params import check_params
 from fastmf._validation import check_ratings
 
 kernel = _dispatch.kernel("sgd", "baseline")
@@ -16,12 +17,11 @@ KERNELS = pytest.mark.parametrize(
     ids=_dispatch.levels())
 
 
-def _setup(X, dtype, loss, n_blocks, seed):
+def _setup(X, dtype, loss, n_blocks, seed, k=7):
     """Blocked data and a random starting point, as fit would make them."""
     data = check_ratings(X, np.dtype(dtype), loss=loss)
     rng = np.random.default_rng(seed)
     blocked = sgd_driver.block_layout(data, n_blocks, rng)
-    k = 7
     params = [
         rng.normal(0, 0.3, size=(data.n_users, k)).astype(dtype),
         rng.normal(0, 0.3, size=(data.n_items, k)).astype(dtype),
@@ -67,6 +67,25 @@ def test_epoch_matches_reference(loss, biases, threads, n_blocks, build):
         assert np.array_equal(params[2], start[2]) and np.array_equal(params[3], start[3])
 
 
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("k", [16, 32, 64, 100, 128])
+@KERNELS
+def test_compiled_widths_match_reference(loss, k, build):
+    """The walks compiled for a fixed k (unrolled rows) do the reference's arithmetic."""
+    X = random_ratings(80, 60, 0.3, seed=None, binary=loss == "logistic")
+    blocked, params, mu, state = _setup(X, np.float64, loss, 3, seed=None, k=k)
+    ref = [a.copy() for a in params]
+    order = kernel.epoch_order(blocked.block_ptr, blocked.n_blocks, state.copy())
+    ref_loss = reference.sgd_epoch(
+        blocked.users, blocked.items, blocked.values, order, *ref, mu,
+        learning_rate=0.05, l2=0.03, l2_bias=0.01, biases=True, loss=loss)
+    loss_sum, status = _kernel_epoch(blocked, params, mu, state, loss, True, 2, build=build)
+    assert status == 0
+    assert loss_sum == pytest.approx(ref_loss, rel=1e-9)
+    for got, want in zip(params, ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+
+
 @KERNELS
 def test_empty_blocks_are_skipped_regression(build):
     """An empty block walked backwards used to visit one rating of its neighbour (or read
@@ -99,31 +118,76 @@ def test_epoch_order_changes_between_epochs():
 
 
 def test_blocks_are_conflict_free_strata():
-    """Within a block: one user group and one item group, users consecutive."""
+    """Within a block: one user group and one item group, each a contiguous range of the
+    renumbered ids, and the ratings sorted by (user, item)."""
     X = random_ratings(200, 150, 0.2, seed=3)
     data = check_ratings(X, np.dtype(np.float64))
     B = 5
     blocked = sgd_driver.block_layout(data, B, np.random.default_rng(0))
-    user_block = np.full(data.n_users, -1)
-    item_block = np.full(data.n_items, -1)
+    first_u = -(-np.arange(B + 1) * data.n_users // B)      # ceil(r n / B)
+    first_i = -(-np.arange(B + 1) * data.n_items // B)
     for r in range(B):
         for c in range(B):
             lo, hi = blocked.block_ptr[r * B + c], blocked.block_ptr[r * B + c + 1]
             us, its = blocked.users[lo:hi], blocked.items[lo:hi]
-            assert np.all((user_block[us] == -1) | (user_block[us] == r))
-            assert np.all((item_block[its] == -1) | (item_block[its] == c))
-            user_block[us], item_block[its] = r, c
-            # each user's ratings are one run inside the block
-            changes = np.count_nonzero(us[1:] != us[:-1]) + 1 if us.size else 0
-            assert changes == np.unique(us).size
-    # the layout is a permutation of the input: the same (user, item, value) triples
+            assert np.all((us >= first_u[r]) & (us < first_u[r + 1]))
+            assert np.all((its >= first_i[c]) & (its < first_i[c + 1]))
+            key = us.astype(np.int64) * data.n_items + its
+            assert np.all(np.diff(key) > 0)
+    # the renumbering is a permutation, and the layout holds the input triples
+    assert np.array_equal(np.sort(blocked.user_order), np.arange(data.n_users))
+    assert np.array_equal(np.sort(blocked.item_order), np.arange(data.n_items))
+
     def triples(u, i, v):
         order = np.lexsort((i, u))
         return u[order], i[order], v[order]
 
-    for got, want in zip(triples(blocked.users, blocked.items, blocked.values),
-                         triples(data.users, data.items, data.values), strict=True):
-        np.testing.assert_array_equal(got, want)
+    got = triples(blocked.user_order[blocked.users], blocked.item_order[blocked.items],
+                  blocked.values)
+    for g, want in zip(got, triples(data.users, data.items, data.values), strict=True):
+        np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_layout_ignores_input_order_and_threads(threads):
+    X = random_ratings(300, 120, 0.2, seed=4).tocoo()
+    data = check_ratings(X, np.dtype(np.float32))
+    want = sgd_driver.block_layout(data, 6, np.random.default_rng(7), 1)
+    perm = np.random.default_rng().permutation(X.nnz)
+    shuffled = check_ratings((X.row[perm], X.col[perm], X.data[perm]), np.dtype(np.float32))
+    got = sgd_driver.block_layout(shuffled, 6, np.random.default_rng(7), threads)
+    for name in ("users", "items", "values", "block_ptr", "user_order", "item_order"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+
+
+def test_layout_names_a_duplicate_in_original_ids():
+    users = np.array([3, 0, 5, 3, 1])
+    items = np.array([2, 1, 0, 2, 4])
+    data = check_ratings((users, items, np.arange(5.0)), np.dtype(np.float64))
+    with pytest.raises(ValueError, match=r"\(user 3, item 2\)"):
+        sgd_driver.block_layout(data, 2, np.random.default_rng(0), 2)
+
+
+def test_callback_and_result_see_the_trained_parameters():
+    """SGD trains a renumbered working copy; the model's arrays follow it after every
+    epoch that something reads, and at the end."""
+    X = random_ratings(120, 90, 0.2, seed=5)
+    coo = X.tocoo()
+    seen = []
+
+    def callback(epoch, model, metrics):
+        pred = model.predict(coo.row, coo.col)
+        seen.append(0.5 * np.mean((pred - coo.data) ** 2))
+
+    kw = dict(factors=4, epochs=3, learning_rate=0.05, random_state=2, num_threads=1)
+    with_cb = MatrixFactorization(**kw).fit(X, callback=callback)
+    plain = MatrixFactorization(**kw).fit(X)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.array_equal(getattr(with_cb, name), getattr(plain, name))
+    # the loss the callback computed from the model drops like the training loss
+    assert seen[-1] < seen[0]
+    pred = plain.predict(coo.row, coo.col)
+    assert 0.5 * np.mean((pred - coo.data) ** 2) == pytest.approx(seen[-1], rel=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
@@ -151,7 +215,9 @@ def test_float32_agrees_with_float64():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fit_is_bit_reproducible(dtype):
+def test_fit_is_bit_reproducible(dtype, monkeypatch):
+    # small epochs run on one thread whatever num_threads says: lift that for the test
+    monkeypatch.setattr(sgd_driver, "_EPOCH_WORK_PER_THREAD", 1)
     X = random_ratings(150, 80, 0.2, seed=None)
     kw = dict(factors=5, epochs=4, random_state=11, dtype=dtype)
     a = MatrixFactorization(num_threads=1, **kw).fit(X)
@@ -185,12 +251,28 @@ def test_recovers_low_rank_signal():
     assert rmse < 0.25 * baseline
 
 
-def test_multithreaded_accuracy_matches_single_thread():
+def test_multithreaded_accuracy_matches_single_thread(monkeypatch):
+    monkeypatch.setattr(sgd_driver, "_EPOCH_WORK_PER_THREAD", 1)
     X = random_ratings(500, 300, 0.1, seed=None)
     kw = dict(factors=8, epochs=10, learning_rate=0.02, random_state=3)
     one = MatrixFactorization(num_threads=1, **kw).fit(X)
     two = MatrixFactorization(num_threads=2, **kw).fit(X)
     assert two.training_loss_[-1] == pytest.approx(one.training_loss_[-1], rel=1e-6)
+
+
+def test_small_epochs_run_on_one_thread():
+    X = random_ratings(200, 100, 0.2, seed=0)
+    data = check_ratings(X, np.dtype(np.float32))
+    blocked = sgd_driver.block_layout(data, 8, np.random.default_rng(0))
+    arrays = [np.zeros((200, 8), np.float32), np.zeros((100, 8), np.float32),
+              np.zeros(200, np.float32), np.zeros(100, np.float32)]
+    seed = np.zeros(1, np.uint64)
+    settings = check_params(MatrixFactorization(8)).sgd_settings()
+    small = sgd_driver.Training(blocked, arrays, 0.0, seed, settings, n_threads=2)
+    assert small.n_threads == 1
+    # a model that wide makes the same epoch big (only the shape is read here)
+    big = [np.broadcast_to(np.zeros(1, np.float32), (200, 10**6))] + arrays[1:]
+    assert sgd_driver.Training(blocked, big, 0.0, seed, settings, n_threads=2).n_threads == 2
 
 
 def test_divergence_raises_clear_error():

@@ -29,7 +29,7 @@ def _readers_view(model, users, items, new_rows) -> list:
     return [model.predict(users, items), model.decision_function(users, items),
             model.recommend(users, n=5), model.similar_items(items[:3], n=4),
             model.similar_users(users[:3], n=4), model.transform(new_rows),
-            model.recommend(new_users=new_rows, n=3)]
+            model.recommend(new_users=new_rows, n=3), model.recommend_all(4, batch_size=16)]
 
 
 def _equal(x, y) -> bool:

@@ -205,10 +205,7 @@ def _unaligned(a: np.ndarray) -> np.ndarray:
 def test_unaligned_arrays_reach_the_kernels_aligned(monkeypatch):
     """The sanitizer build found the implicit Gram matrix, received by a Dask worker at an
     odd address, read by the ALS kernel as doubles (undefined behaviour in C)."""
-    from fastmf._kernels import als as als_kernel
-    from fastmf._kernels import topk as topk_kernel
-
-    from fastmf import _als
+    from fastmf import _als, _dispatch
     from fastmf import recommend as rec
     from fastmf._params import check_params
     from fastmf._validation import check_ratings
@@ -221,6 +218,8 @@ def test_unaligned_arrays_reach_the_kernels_aligned(monkeypatch):
             return kernel(*args)
         return call
 
+    # the SIMD builds the drivers call
+    als_kernel, topk_kernel = _dispatch.kernel("als"), _dispatch.kernel("topk")
     monkeypatch.setattr(als_kernel, "solve_rows", spy(als_kernel.solve_rows))
     monkeypatch.setattr(topk_kernel, "topk", spy(topk_kernel.topk))
     rng = np.random.default_rng()

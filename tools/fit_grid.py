@@ -8,8 +8,9 @@ every model bit-identical: record the grid with the build from before the change
 with the build after it, then compare.  The grid covers SGD and ALS, explicit, implicit
 and logistic models, float32 and float64, 1 and 2 threads, ``partial_fit`` with new
 users and items, early stopping, and what a fitted model computes (predictions,
-fold-in, recommendations, similar items); with Dask installed, also
-``fastmf.distributed.fit``.  Only the public API is used, so any two builds compare.
+fold-in, recommendations for some users and for all of them, similar items); with Dask
+installed, also ``fastmf.distributed.fit``.  Only the public API is used, so any two
+builds that have it compare.
 
 Run it from outside the source tree, so that the installed fastmf is imported.
 """
@@ -77,6 +78,8 @@ def _use(out: dict, name: str, model: fastmf.MatrixFactorization, train) -> None
     X = sp.csr_matrix((train[2], (train[0], train[1])), shape=(n_users, n_items))
     ids, scores = model.recommend(np.arange(10), n=5, exclude=X)
     out[f"{name}/recommend/ids"], out[f"{name}/recommend/scores"] = ids, scores
+    ids, scores = model.recommend_all(5, exclude=X, batch_size=64)
+    out[f"{name}/recommend_all/ids"], out[f"{name}/recommend_all/scores"] = ids, scores
     new = X[20:26]
     factors, bias = model.transform(new)
     out[f"{name}/transform/factors"], out[f"{name}/transform/bias"] = factors, bias

@@ -70,8 +70,7 @@ def solve(block: Block, factors: Factors, gram: np.ndarray | None, cfg: _als.ALS
 
 def block_gram(factors: Factors) -> np.ndarray:
     """``X^T X`` of one block, accumulated in float64 (as ``fastmf._als.gram`` does)."""
-    X = factors.rows.astype(np.float64, copy=False)
-    return X.T @ X
+    return _als.gram64(factors.rows)
 
 
 def add(*grams: np.ndarray) -> np.ndarray:
