@@ -249,13 +249,19 @@ def _matrix(model: Any, users: Any, items: Any, raw_ids: bool) -> sp.csr_matrix:
     return out
 
 
-def recommend(args: Any) -> int:
-    model = _load_model(args.model, args.raw_ids)
+def _query(model: Any, args: Any, axis: str, given: str) -> Any:
+    """The one user or item a command asks about, checked to be in the model."""
     if args.n < 1:
         raise CLIError(f"-n must be >= 1, got {args.n}")
-    user = _id(model, args.user, args.raw_ids, "user")
-    if _rows_of(model, "user", [user], args.raw_ids)[0] < 0:
-        raise CLIError(f"user {args.user} is not in the model")
+    query = _id(model, given, args.raw_ids, axis)
+    if _rows_of(model, axis, [query], args.raw_ids)[0] < 0:
+        raise CLIError(f"{axis} {given} is not in the model")
+    return query
+
+
+def recommend(args: Any) -> int:
+    model = _load_model(args.model, args.raw_ids)
+    user = _query(model, args, "user", args.user)
     exclude = None
     if args.exclude is not None:
         users, items = _file_ids(model, _load_ratings(args.exclude), args.raw_ids)
@@ -268,11 +274,7 @@ def recommend(args: Any) -> int:
 
 def similar(args: Any) -> int:
     model = _load_model(args.model, args.raw_ids)
-    if args.n < 1:
-        raise CLIError(f"-n must be >= 1, got {args.n}")
-    item = _id(model, args.item, args.raw_ids, "item")
-    if _rows_of(model, "item", [item], args.raw_ids)[0] < 0:
-        raise CLIError(f"item {args.item} is not in the model")
+    item = _query(model, args, "item", args.item)
     ids, sims = model.similar_items([item], args.n, raw_ids=args.raw_ids)
     _print_ranked(ids[0], sims[0], "similarity")
     return 0
