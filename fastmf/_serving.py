@@ -80,7 +80,7 @@ class ServingMixin:
         >>> import pandas as pd
         >>> df = pd.DataFrame({"user": ["ann", "bob", "ann"], "item": ["x", "x", "y"],
         ...                    "rating": [5.0, 3.0, 4.0]})
-        >>> model = MatrixFactorization(2, epochs=5, random_state=0).fit(df)
+        >>> model = MatrixFactorization(1, epochs=5, random_state=0).fit(df)
         >>> model.predict(["ann", "zoe"], ["x", "x"]).shape   # zoe: bias-only prediction
         (2,)
         """
