@@ -29,6 +29,7 @@ from ._inputs import raw_triples, read_ratings
 from ._loss_table import LOSSES
 from ._state import (
     FittedState,
+    SeenPairs,
     WorkingState,
     global_bias,
     grown_arrays,
@@ -59,7 +60,9 @@ def fit(model: MatrixFactorization, params: Params, X: RatingsLike, *,
     rng = check_random_state(model.random_state)
     n_threads = effective_n_threads(model.num_threads)
     arrays = initial_arrays(params, data, rng)
-    step, mu = solver_step(params, data, arrays, rng, n_threads)
+    step, mu, pairs = solver_step(params, data, arrays, rng, n_threads)
+    if params.feedback == "implicit":
+        facts["seen"] = _seen(pairs)
     del data       # the solver holds its own layout: free the triples while training
     _train(model, params, step, params.epochs,
            WorkingState(arrays, mu, n_threads, {"loss": []}, rng, facts), evaluate,
@@ -93,7 +96,9 @@ def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
         rng = check_random_state(model.random_state)
     n_threads = effective_n_threads(model.num_threads)
     arrays = grown_arrays(params, arrays, data, rng)
-    step, _ = solver_step(params, data, arrays, rng, n_threads, mu=old.global_bias)
+    step, _, pairs = solver_step(params, data, arrays, rng, n_threads, mu=old.global_bias)
+    if params.feedback == "implicit":
+        facts["seen"] = _seen(pairs, old.seen)
     if params.solver == "als":
         step = _keep_unrated_rows(step, arrays, data)
     del data
@@ -104,33 +109,37 @@ def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
 
 def _facts(params: Params, data: Ratings, user_ids: IdMap | None, item_ids: IdMap | None,
            old: FittedState | None = None) -> dict[str, Any]:
-    """What the fitted state keeps beside the parameters: the raw ids of the rows, the
-    range of the training ratings (``clip=True``), and for implicit feedback the
-    training pattern (``score`` leaves those items out of each user's ranking); a
-    ``partial_fit`` adds to those of ``old``."""
+    """What the fitted state keeps beside the parameters: the raw ids of the rows and
+    the range of the training ratings (``clip=True``); a ``partial_fit`` widens the
+    range of ``old``.  (Implicit fits also keep the pairs they trained on: :func:`_seen`,
+    from the solver's layout.)"""
     facts: dict[str, Any] = {"user_ids": user_ids, "item_ids": item_ids}
     if params.feedback == "explicit" and params.loss == "squared" and data.nnz:
         low, high = float(data.values.min()), float(data.values.max())
         if old is not None and old.rating_range is not None:
             low, high = min(low, old.rating_range[0]), max(high, old.rating_range[1])
         facts["rating_range"] = (low, high)
-    if params.feedback == "implicit":
-        seen = sp.csr_matrix((np.ones(data.nnz, dtype=np.int8), (data.users, data.items)),
-                             shape=(data.n_users, data.n_items))
-        if old is not None and old.seen is not None:
-            before = old.seen.copy()
-            before.resize((data.n_users, data.n_items))
-            seen = seen.maximum(before)
-        seen.data[:] = 1
-        facts["seen"] = seen
     return facts
 
 
+def _seen(pairs: sp.csr_matrix | None, old: SeenPairs | None = None) -> SeenPairs | None:
+    """The pairs an implicit fit trained on (``score`` leaves them out of each user's
+    ranking): the structure of the ALS layout ``pairs`` itself, shared rather than
+    copied, joined with those of the state ``old`` a ``partial_fit`` continues."""
+    if pairs is None:
+        return old
+    if old is None:
+        return SeenPairs.of(pairs)
+    joined = SeenPairs.of(pairs).matrix().maximum(old.matrix(pairs.shape)).tocsr()
+    return SeenPairs.of(joined)
+
+
 def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np.random.Generator,
-                n_threads: int, mu: float | None = None) -> tuple[Step, float]:
-    """``(step, mu)``: a function running one epoch of the chosen solver in place on
-    ``arrays``, and the global bias it uses (computed over the solver's layout unless
-    given).  SGD trains a working copy in its layout's order (``_sgd.Training``), which
+                n_threads: int, mu: float | None = None,
+                ) -> tuple[Step, float, sp.csr_matrix | None]:
+    """``(step, mu, pairs)``: a function running one epoch of the chosen solver in place
+    on ``arrays``, the global bias it uses (computed over the solver's layout unless
+    given), and for ALS the users x items CSR matrix of its layout (None for SGD).  SGD trains a working copy in its layout's order (``_sgd.Training``), which
     ``_train`` has written back to ``arrays`` whenever they are read."""
     if params.solver == "sgd":
         blocks = _sgd.choose_blocks(data.n_users, data.n_items, params.factors,
@@ -141,7 +150,7 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
         training = _sgd.Training(blocked, arrays, mu,
                                  rng.integers(0, 2**64, size=1, dtype=np.uint64),
                                  params.sgd_settings(), n_threads=n_threads)
-        return training, mu
+        return training, mu, None
     cfg = params.als_settings()
     als_data = _als.prepare(data, cfg.model, n_threads)
     if mu is None:
@@ -153,7 +162,7 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
         return _als.sweep(als_data, factors_u, factors_i, bias_u, bias_i, cfg,
                           global_bias=sweep_mu, n_threads=n_threads, number=number)
 
-    return als_sweep, mu
+    return als_sweep, mu, als_data.by_user
 
 
 def _keep_unrated_rows(step: Step, arrays: list[np.ndarray], data: Ratings) -> Step:

@@ -96,7 +96,8 @@ class SklearnMixin:
                              shape=shape)
         arrays = SimpleNamespace(user_factors_=s.user_factors, item_factors_=s.item_factors,
                                  item_bias_=s.item_bias)
-        return ndcg_at_k(arrays, test=test, train=s.seen, k=SCORE_K,
+        seen = None if s.seen is None else s.seen.matrix(shape)
+        return ndcg_at_k(arrays, test=test, train=seen, k=SCORE_K,
                          num_threads=self.num_threads)
 
     def __sklearn_tags__(self) -> Any:

@@ -60,6 +60,33 @@ class Rated(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
+class SeenPairs:
+    """The (user, item) pairs an implicit-feedback fit trained on, as the structure of a
+    users x items CSR matrix without values: ``score`` leaves them out of each user's
+    ranking.  A fit keeps the row pointers and column indices of the ALS kernel's own
+    users x items layout, so remembering the pairs costs no memory beyond what the
+    kernel held while it trained."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, matrix: sp.csr_matrix) -> SeenPairs:
+        """The pairs stored in ``matrix`` (canonical CSR: sorted, no duplicates)."""
+        return cls(matrix.indptr, matrix.indices, (int(matrix.shape[0]), int(matrix.shape[1])))
+
+    def matrix(self, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
+        """The pairs as a CSR matrix of ones (int8), grown to ``shape`` if given."""
+        out = sp.csr_matrix((np.ones(self.indices.size, dtype=np.int8), self.indices,
+                             self.indptr), shape=self.shape)
+        if shape is not None and shape != self.shape:
+            out = out.copy()
+            out.resize(shape)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
 class FittedState:
     """Parameters and facts of one fitted model; the arrays are read-only.
 
@@ -83,7 +110,7 @@ class FittedState:
     user_ids: IdMap | None = None      # raw ids of the rows, for a model fitted on them
     item_ids: IdMap | None = None
     rating_range: tuple[float, float] | None = None   # training (min, max): clip=True
-    seen: sp.csr_matrix | None = None  # implicit feedback: the training pattern (score)
+    seen: SeenPairs | None = None      # implicit feedback: the training pairs (score)
 
     def __post_init__(self) -> None:
         arrays = [getattr(self, name) for name in _ARRAYS]

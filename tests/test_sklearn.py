@@ -136,6 +136,27 @@ def test_score_implicit_ranks_with_the_training_items_left_out():
     assert model.score(test) != pytest.approx(ndcg_at_k(model, test=test, k=10))
 
 
+def test_score_implicit_after_partial_fit_leaves_out_every_training_pair():
+    """partial_fit adds its pairs to those of the fit, new users and items included;
+    a stored zero is a pair the model trained on too."""
+    X = random_ratings(80, 60, 0.2, seed=6)
+    X.data[:] = 1.0
+    train, test = per_user_split(X, test_size=0.3, random_state=1)
+    coo = train.tocoo()
+    old = (coo.row < 60) & (coo.col < 50)
+    first = sp.csr_matrix((coo.data[old], (coo.row[old], coo.col[old])), shape=(60, 50))
+    values = coo.data[~old].copy()
+    values[::7] = 0.0                            # stored zeros: trained on, so seen
+    second = sp.csr_matrix((values, (coo.row[~old], coo.col[~old])), shape=train.shape)
+    assert second.nnz == (~old).sum() and (second.data == 0).any()
+    model = MatrixFactorization(4, solver="als", feedback="implicit", epochs=3,
+                                random_state=0).fit(first)
+    model.partial_fit(second, epochs=2)
+    assert model.user_factors_.shape[0] == 80 and model.item_factors_.shape[0] == 60
+    assert model.score(test) == pytest.approx(ndcg_at_k(model, test=test, train=train,
+                                                        k=10))
+
+
 def test_fit_takes_and_ignores_y():
     X = random_ratings(30, 20, 0.3, seed=5)
     a = MatrixFactorization(3, epochs=2, random_state=0).fit(X, None)
