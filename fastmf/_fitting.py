@@ -139,8 +139,9 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
                 ) -> tuple[Step, float, sp.csr_matrix | None]:
     """``(step, mu, pairs)``: a function running one epoch of the chosen solver in place
     on ``arrays``, the global bias it uses (computed over the solver's layout unless
-    given), and for ALS the users x items CSR matrix of its layout (None for SGD).  SGD trains a working copy in its layout's order (``_sgd.Training``), which
-    ``_train`` has written back to ``arrays`` whenever they are read."""
+    given), and for ALS the users x items CSR matrix of its layout (None for SGD).
+    SGD trains a working copy in its layout's order (``_sgd.Training``), which ``_train``
+    has written back to ``arrays`` whenever they are read."""
     if params.solver == "sgd":
         blocks = _sgd.choose_blocks(data.n_users, data.n_items, params.factors,
                                     params.dtype.itemsize, n_threads)
