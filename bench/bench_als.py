@@ -123,8 +123,8 @@ def test_implicit_fastmf(benchmark, request, data_name, prefix, linear_solver, t
     benchmark.group = f"implicit-{prefix}{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
-    benchmark.extra_info["precision_at_10"] = precision_at_k(as_model(P, Q), test, 10,
-                                                             train=train)
+    benchmark.extra_info["precision_at_10"] = precision_at_k(as_model(P, Q), test=test,
+                                                             train=train, k=10)
     benchmark.extra_info.update({"library": "fastmf", "threads": threads})
 
 
@@ -149,8 +149,8 @@ def test_implicit_library(benchmark, request, data_name, prefix, linear_solver, 
     benchmark.group = f"implicit-{prefix}{linear_solver}-t{threads}"
     benchmark.pedantic(sweep, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     benchmark.extra_info["interactions_per_s"] = _per_second(benchmark, train.nnz)
-    benchmark.extra_info["precision_at_10"] = precision_at_k(as_model(P, Q), test, 10,
-                                                             train=train)
+    benchmark.extra_info["precision_at_10"] = precision_at_k(as_model(P, Q), test=test,
+                                                             train=train, k=10)
     benchmark.extra_info.update({"library": "implicit", "threads": threads,
                                  "baseline": True})
 

@@ -65,7 +65,9 @@ autodoc_typehints = "none"                 # types are in the numpydoc sections
 autodoc_default_options = {"members": False}
 numpydoc_show_class_members = True
 # NamedTuple's count/index are tuple's, not fastmf's.
-numpydoc_show_inherited_class_members = {"fastmf.data.Interactions": False}
+numpydoc_show_inherited_class_members = {"fastmf.data.Interactions": False,
+                                         "fastmf.data.Triples": False,
+                                         "fastmf.io.RatingFile": False}
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
@@ -167,7 +169,7 @@ def write_cli_help() -> None:
     """The ``--help`` text of the command line and of each of its commands."""
     out = GENERATED / "cli"
     out.mkdir(parents=True, exist_ok=True)
-    for command in ("", "demo", "fit", "evaluate", "recommend", "config"):
+    for command in ("", "demo", "fit", "evaluate", "recommend", "similar", "config"):
         args = [sys.executable, "-m", "fastmf", *([command] if command else []), "--help"]
         text = subprocess.run(args, check=True, capture_output=True, text=True).stdout
         (out / f"{command or 'fastmf'}.txt").write_text(text)

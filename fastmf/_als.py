@@ -39,7 +39,7 @@ class ALSError(FloatingPointError):
     >>> import numpy as np
     >>> import fastmf
     >>> one_rating_each = (np.array([0, 1]), np.array([0, 1]), np.array([4.0, 3.0]))
-    >>> model = fastmf.MatrixFactorization(8, solver="als", l2=0.0, epochs=1)
+    >>> model = fastmf.MatrixFactorization(1, solver="als", l2=0.0, epochs=1)
     >>> try:
     ...     model.fit(one_rating_each)
     ... except fastmf.ALSError as exc:

@@ -21,11 +21,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _als, _sgd, _training
+from ._ids import IdMap
+from ._inputs import raw_triples, read_ratings
 from ._loss_table import LOSSES
 from ._state import (
     FittedState,
+    SeenPairs,
     WorkingState,
     global_bias,
     grown_arrays,
@@ -34,7 +38,8 @@ from ._state import (
     training_view,
 )
 from ._threads import effective_n_threads
-from ._validation import Ratings, check_ids, check_int, check_random_state, check_ratings
+from ._validation import Ratings, check_int, check_random_state, check_ratings
+from ._warnings import warn_about
 
 if TYPE_CHECKING:
     from ._estimator import MatrixFactorization
@@ -47,16 +52,21 @@ Step = Callable[[int], float]
 def fit(model: MatrixFactorization, params: Params, X: RatingsLike, *,
         validation: RatingsLike | None, callback: EpochCallback | None) -> None:
     """Fit ``model`` to ``X`` from fresh parameters and publish the result."""
-    data = check_ratings(X, params.dtype, loss=params.loss)
-    evaluate, monitor = _validation_metric(model, params, validation, data)
+    read = read_ratings(X, params.columns)
+    data = check_ratings(read.X, params.dtype, loss=params.loss)
+    warn_about(params, data)
+    facts = _facts(params, data, read.user_ids, read.item_ids)
+    evaluate, monitor = _validation_metric(model, params, validation, data, facts)
     rng = check_random_state(model.random_state)
     n_threads = effective_n_threads(model.num_threads)
     arrays = initial_arrays(params, data, rng)
-    step, mu = solver_step(params, data, arrays, rng, n_threads)
+    step, mu, pairs = solver_step(params, data, arrays, rng, n_threads)
+    if params.feedback == "implicit":
+        facts["seen"] = _seen(pairs)
     del data       # the solver holds its own layout: free the triples while training
     _train(model, params, step, params.epochs,
-           WorkingState(arrays, mu, n_threads, {"loss": []}, rng), evaluate, monitor,
-           callback)
+           WorkingState(arrays, mu, n_threads, {"loss": []}, rng, facts), evaluate,
+           monitor, callback)
 
 
 def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
@@ -66,32 +76,72 @@ def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
     and items) and publish the result."""
     params.check_continues(old)
     n_epochs = params.epochs if epochs is None else check_int("epochs", epochs, low=0)
-    data = check_ratings(X, params.dtype, loss=params.loss)
+    maps = (None if old.user_ids is None or old.item_ids is None
+            else (old.user_ids, old.item_ids))
+    if maps is None and raw_triples(X, params.columns) is not None:
+        raise ValueError("this model was fitted on row indices: continue it with row "
+                         "indices (a sparse matrix or index triples), or fit it anew on "
+                         "raw ids")
+    read = read_ratings(X, params.columns, maps)
+    data = check_ratings(read.X, params.dtype, loss=params.loss)
     data = dataclasses.replace(
         data, n_users=max(data.n_users, old.user_factors.shape[0]),
         n_items=max(data.n_items, old.item_factors.shape[0]))
-    evaluate, monitor = _validation_metric(model, params, validation, data)
+    warn_about(params, data)
+    facts = _facts(params, data, read.user_ids, read.item_ids, old)
+    evaluate, monitor = _validation_metric(model, params, validation, data, facts)
     # private copies: the published state stays as it is until training succeeds
     arrays, history, rng = old.working_copy()
     if rng is None:
         rng = check_random_state(model.random_state)
     n_threads = effective_n_threads(model.num_threads)
     arrays = grown_arrays(params, arrays, data, rng)
-    step, _ = solver_step(params, data, arrays, rng, n_threads, mu=old.global_bias)
+    step, _, pairs = solver_step(params, data, arrays, rng, n_threads, mu=old.global_bias)
+    if params.feedback == "implicit":
+        facts["seen"] = _seen(pairs, old.seen)
     if params.solver == "als":
         step = _keep_unrated_rows(step, arrays, data)
     del data
     _train(model, params, step, n_epochs,
-           WorkingState(arrays, old.global_bias, n_threads, history, rng), evaluate,
+           WorkingState(arrays, old.global_bias, n_threads, history, rng, facts), evaluate,
            monitor, callback)
 
 
+def _facts(params: Params, data: Ratings, user_ids: IdMap | None, item_ids: IdMap | None,
+           old: FittedState | None = None) -> dict[str, Any]:
+    """What the fitted state keeps beside the parameters: the raw ids of the rows and
+    the range of the training ratings (``clip=True``); a ``partial_fit`` widens the
+    range of ``old``.  (Implicit fits also keep the pairs they trained on: :func:`_seen`,
+    from the solver's layout.)"""
+    facts: dict[str, Any] = {"user_ids": user_ids, "item_ids": item_ids}
+    if params.feedback == "explicit" and params.loss == "squared" and data.nnz:
+        low, high = float(data.values.min()), float(data.values.max())
+        if old is not None and old.rating_range is not None:
+            low, high = min(low, old.rating_range[0]), max(high, old.rating_range[1])
+        facts["rating_range"] = (low, high)
+    return facts
+
+
+def _seen(pairs: sp.csr_matrix | None, old: SeenPairs | None = None) -> SeenPairs | None:
+    """The pairs an implicit fit trained on (``score`` leaves them out of each user's
+    ranking): the structure of the ALS layout ``pairs`` itself, shared rather than
+    copied, joined with those of the state ``old`` a ``partial_fit`` continues."""
+    if pairs is None:
+        return old
+    if old is None:
+        return SeenPairs.of(pairs)
+    joined = SeenPairs.of(pairs).matrix().maximum(old.matrix(pairs.shape)).tocsr()
+    return SeenPairs.of(joined)
+
+
 def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np.random.Generator,
-                n_threads: int, mu: float | None = None) -> tuple[Step, float]:
-    """``(step, mu)``: a function running one epoch of the chosen solver in place on
-    ``arrays``, and the global bias it uses (computed over the solver's layout unless
-    given).  SGD trains a working copy in its layout's order (``_sgd.Training``), which
-    ``_train`` has written back to ``arrays`` whenever they are read."""
+                n_threads: int, mu: float | None = None,
+                ) -> tuple[Step, float, sp.csr_matrix | None]:
+    """``(step, mu, pairs)``: a function running one epoch of the chosen solver in place
+    on ``arrays``, the global bias it uses (computed over the solver's layout unless
+    given), and for ALS the users x items CSR matrix of its layout (None for SGD).
+    SGD trains a working copy in its layout's order (``_sgd.Training``), which ``_train``
+    has written back to ``arrays`` whenever they are read."""
     if params.solver == "sgd":
         blocks = _sgd.choose_blocks(data.n_users, data.n_items, params.factors,
                                     params.dtype.itemsize, n_threads)
@@ -101,7 +151,7 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
         training = _sgd.Training(blocked, arrays, mu,
                                  rng.integers(0, 2**64, size=1, dtype=np.uint64),
                                  params.sgd_settings(), n_threads=n_threads)
-        return training, mu
+        return training, mu, None
     cfg = params.als_settings()
     als_data = _als.prepare(data, cfg.model, n_threads)
     if mu is None:
@@ -113,7 +163,7 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
         return _als.sweep(als_data, factors_u, factors_i, bias_u, bias_i, cfg,
                           global_bias=sweep_mu, n_threads=n_threads, number=number)
 
-    return als_sweep, mu
+    return als_sweep, mu, als_data.by_user
 
 
 def _keep_unrated_rows(step: Step, arrays: list[np.ndarray], data: Ratings) -> Step:
@@ -134,9 +184,11 @@ def _keep_unrated_rows(step: Step, arrays: list[np.ndarray], data: Ratings) -> S
 
 
 def _validation_metric(model: MatrixFactorization, params: Params,
-                       validation: RatingsLike | None, data: Ratings,
+                       validation: RatingsLike | None, data: Ratings, facts: dict[str, Any],
                        ) -> tuple[Callable[[], dict[str, float]] | None, str | None]:
-    """``(evaluate, monitor)`` for the validation data, or ``(None, None)``."""
+    """``(evaluate, monitor)`` for the validation data, or ``(None, None)``.  Validation
+    ratings of users or items the training data lacks are scored as predictions are
+    (the ``unknown`` policy), so ``unknown="raise"`` refuses them here at once."""
     if validation is None:
         if params.early_stopping is not None:
             raise ValueError(
@@ -145,18 +197,38 @@ def _validation_metric(model: MatrixFactorization, params: Params,
         return None, None
     if params.feedback == "implicit":
         raise ValueError("validation is not available for feedback='implicit'")
-    val = check_ratings(validation, params.dtype, loss=params.loss)
-    users = check_ids("validation users", val.users, data.n_users)
-    items = check_ids("validation items", val.items, data.n_items)
+    maps = facts["user_ids"], facts["item_ids"]
+    if maps[0] is None:
+        val = check_ratings(validation, params.dtype, loss=params.loss)
+        users, items = val.users.astype(np.int64), val.items.astype(np.int64)
+    else:
+        raw = raw_triples(validation, params.columns)
+        if raw is None:
+            raise ValueError("the model is fitted on raw ids: give validation ratings with "
+                             "raw ids too")
+        users, items = (m.to_index(ids, missing="ignore") for m, ids in zip(
+            maps, raw[:2], strict=True))
+        val = check_ratings((np.zeros(len(users), np.int64), np.zeros(len(users), np.int64),
+                             raw[2]), params.dtype, loss=params.loss)
+    # ids the training data lacks: beyond its rows, so that predictions treat them as
+    # unknown ids
+    users = np.where((users < 0) | (users >= data.n_users), data.n_users, users)
+    items = np.where((items < 0) | (items >= data.n_items), data.n_items, items)
+    if params.unknown == "raise" and ((users == data.n_users).any()
+                                      or (items == data.n_items).any()):
+        raise ValueError("the validation ratings hold users or items that the training "
+                         "ratings lack (unknown='raise')")
     logistic = params.loss == "logistic"
     name = "val_log_loss" if logistic else "val_rmse"
     metric = LOSSES[params.loss].value
 
     def evaluate() -> dict[str, float]:
-        scores = model.decision_function(users, items).astype(np.float64)
         if logistic:
-            return {name: float(np.mean(metric(val.values, scores)))}
-        return {name: float(np.sqrt(np.mean((val.values - scores) ** 2)))}
+            scores = model.decision_function(users, items, raw_ids=False)
+            return {name: float(np.mean(metric(val.values, scores.astype(np.float64))))}
+        # the predictions themselves (clipped), as predict and score give them
+        predicted = model.predict(users, items, raw_ids=False).astype(np.float64)
+        return {name: float(np.sqrt(np.mean((val.values - predicted) ** 2)))}
 
     return evaluate, name
 

@@ -1,11 +1,13 @@
 """Raw ids <-> contiguous indices: the one id map of fastmf.
 
-An :class:`IdMap` holds the sorted distinct raw ids of one axis (users or items), so
-index ``j`` is the j-th smallest raw id, and raw -> index lookups are binary searches
-over that sorted array (no Python dict, no per-id objects).  Raw ids are integers
-(int64) or strings.  Every place that maps ids uses it: :mod:`fastmf.data`
-(``from_arrays``), the file readers (:mod:`fastmf.io`), the command line and
-``fastmf.distributed``.
+An :class:`IdMap` holds the distinct raw ids of one axis (users or items): built from
+raw ids it holds them sorted, so index ``j`` is the j-th smallest raw id.  A model that
+``partial_fit`` grows appends the ids it had not seen after the others
+(:meth:`IdMap.extended`), so that the indices it already had keep their meaning.
+Raw -> index lookups are binary searches over a sorted array (no Python dict, no per-id
+objects).  Raw ids are integers (int64) or strings.  Every place that maps ids uses it:
+:mod:`fastmf.data` (``from_arrays``), the file readers (:mod:`fastmf.io`), a model
+fitted on raw ids, the command line and ``fastmf.distributed``.
 """
 
 from __future__ import annotations
@@ -79,6 +81,53 @@ class IdMap:
         ids = np.unique(coerce_ids("raw_ids", raw_ids))
         ids.setflags(write=False)
         self._ids = ids
+        self._sorted = ids
+        self._order: np.ndarray | None = None      # sorted position -> index, if unsorted
+
+    @classmethod
+    def from_ids(cls, ids: ArrayLike) -> IdMap:
+        """The map whose index ``j`` is ``ids[j]``: the ids in the order given, which must
+        be distinct (a saved model's ``user_ids_``, say).
+
+        Examples
+        --------
+        >>> from fastmf.data import IdMap
+        >>> m = IdMap.from_ids(["b", "a"])
+        >>> m["b"], m.ids.tolist()
+        (0, ['b', 'a'])
+        """
+        values = np.array(coerce_ids("ids", ids))
+        order = np.argsort(values, kind="stable")
+        ordered = values[order]
+        if ordered.size > 1 and not np.all(ordered[1:] != ordered[:-1]):
+            j = int(np.flatnonzero(ordered[1:] == ordered[:-1])[0])
+            raise ValueError(f"ids holds {ordered[j].item()!r} more than once")
+        if np.array_equal(order, np.arange(order.size)):
+            return _of_sorted(values)
+        m = cls.__new__(cls)
+        values.setflags(write=False)
+        ordered.setflags(write=False)
+        m._ids, m._sorted, m._order = values, ordered, order.astype(np.int64)
+        return m
+
+    def extended(self, raw: ArrayLike) -> IdMap:
+        """This map with the ids of ``raw`` it lacks appended (in sorted order) after
+        its own, which keep their indices: how a model grows in ``partial_fit``.
+
+        Examples
+        --------
+        >>> from fastmf.data import IdMap
+        >>> IdMap(["b", "d"]).extended(["c", "d", "a"]).ids.tolist()
+        ['b', 'd', 'a', 'c']
+        """
+        new = np.unique(coerce_ids("raw ids", raw))
+        if new.size and len(self):
+            new = new[~self._lookup(new)[1]]
+        if new.size == 0:
+            return self
+        if len(self) == 0:
+            return _of_sorted(new)
+        return IdMap.from_ids(np.concatenate([self._ids, new]))
 
     @property
     def ids(self) -> np.ndarray:
@@ -100,11 +149,14 @@ class IdMap:
         if query.dtype.kind != self._ids.dtype.kind and query.dtype.kind in "US":
             # bytes vs str ids: compare as the map's kind
             query = query.astype(str) if self._ids.dtype.kind == "U" else np.char.encode(query)
-        pos = np.searchsorted(self._ids, query)
+        pos = np.searchsorted(self._sorted, query)
         found = np.zeros(query.shape, dtype=bool)
         inside = pos < len(self)
-        found[inside] = self._ids[pos[inside]] == query[inside]
-        return pos.astype(np.int64), found
+        found[inside] = self._sorted[pos[inside]] == query[inside]
+        pos = pos.astype(np.int64)
+        if self._order is not None:
+            pos[found] = self._order[pos[found]]
+        return pos, found
 
     def to_index(self, raw: ArrayLike, missing: str = "raise") -> IndexArray:
         """Indices of raw ids.
@@ -213,5 +265,6 @@ def _of_sorted(ids: np.ndarray) -> IdMap:
     """The map whose ids are ``ids``, already sorted and distinct."""
     m = IdMap.__new__(IdMap)
     ids.setflags(write=False)
-    m._ids = ids
+    m._ids = m._sorted = ids
+    m._order = None
     return m

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _als, _sgd
+from ._inputs import check_unknown
 from ._loss_table import LOSSES
 from ._validation import check_choice, check_dtype, check_float, check_int
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 SOLVERS = ("sgd", "als")
 FEEDBACKS = ("explicit", "implicit")
 _INT_MAX = int(np.iinfo(np.int32).max)      # the kernels take these counts as C ints
-_BOOLS = ("weighted_l2", "biases", "verbose")
 # Newton steps of a logistic fold-in: from zero, IRLS on an L2-regularised logistic
 # regression reaches machine precision in well under this many steps.
 _FOLD_IN_NEWTON_STEPS = 25
@@ -58,6 +58,9 @@ class Params:
     weighted_l2: bool
     verbose: bool
     biases: bool                # never None
+    columns: tuple[Any, ...] | None     # a DataFrame's (user, item[, value]) columns
+    unknown: str                # "bias" or "raise"
+    clip: bool | tuple[float, float]
 
     @property
     def als_model(self) -> str:
@@ -108,6 +111,36 @@ def als_model(feedback: str, loss: str) -> str:
     return "logistic" if loss == "logistic" else "explicit"
 
 
+def default_settings(solver: str, feedback: str, loss: str) -> dict[str, Any]:
+    """The values that ``None`` stands for in ``learning_rate``, ``l2``, ``weighted_l2``,
+    ``init_scale`` and ``alpha``, for this solver, feedback and loss (see
+    :data:`DEFAULTS` and the estimator's docstring for how they were chosen)."""
+    return {**_UNUSED, **DEFAULTS[default_kind(solver, feedback, loss)]}
+
+
+def default_kind(solver: str, feedback: str, loss: str) -> str:
+    """The row of :data:`DEFAULTS` of a fit: "sgd", "sgd-logistic", "als-explicit",
+    "als-implicit" or "als-logistic"."""
+    if solver == "sgd":
+        return "sgd-logistic" if loss == "logistic" else "sgd"
+    return "als-" + als_model(feedback, loss)
+
+
+#: The defaults of each kind of fit.  ``bench/studies/defaults.py`` measures them against
+#: a grid on MovieLens 100K, synth 1M and Gowalla; ``bench/README.md`` ("Defaults") has
+#: the figures, the estimator's docstring the reasoning.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"learning_rate": 0.03, "l2": 0.05, "init_scale": 0.01},
+    "sgd-logistic": {"learning_rate": 0.05, "l2": 0.02, "init_scale": 0.01},
+    "als-explicit": {"l2": 0.1, "weighted_l2": True, "init_scale": 0.01},
+    "als-implicit": {"l2": 3.0, "weighted_l2": True, "alpha": 160.0, "init_scale": 0.01},
+    "als-logistic": {"l2": 0.05, "weighted_l2": True, "init_scale": 0.01},
+}
+# What a kind of fit does not use (SGD has no alpha or weighted_l2, ALS no step size):
+# values that keep get_params and the model file plain, and pass the checks.
+_UNUSED: dict[str, Any] = {"learning_rate": 0.01, "weighted_l2": False, "alpha": 1.0}
+
+
 def check_params(estimator: Any) -> Params:
     """The estimator's constructor arguments, checked, as :class:`Params`; raises
     TypeError or ValueError naming the first bad argument."""
@@ -115,24 +148,32 @@ def check_params(estimator: Any) -> Params:
     factors = check_int("factors", e.factors, low=1, high=_INT_MAX)
     solver = check_choice("solver", e.solver, SOLVERS)
     loss = check_choice("loss", e.loss, LOSSES)
+    feedback = check_choice("feedback", e.feedback, FEEDBACKS)
+    default = default_settings(solver, feedback, loss)
+
+    def given(name: str) -> Any:
+        value = getattr(e, name)
+        return default[name] if value is None else value
+
     epochs = check_int("epochs", e.epochs, low=0)
-    learning_rate = check_float("learning_rate", e.learning_rate, low_inclusive=False)
-    l2 = check_float("l2", e.l2)
-    init_scale = check_float("init_scale", e.init_scale)
+    learning_rate = check_float("learning_rate", given("learning_rate"),
+                                low_inclusive=False)
+    l2 = check_float("l2", given("l2"))
+    init_scale = check_float("init_scale", given("init_scale"))
     early_stopping = (None if e.early_stopping is None
                       else check_int("early_stopping", e.early_stopping, low=1))
     dtype = check_dtype(e.dtype)
     l2_bias = l2 if e.l2_bias is None else check_float("l2_bias", e.l2_bias)
-    feedback = check_choice("feedback", e.feedback, FEEDBACKS)
-    alpha = check_float("alpha", e.alpha)
+    alpha = check_float("alpha", given("alpha"))
+    weighted_l2 = given("weighted_l2")
     cg_steps = check_int("cg_steps", e.cg_steps, low=1, high=_INT_MAX)
     newton_steps = check_int("newton_steps", e.newton_steps, low=1, high=_INT_MAX)
     if e.linear_solver is None:
         linear_solver = "cg" if feedback == "implicit" else "cholesky"
     else:
         linear_solver = check_choice("linear_solver", e.linear_solver, _als.LINEAR_SOLVERS)
-    for name in _BOOLS:
-        value = getattr(e, name)
+    for name, value in (("weighted_l2", weighted_l2), ("biases", e.biases),
+                        ("verbose", e.verbose)):
         if not isinstance(value, bool | np.bool_) and not (name == "biases"
                                                            and value is None):
             raise TypeError(f"{name} must be a bool, got {value!r}")
@@ -151,5 +192,27 @@ def check_params(estimator: Any) -> Params:
         learning_rate=learning_rate, l2=l2, l2_bias=l2_bias, init_scale=init_scale,
         early_stopping=early_stopping, dtype=dtype, feedback=feedback, alpha=alpha,
         cg_steps=cg_steps, newton_steps=newton_steps, linear_solver=linear_solver,
-        weighted_l2=bool(e.weighted_l2), verbose=bool(e.verbose),
-        biases=(not implicit) if e.biases is None else bool(e.biases))
+        weighted_l2=bool(weighted_l2), verbose=bool(e.verbose),
+        biases=(not implicit) if e.biases is None else bool(e.biases),
+        columns=_check_columns(e.columns), unknown=check_unknown(e.unknown),
+        clip=_check_clip(e.clip))
+
+
+def _check_columns(columns: Any) -> tuple[Any, ...] | None:
+    if columns is None:
+        return None
+    if isinstance(columns, str) or not isinstance(columns, tuple | list) or len(
+            columns) not in (2, 3):
+        raise ValueError("columns must be None or the names of the user, item and "
+                         f"(optionally) value columns, got {columns!r}")
+    return tuple(columns)
+
+
+def _check_clip(clip: Any) -> bool | tuple[float, float]:
+    if isinstance(clip, bool | np.bool_):
+        return bool(clip)
+    if isinstance(clip, tuple | list) and len(clip) == 2:
+        low = check_float("clip[0]", clip[0], low=-np.inf)
+        high = check_float("clip[1]", clip[1], low=low)
+        return low, high
+    raise TypeError(f"clip must be True, False or (low, high), got {clip!r}")

@@ -10,19 +10,24 @@ that a damaged or crafted file can never make a kernel read out of bounds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import os
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
 from ._files import Archive, check_keys, write
+from ._ids import IdMap
 from ._loss_table import LOSSES
 from ._params import FEEDBACKS, check_params
 from ._state import FittedState, publish, snapshot
 from ._threads import check_num_threads
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._typing import PathLike
 
 
 class Estimator(Protocol):
@@ -38,9 +43,41 @@ M = TypeVar("M", bound=Estimator)
 FORMAT = "fastmf.MatrixFactorization"
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
-# Optional: raw ids of the rows (set by the command line's `fit` and by
-# fastmf.distributed), kept when present.
+# Optional: raw ids of the rows (of a model fitted on raw ids: a DataFrame, the command
+# line's `fit`, fastmf.distributed), kept when present.
 _ID_MAPS = ("user_ids", "item_ids")
+
+
+class PersistenceMixin:
+    """``save`` of :class:`fastmf.MatrixFactorization` (:func:`fastmf.load` reads the
+    file back)."""
+
+    def save(self, path: PathLike) -> None:
+        """Write the fitted model to a single ``.npz`` file (no pickles); read it back with
+        :func:`fastmf.load`.  The round trip is exact.  The file is written to a
+        temporary name and renamed, so a crash never leaves a half-written model under
+        ``path``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; ``.npz`` is appended when the name lacks it.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import fastmf
+        >>> from fastmf.datasets import make_ratings
+        >>> model = fastmf.MatrixFactorization(4, epochs=2, random_state=0)
+        >>> model = model.fit(make_ratings(100, 50, 1_000, seed=0))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     model.save(os.path.join(tmp, "model.npz"))
+        ...     loaded = fastmf.load(os.path.join(tmp, "model.npz"))
+        >>> bool(np.array_equal(loaded.item_factors_, model.item_factors_))
+        True
+        """
+        save(cast(Estimator, self), path)          # the module's function below
 
 
 def _json_value(name: str, value: Any) -> Any:
@@ -78,12 +115,13 @@ def save(model: Estimator, path: str | os.PathLike[str]) -> None:
         "fitted": s.fitted,
         "n_users": int(s.user_factors.shape[0]),
         "n_items": int(s.item_factors.shape[0]),
+        "rating_range": None if s.rating_range is None else list(s.rating_range),
     }
     arrays = {name: getattr(s, name) for name in _ARRAYS}
     for name in _ID_MAPS:
-        ids = getattr(model, name + "_", None)
+        ids = getattr(s, name)
         if ids is not None:
-            arrays[name] = ids
+            arrays[name] = ids.ids
     write(path, meta, arrays)
 
 
@@ -109,9 +147,12 @@ def load(path: str | os.PathLike[str], cls: type[M]) -> M:
         ids = {name: _ids(archive, name, n) for name, n in
                (("user_ids", state.user_factors.shape[0]),
                 ("item_ids", state.item_factors.shape[0])) if archive.has(name)}
+        if len(ids) == 1:
+            raise archive.error("it holds raw ids of one axis only")
+        state = dataclasses.replace(state, user_ids=ids.get("user_ids"),
+                                    item_ids=ids.get("item_ids"),
+                                    rating_range=_rating_range(archive, meta))
     publish(model, state)
-    for name, value in ids.items():
-        setattr(model, name + "_", value)
     return model
 
 
@@ -223,15 +264,30 @@ def _best_epoch(archive: Archive, value: Any, epochs: int) -> int | None:
     return value
 
 
-def _ids(archive: Archive, name: str, n: int) -> np.ndarray:
-    """Raw ids of the rows: int64 or text, one per row, strictly increasing (the command
-    line maps raw ids to rows by binary search)."""
+def _ids(archive: Archive, name: str, n: int) -> IdMap:
+    """Raw ids of the rows: int64 or text, one per row, without repeats (sorted, unless
+    ``partial_fit`` appended ids)."""
     ids = archive.array(name, "iU", ndim=1)
     if ids.shape[0] != n:
         raise archive.error(f"'{name}' has {ids.shape[0]} ids for {n} rows")
     if ids.dtype.kind == "i":
         ids = ids.astype(np.int64)
-    if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
-        raise archive.error(f"'{name}' is not sorted without repeats")
-    return ids
+    try:
+        return IdMap.from_ids(ids)
+    except ValueError as exc:
+        raise archive.error(f"'{name}' {exc}") from exc
+
+
+def _rating_range(archive: Archive, meta: dict[str, Any]) -> tuple[float, float] | None:
+    """The training ratings' (low, high), or None (binary labels, implicit feedback,
+    files written before it was recorded)."""
+    value = meta.get("rating_range")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise archive.error(f"rating_range must be [low, high] or null, got {value!r}")
+    low, high = (_real(archive, "rating_range", v) for v in value)
+    if low > high:
+        raise archive.error(f"rating_range [{low}, {high}] is not a range")
+    return low, high
 

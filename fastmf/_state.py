@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import scipy.sparse as sp
+
+from ._ids import IdMap
 
 if TYPE_CHECKING:
     from ._params import Params
@@ -54,6 +57,33 @@ class Rated(Protocol):
     def n_users(self) -> int: ...
     @property
     def n_items(self) -> int: ...
+
+
+@dataclass(frozen=True, eq=False)
+class SeenPairs:
+    """The (user, item) pairs an implicit-feedback fit trained on, as the structure of a
+    users x items CSR matrix without values: ``score`` leaves them out of each user's
+    ranking.  A fit keeps the row pointers and column indices of the ALS kernel's own
+    users x items layout, so remembering the pairs costs no memory beyond what the
+    kernel held while it trained."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, matrix: sp.csr_matrix) -> SeenPairs:
+        """The pairs stored in ``matrix`` (canonical CSR: sorted, no duplicates)."""
+        return cls(matrix.indptr, matrix.indices, (int(matrix.shape[0]), int(matrix.shape[1])))
+
+    def matrix(self, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
+        """The pairs as a CSR matrix of ones (int8), grown to ``shape`` if given."""
+        out = sp.csr_matrix((np.ones(self.indices.size, dtype=np.int8), self.indices,
+                             self.indptr), shape=self.shape)
+        if shape is not None and shape != self.shape:
+            out = out.copy()
+            out.resize(shape)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +107,10 @@ class FittedState:
     best_epoch: int | None = None
     n_threads: int = 1
     rng: np.random.Generator | None = None     # partial_fit continues this stream
+    user_ids: IdMap | None = None      # raw ids of the rows, for a model fitted on them
+    item_ids: IdMap | None = None
+    rating_range: tuple[float, float] | None = None   # training (min, max): clip=True
+    seen: SeenPairs | None = None      # implicit feedback: the training pairs (score)
 
     def __post_init__(self) -> None:
         arrays = [getattr(self, name) for name in _ARRAYS]
@@ -103,6 +137,18 @@ class FittedState:
                 f"bias lengths ({user_bias.shape[0]} users, {item_bias.shape[0]} items) "
                 f"differ from the factor rows ({users.shape[0]} users, {items.shape[0]} "
                 "items)")
+        if (self.user_ids is None) != (self.item_ids is None):
+            raise ValueError("a model has raw ids of both users and items, or of neither")
+        for name, ids, n in (("user_ids", self.user_ids, users.shape[0]),
+                             ("item_ids", self.item_ids, items.shape[0])):
+            if ids is not None and len(ids) != n:
+                raise ValueError(f"{name} holds {len(ids)} ids for {n} rows")
+        if self.rating_range is not None:
+            low, high = (float(v) for v in self.rating_range)
+            if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+                raise ValueError(f"rating_range must be finite (low, high), got "
+                                 f"{self.rating_range!r}")
+            object.__setattr__(self, "rating_range", (low, high))
         for name, a in zip(_ARRAYS, arrays, strict=True):
             if a.flags.writeable:          # a read-only view; the caller keeps its array
                 view = a.view()
@@ -257,6 +303,7 @@ class WorkingState:
     n_threads: int
     history: dict[str, list[float]]
     rng: np.random.Generator | None
+    facts: dict[str, Any] = field(default_factory=dict)   # ids, rating range, seen
 
     def state(self, params: Params, best_epoch: int | None = None) -> FittedState:
         """A state over the arrays as they are now (read-only views, no copy)."""
@@ -265,7 +312,7 @@ class WorkingState:
                            global_bias=self.global_bias, loss=params.loss,
                            biases=params.biases, feedback=params.feedback,
                            history=self.history, best_epoch=best_epoch,
-                           n_threads=self.n_threads, rng=self.rng)
+                           n_threads=self.n_threads, rng=self.rng, **self.facts)
 
 
 # ------------------------------------------------------------- the state of a model
@@ -314,47 +361,3 @@ def training_view(model: object, state: FittedState) -> Iterator[None]:
         yield
     finally:
         live.pop(ident, None)
-
-
-def _exposed(name: str, doc: str, *, writable: bool = False) -> property:
-    """A fitted attribute (``user_factors_`` ...) read from the current state."""
-
-    def get(self: FittedModelMixin) -> Any:
-        return getattr(snapshot(self), name)
-
-    def set_(self: FittedModelMixin, value: Any) -> None:
-        state = snapshot(self)
-        if name == "global_bias":
-            value = float(value)
-        else:
-            value = np.array(value, dtype=state.dtype, order="C", copy=True)
-        publish(self, dataclasses.replace(state, **{name: value}))
-
-    return property(get, set_ if writable else None, doc=doc)
-
-
-class FittedModelMixin:
-    """Fitted attributes of an estimator, all read from one published
-    :class:`FittedState` (see :func:`snapshot`)."""
-
-    user_factors_ = _exposed("user_factors", "Factors of the users, (n_users, factors); "
-                             "read-only.  Assigning a new array publishes a new state.",
-                             writable=True)
-    item_factors_ = _exposed("item_factors", "Factors of the items, (n_items, factors); "
-                             "read-only.", writable=True)
-    user_bias_ = _exposed("user_bias", "User biases, (n_users,); read-only.", writable=True)
-    item_bias_ = _exposed("item_bias", "Item biases, (n_items,); read-only.", writable=True)
-    global_bias_ = _exposed("global_bias", "Global bias mu.", writable=True)
-    history_ = _exposed("history", "Per-epoch record (see the class docstring).")
-    best_epoch_ = _exposed("best_epoch", "Epoch whose parameters early stopping kept.")
-    n_threads_ = _exposed("n_threads", "Threads the last fit used.")
-
-    @property
-    def training_loss_(self) -> list[float]:
-        """Mean training loss of each epoch (``history_["loss"]``)."""
-        return snapshot(self).history["loss"]
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_live", None)          # views of fits running in this process
-        return state

@@ -1,5 +1,8 @@
 """The epoch loop shared by every solver: history, validation, early stopping, callbacks,
-Ctrl-C and the optional progress bar."""
+Ctrl-C and the optional progress bar.
+
+Progress goes to the ``"fastmf"`` logger at DEBUG level (each epoch's metrics, where
+early stopping stopped); only the Ctrl-C notice is a WARNING."""
 
 from __future__ import annotations
 
@@ -142,7 +145,7 @@ def _loop(step, epochs: int, interrupted: list, *, history, arrays, evaluate, mo
             for name, value in metrics.items():
                 history.setdefault(name, []).append(value)
             bar.update(metrics)
-            logger.info("epoch %d/%d: %s", epoch, epochs,
+            logger.debug("epoch %d/%d: %s", epoch, epochs,
                         ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))
             if patience is not None:
                 if metrics[monitor] < best_score:
@@ -153,10 +156,10 @@ def _loop(step, epochs: int, interrupted: list, *, history, arrays, evaluate, mo
             if callback is not None and callback(epoch, model, dict(metrics)) is False:
                 break
             if interrupted[0]:
-                logger.info("interrupted after epoch %d", epoch)
+                logger.debug("interrupted after epoch %d", epoch)
                 return None, None
             if patience is not None and waited >= patience:
-                logger.info("early stopping after epoch %d; best epoch %d", epoch, best_epoch)
+                logger.debug("early stopping after epoch %d; best epoch %d", epoch, best_epoch)
                 break
     finally:
         bar.close()

@@ -136,7 +136,8 @@ def check_ids(name: str, ids: Any, n: int) -> np.ndarray:
 def check_ratings(X: Any, dtype: np.dtype[Any], *, loss: str = "squared",
                   allow_empty: bool = False) -> Ratings:
     """Turn a sparse users x items matrix, or a ``(users, items, values)`` triple, into
-    validated :class:`Ratings`.
+    validated :class:`Ratings`.  A triple's matrix has the triple's ``shape`` when it has
+    one (:class:`fastmf.data.Triples`), else one more than its largest indices.
 
     Stored entries are ratings, explicit zeros included; duplicate (user, item) pairs are
     an error rather than being summed silently.  Values must be real numbers (or bools);
@@ -165,6 +166,12 @@ def check_ratings(X: Any, dtype: np.dtype[Any], *, loss: str = "squared",
                 raise ValueError(f"{name} contains negative index {int(a.min())}")
         n_users = int(users.max()) + 1 if users.size else 0
         n_items = int(items.max()) + 1 if items.size else 0
+        shape = getattr(X, "shape", None)        # fastmf.data.Triples know their matrix
+        if shape is not None:
+            if n_users > shape[0] or n_items > shape[1]:
+                raise ValueError(f"the triples hold index ({n_users - 1}, {n_items - 1}), "
+                                 f"beyond their shape {tuple(shape)}")
+            n_users, n_items = int(shape[0]), int(shape[1])
     elif isinstance(X, np.ndarray | list):
         raise TypeError(
             "X must be a scipy.sparse matrix (users x items) or a (users, items, values) "

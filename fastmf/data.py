@@ -1,28 +1,115 @@
-"""From raw (user id, item id, value) records to the users x items matrix fastmf fits.
+"""The forms of rating data: index triples that know their matrix's shape, and raw
+(user id, item id, value) records turned into the users x items matrix fastmf fits.
+
+:class:`Triples` are ``(users, items, values)`` of row and column indices together with
+the shape of the whole users x items matrix, so that a part of the data (a training
+split) never has its number of users or items guessed from the largest index it holds.
 
 Raw ids may be integers or strings.  Each axis gets an :class:`IdMap`: the sorted distinct
 raw ids, so index ``j`` is the j-th smallest raw id, and raw -> index lookups are binary
 searches over that sorted array (no Python dict, no per-id objects).  The same map serves
-the file readers (:mod:`fastmf.io`), the command line and ``fastmf.distributed``.
+the file readers (:mod:`fastmf.io`), a model fitted on raw ids, the command line and
+``fastmf.distributed``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._ids import IdMap, coerce_ids, encode
-from ._validation import check_choice
+from ._validation import check_choice, index_array
 
 if TYPE_CHECKING:
     import pandas as pd
     from numpy.typing import ArrayLike, DTypeLike
 
-__all__ = ["IdMap", "Interactions", "from_arrays", "from_dataframe"]
+__all__ = ["IdMap", "Interactions", "Triples", "from_arrays", "from_dataframe"]
 
 _AGGREGATES = ("raise", "sum", "mean", "last")
+
+
+class Triples(tuple):  # type: ignore[type-arg]
+    """Ratings as ``(users, items, values)``: parallel arrays of row indices, column
+    indices and values, with the shape of the users x items matrix they belong to.
+
+    A tuple of three arrays (it unpacks as ``users, items, values = triples``), plus
+    ``shape``.  ``fit`` sizes the model from ``shape``, so users and items that have no
+    rating in these triples (those of a test split, say) still get a row.  The
+    splitters of :mod:`fastmf.model_selection` give every part the shape of the whole,
+    and :func:`fastmf.datasets.make_ratings` and the readers of :mod:`fastmf.io` return
+    their data with it.
+
+    Parameters
+    ----------
+    users, items : array_like of int, shape (n,)
+        Row and column indices (0-based).
+    values : array_like, shape (n,)
+        The ratings.
+    shape : (int, int), optional
+        ``(n_users, n_items)``, larger than every index; when omitted,
+        ``(max(users) + 1, max(items) + 1)``.
+
+    Examples
+    --------
+    >>> from fastmf.data import Triples
+    >>> t = Triples([0, 2], [1, 0], [4.0, 3.0], shape=(5, 3))
+    >>> users, items, values = t
+    >>> t.shape, users.tolist()
+    ((5, 3), [0, 2])
+    """
+
+    shape: tuple[int, int]
+
+    def __new__(cls, users: ArrayLike, items: ArrayLike, values: ArrayLike,
+                shape: tuple[int, int] | None = None) -> Triples:
+        arrays = (np.asarray(users), np.asarray(items), np.asarray(values))
+        self = super().__new__(cls, arrays)
+        self.shape = _triples_shape(arrays[0], arrays[1], shape)
+        return self
+
+    @property
+    def users(self) -> np.ndarray:
+        """Row (user) index of each rating."""
+        return cast(np.ndarray, self[0])
+
+    @property
+    def items(self) -> np.ndarray:
+        """Column (item) index of each rating."""
+        return cast(np.ndarray, self[1])
+
+    @property
+    def values(self) -> np.ndarray:
+        """The ratings."""
+        return cast(np.ndarray, self[2])
+
+    def __getnewargs__(self) -> tuple[Any, ...]:        # pickling and copying
+        return (*self, self.shape)
+
+    def __repr__(self) -> str:
+        return f"Triples(n={len(self[0])}, shape={self.shape})"
+
+
+def _triples_shape(users: np.ndarray, items: np.ndarray,
+                   shape: Any) -> tuple[int, int]:
+    """The checked ``(n_users, n_items)`` of triples: ``shape`` when given (it must exceed
+    every index), else one more than the largest index of each axis."""
+    tops = []
+    for name, a in (("users", users), ("items", items)):
+        ids = index_array(name, a)
+        tops.append(int(ids.max()) + 1 if ids.size else 0)
+    if shape is None:
+        return tops[0], tops[1]
+    if (not isinstance(shape, tuple | list) or len(shape) != 2
+            or not all(isinstance(n, int | np.integer) and not isinstance(n, bool)
+                       and n >= 0 for n in shape)):
+        raise ValueError(f"shape must be two non-negative ints, got {shape!r}")
+    for name, top, n in zip(("users", "items"), tops, shape, strict=True):
+        if top > n:
+            raise ValueError(f"{name} contains index {top - 1}, beyond shape {tuple(shape)}")
+    return int(shape[0]), int(shape[1])
 
 
 class Interactions(NamedTuple):

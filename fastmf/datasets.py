@@ -44,6 +44,7 @@ import numpy as np
 
 from . import model_selection
 from ._pairs import distinct_pairs, zipf_log_weights
+from .data import Triples
 from .io import load_delimited as load_delimited
 from .io import load_movielens as load_movielens
 
@@ -103,7 +104,7 @@ def make_ratings(
     rank: int = 10,
     noise: float = 0.5,
     seed: int | np.random.SeedSequence | np.random.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Triples:
     """Generate a synthetic explicit-feedback data set with low-rank structure.
 
     See the module docstring for the exact generative recipe.
@@ -126,12 +127,16 @@ def make_ratings(
 
     Returns
     -------
-    users : numpy.ndarray of int32, shape (n_ratings,)
-        User index of each rating.
-    items : numpy.ndarray of int32, shape (n_ratings,)
-        Item index of each rating.
-    ratings : numpy.ndarray of float32, shape (n_ratings,)
-        Ratings in ``[1, 5]``.
+    Triples
+        ``(users, items, ratings)`` with ``shape == (n_users, n_items)`` (a
+        :class:`fastmf.data.Triples`, which unpacks as three arrays):
+
+        users : numpy.ndarray of int32, shape (n_ratings,)
+            User index of each rating.
+        items : numpy.ndarray of int32, shape (n_ratings,)
+            Item index of each rating.
+        ratings : numpy.ndarray of float32, shape (n_ratings,)
+            Ratings in ``[1, 5]``.
 
     Raises
     ------
@@ -194,7 +199,7 @@ def make_ratings(
         score += noise * rng.standard_normal(stop - start)
         np.clip(score, _RATING_MIN, _RATING_MAX, out=score)
         ratings[start:stop] = score
-    return users, items, ratings
+    return Triples(users, items, ratings, shape=(n_users, n_items))
 
 
 def make_binary_ratings(
@@ -205,7 +210,7 @@ def make_binary_ratings(
     rank: int = 10,
     noise: float = 0.5,
     seed: int | np.random.SeedSequence | np.random.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Triples:
     """Generate synthetic binary feedback by thresholding :func:`make_ratings` at 4.
 
     Parameters
@@ -215,13 +220,16 @@ def make_binary_ratings(
 
     Returns
     -------
-    users : numpy.ndarray of int32, shape (n_ratings,)
-        User index of each observation.
-    items : numpy.ndarray of int32, shape (n_ratings,)
-        Item index of each observation.
-    labels : numpy.ndarray of float32, shape (n_ratings,)
-        ``1.0`` where the underlying rating is at least 4, else ``0.0`` (about 36 % ones
-        with the default parameters).
+    Triples
+        ``(users, items, labels)`` with ``shape == (n_users, n_items)``:
+
+        users : numpy.ndarray of int32, shape (n_ratings,)
+            User index of each observation.
+        items : numpy.ndarray of int32, shape (n_ratings,)
+            Item index of each observation.
+        labels : numpy.ndarray of float32, shape (n_ratings,)
+            ``1.0`` where the underlying rating is at least 4, else ``0.0`` (about 36 %
+            ones with the default parameters).
 
     Raises
     ------
@@ -239,7 +247,7 @@ def make_binary_ratings(
         n_users, n_items, n_ratings, rank=rank, noise=noise, seed=seed
     )
     labels = (ratings >= _BINARY_THRESHOLD).astype(np.float32)
-    return users, items, labels
+    return Triples(users, items, labels, shape=(n_users, n_items))
 
 
 def train_test_split(

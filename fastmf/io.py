@@ -2,9 +2,10 @@
 
 :func:`load_movielens` reads the MovieLens formats (``u.data``, ``ratings.dat``,
 ``ratings.csv``); :func:`load_delimited` reads (user, item, rating) columns of any
-delimited text file.  Both return the ratings as index triples and the raw ids of the
-rows (sorted, so ``user_ids[users]`` gives back the ids of the file): the id map of
-:class:`fastmf.data.IdMap`, as arrays.
+delimited text file.  Both return a :class:`RatingFile`: the ratings as index triples
+and the raw ids of the rows (sorted, so ``user_ids[users]`` gives back the ids of the
+file: the id map of :class:`fastmf.data.IdMap`, as arrays), which also knows the shape
+of the whole users x items matrix (``triples``, ``shape``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 import numpy as np
 
 from ._ids import encode
+from .data import Triples
 
-__all__ = ["load_delimited", "load_movielens"]
+__all__ = ["RatingFile", "load_delimited", "load_movielens"]
 
 _MOVIELENS_FILENAMES = ("u.data", "ratings.dat", "ratings.csv")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -32,6 +34,52 @@ _RATING_LIMIT = float(np.finfo(np.float32).max)
 # UTF-8, skipping a byte-order mark at the start (spreadsheet exports write one): read as
 # plain UTF-8 it would glue itself to the first user id.
 _ENCODING = "utf-8-sig"
+
+
+class RatingFile(NamedTuple):
+    """The ratings of a file: index triples and the raw ids of their rows and columns.
+
+    It unpacks as ``users, items, ratings, user_ids, item_ids``; ``triples`` gives the
+    first three as :class:`fastmf.data.Triples` with the ``shape`` of the whole file, so
+    that splits of it keep every user and item.
+
+    Attributes
+    ----------
+    users, items : numpy.ndarray of int32, shape (n,)
+        Contiguous 0-based user and item indices.
+    ratings : numpy.ndarray of float32, shape (n,)
+        The ratings, in file order.
+    user_ids, item_ids : numpy.ndarray
+        Sorted distinct raw ids; ``user_ids[users]`` gives the ids in the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastmf.io import load_movielens
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "u.data")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("7\\t30\\t4\\t0\\n9\\t10\\t2\\t0\\n")
+    ...     data = load_movielens(path)
+    >>> data.shape, data.triples.shape, data.user_ids.tolist()
+    ((2, 2), (2, 2), [7, 9])
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_users, n_items)``: the numbers of distinct user and item ids."""
+        return int(self.user_ids.shape[0]), int(self.item_ids.shape[0])
+
+    @property
+    def triples(self) -> Triples:
+        """``(users, items, ratings)`` with the shape of the whole file."""
+        return Triples(self.users, self.items, self.ratings, shape=self.shape)
 
 
 def _resolve_movielens_path(path: str | os.PathLike[str]) -> Path:
@@ -114,9 +162,7 @@ def _numeric_lines(handle: TextIO, sep: str | None) -> Iterable[str]:
     return handle
 
 
-def load_movielens(
-    path: str | os.PathLike[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_movielens(path: str | os.PathLike[str]) -> RatingFile:
     """Read a MovieLens ratings file from local disk.
 
     The format is detected from the first line of the file:
@@ -137,16 +183,21 @@ def load_movielens(
 
     Returns
     -------
-    users : numpy.ndarray of int32, shape (n,)
-        Contiguous 0-based user indices.
-    items : numpy.ndarray of int32, shape (n,)
-        Contiguous 0-based item indices.
-    ratings : numpy.ndarray of float32, shape (n,)
-        The ratings, in file order.
-    user_ids : numpy.ndarray of int64
-        Sorted distinct raw user ids; ``user_ids[users]`` gives the ids in the file.
-    item_ids : numpy.ndarray of int64
-        Sorted distinct raw item ids; ``item_ids[items]`` gives the ids in the file.
+    RatingFile
+        ``(users, items, ratings, user_ids, item_ids)``:
+
+        users : numpy.ndarray of int32, shape (n,)
+            Contiguous 0-based user indices.
+        items : numpy.ndarray of int32, shape (n,)
+            Contiguous 0-based item indices.
+        ratings : numpy.ndarray of float32, shape (n,)
+            The ratings, in file order.
+        user_ids : numpy.ndarray of int64
+            Sorted distinct raw user ids; ``user_ids[users]`` gives the ids in the file.
+        item_ids : numpy.ndarray of int64
+            Sorted distinct raw item ids; ``item_ids[items]`` gives the ids in the file.
+
+        ``.triples`` holds the first three with the shape of the whole file.
 
     Raises
     ------
@@ -215,7 +266,7 @@ def load_movielens(
 
     user_ids, users = _index(raw_users)
     item_ids, items = _index(raw_items)
-    return users, items, rating.astype(np.float32), user_ids, item_ids
+    return RatingFile(users, items, rating.astype(np.float32), user_ids, item_ids)
 
 
 def load_delimited(
@@ -224,7 +275,7 @@ def load_delimited(
     sep: str = ",",
     columns: tuple[int, int, int] = (0, 1, 2),
     header: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> RatingFile:
     """Read (user, item, rating) triples from any delimited text file.
 
     Parameters
@@ -240,9 +291,10 @@ def load_delimited(
 
     Returns
     -------
-    users, items, ratings, user_ids, item_ids
-        As :func:`load_movielens`.  Ids may be any strings: ``user_ids`` holds them as
-        int64 when every id is an integer within int64's range, as str otherwise.
+    RatingFile
+        ``(users, items, ratings, user_ids, item_ids)``, as :func:`load_movielens`.
+        Ids may be any strings: ``user_ids`` holds them as int64 when every id is an
+        integer within int64's range, as str otherwise.
 
     Raises
     ------
@@ -302,7 +354,8 @@ def load_delimited(
         raise ValueError(f"{file}: file holds no ratings")
     user_ids, users = _index(_as_ids(raw_users))
     item_ids, items = _index(_as_ids(raw_items))
-    return users, items, np.asarray(ratings, dtype=np.float32), user_ids, item_ids
+    return RatingFile(users, items, np.asarray(ratings, dtype=np.float32), user_ids,
+                      item_ids)
 
 
 def _index(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._attributes import FittedModelMixin
 from ._pointwise import log_loss, mae, rmse, roc_auc
-from ._state import FittedModelMixin, snapshot
+from ._state import snapshot
 from ._threads import effective_n_threads, single_threaded_blas
 from ._topk import pair_counts, top_n
 from ._validation import check_exclusion, check_int, check_matrix, check_vector
@@ -192,6 +193,10 @@ def _average_precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarra
 
 
 _RANKING_PARAMS = """
+    The matrices are keyword-only (``test=``, ``train=``): other libraries take them in
+    other orders (``implicit``: ``precision_at_k(model, train, test, K)``), so a call
+    ported from one names what it passes.
+
     Parameters
     ----------
     model : object
@@ -199,10 +204,10 @@ _RANKING_PARAMS = """
         ``item_bias_`` (n_items,).
     test : scipy.sparse matrix of shape (n_users, n_items)
         Held-out interactions; stored entries with a value > 0 are the relevant items.
-    k : int, default=10
-        Length of the recommended list (>= 1).
     train : scipy.sparse matrix of shape (n_users, n_items), optional
         Items never to recommend to a user (the stored entries of the user's row).
+    k : int, default=10
+        Length of the recommended list (>= 1).
     num_threads : int or None, default=None
         OpenMP threads for the ranking kernel.
 
@@ -227,7 +232,7 @@ _RANKING_EXAMPLE = """
     >>> train, test = per_user_split(X, test_size=0.2, random_state=0)
     >>> model = MatrixFactorization(16, solver="als", feedback="implicit", alpha=5.0,
     ...                             epochs=5, random_state=0).fit(train)
-    >>> score = {name}(model, test, k=10, train=train)
+    >>> score = {name}(model, test=test, train=train, k=10)
     >>> 0.0 <= score <= 1.0
     True
 """
@@ -238,26 +243,26 @@ def _ranking_doc(summary: str, name: str) -> str:
     return summary + _RANKING_PARAMS + _RANKING_EXAMPLE.format(name=name)
 
 
-def precision_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
-                   train: SparseMatrix | None = None,
+def precision_at_k(model: FactorModel, *, test: SparseMatrix,
+                   train: SparseMatrix | None = None, k: int = 10,
                    num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _precision)
 
 
-def recall_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
-                train: SparseMatrix | None = None,
+def recall_at_k(model: FactorModel, *, test: SparseMatrix,
+                train: SparseMatrix | None = None, k: int = 10,
                 num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _recall)
 
 
-def ndcg_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
-              train: SparseMatrix | None = None,
+def ndcg_at_k(model: FactorModel, *, test: SparseMatrix,
+              train: SparseMatrix | None = None, k: int = 10,
               num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _ndcg)
 
 
-def map_at_k(model: FactorModel, test: SparseMatrix, k: int = 10,
-             train: SparseMatrix | None = None,
+def map_at_k(model: FactorModel, *, test: SparseMatrix,
+             train: SparseMatrix | None = None, k: int = 10,
              num_threads: int | None = None) -> float:
     return _top_k_metric(model, test, k, train, num_threads, _average_precision)
 
@@ -283,7 +288,7 @@ map_at_k.__doc__ = _ranking_doc(
 """, "map_at_k")
 
 
-def roc_auc_per_user(model: FactorModel, test: SparseMatrix,
+def roc_auc_per_user(model: FactorModel, *, test: SparseMatrix,
                      train: SparseMatrix | None = None,
                      num_threads: int | None = None) -> float:
     """Mean over users of the ROC AUC of the user's full item ranking.
@@ -320,7 +325,7 @@ def roc_auc_per_user(model: FactorModel, test: SparseMatrix,
     >>> train, test = per_user_split(X, test_size=0.2, random_state=0)
     >>> model = MatrixFactorization(16, solver="als", feedback="implicit", alpha=5.0,
     ...                             epochs=5, random_state=0).fit(train)
-    >>> roc_auc_per_user(model, test, train=train) > 0.5     # better than chance
+    >>> roc_auc_per_user(model, test=test, train=train) > 0.5     # better than chance
     True
     """
     ranking = _Ranking(model, test, train, num_threads)

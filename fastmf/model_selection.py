@@ -1,6 +1,6 @@
 """Splitting ratings into training and test parts: holdout, per user, and k-fold.
 
-Every splitter takes the ratings in either form that ``fit`` accepts, and returns the
+Every splitter takes the ratings in any form that ``fit`` accepts, and returns the
 parts in the same form:
 
 * a sparse users x items matrix: its *stored entries* are split (explicit zeros
@@ -9,23 +9,33 @@ parts in the same form:
   sorted indices and no memory shared with the input, and ``train + test`` equals the
   input;
 * a ``(users, items, values)`` triple of parallel arrays: its rows are split as they
-  are (a repeated pair stays repeated).  The parts are triples of new arrays with the
-  input dtypes.
+  are (a repeated pair stays repeated).  The parts are :class:`fastmf.data.Triples` of
+  new arrays with the input dtypes and the shape of the whole: the input's ``shape``
+  when it has one, else one more than its largest indices.  A model fitted on the
+  training part therefore has a row for every user and item of the test part;
+* a pandas DataFrame with one rating per row: its rows are split, the parts are
+  DataFrames (``df.iloc`` of the rows, index kept).  A raw-id model fitted on the
+  training part meets ids in the test part that it never saw: see ``unknown`` in
+  :class:`fastmf.MatrixFactorization`.
 
 Each entry goes to exactly one part, and the input is never modified.  ``random_state``
-seeds the draw.
+seeds the draw.  :class:`KFold` is also a scikit-learn cross-validation splitter
+(``split`` yields positions), so it serves as ``cv=`` of ``GridSearchCV``.
 """
 
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._ids import encode
 from ._validation import check_int, check_random_state, index_array
+from .data import Triples
 
 if TYPE_CHECKING:
     from ._typing import RandomStateLike, RatingsLike
@@ -34,12 +44,18 @@ __all__ = ["KFold", "per_user_split", "train_test_split"]
 
 
 class _Entries:
-    """The entries of ratings ``X`` in either form: how many there are, the user (row)
+    """The entries of ratings ``X`` in any form: how many there are, the user (row)
     of each, and the parts at chosen positions, in ``X``'s own form."""
 
     def __init__(self, X: Any) -> None:
         self.matrix: sp.csr_matrix | None = None
-        if sp.issparse(X):
+        self.frame: Any = None
+        if _is_frame(X):
+            if X.shape[1] < 2:
+                raise ValueError(f"a DataFrame of ratings needs a user and an item column, "
+                                 f"got columns {list(X.columns)}")
+            self.frame, self.n, self.what = X, int(X.shape[0]), "rows"
+        elif sp.issparse(X):
             if X.ndim != 2:
                 raise ValueError(f"X must be two-dimensional, got shape {X.shape}")
             csr = sp.csr_matrix(X, copy=True)
@@ -59,31 +75,55 @@ class _Entries:
                                  f"got {detail}")
             self.triple = tuple(arrays.values())
             self.n, self.what = int(lengths["users"]), "ratings"
+            # index triples: every part keeps the shape of the whole; raw ids (strings)
+            # have no shape and give plain tuples
+            raw = any(arrays[name].dtype.kind in "USO" for name in ("users", "items"))
+            users, items, values = self.triple
+            self.shape = None if raw else Triples(
+                users, items, values, shape=getattr(X, "shape", None)).shape
         else:
-            raise TypeError("X must be a scipy.sparse matrix (users x items) or a (users, "
-                            f"items, values) tuple, got {type(X).__name__}")
+            raise TypeError("X must be a scipy.sparse matrix (users x items), a (users, "
+                            f"items, values) tuple or a DataFrame, got {type(X).__name__}")
 
     def rows(self) -> tuple[np.ndarray, int]:
-        """The user of each entry and the number of users."""
+        """The user of each entry and the number of users (of a DataFrame: its first
+        column's ids, numbered)."""
         if self.matrix is not None:
             n_rows = self.matrix.shape[0]
             return np.repeat(np.arange(n_rows), np.diff(self.matrix.indptr)), n_rows
+        if self.frame is not None:
+            user_map, users = encode(self.frame.iloc[:, 0].to_numpy(), "the user column")
+            return users, len(user_map)
+        if self.shape is None:                     # raw ids
+            user_map, users = encode(self.triple[0], "users")
+            return users, len(user_map)
         users = index_array("users", self.triple[0])
         if users.size and users.min() < 0:
             raise ValueError(f"users contains negative index {int(users.min())}")
-        return users, int(users.max()) + 1 if users.size else 0
+        return users, self.shape[0]
 
     def take(self, where: np.ndarray) -> Any:
         """The entries at ``where`` (a boolean mask, or positions in that order)."""
+        if self.frame is not None:
+            return self.frame.iloc[where]
         csr = self.matrix
         if csr is None:
-            return tuple(a[where] for a in self.triple)
+            users, items, values = (a[where] for a in self.triple)
+            if self.shape is None:
+                return users, items, values
+            return Triples(users, items, values, shape=self.shape)
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))[where]
         indptr = np.zeros(csr.shape[0] + 1, dtype=csr.indptr.dtype)
         np.cumsum(np.bincount(rows, minlength=csr.shape[0]), out=indptr[1:])
         out = sp.csr_matrix((csr.data[where], csr.indices[where], indptr), shape=csr.shape)
         out.has_sorted_indices = True
         return out
+
+
+def _is_frame(X: Any) -> bool:
+    """A pandas DataFrame (without importing pandas when it is not loaded)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(X, pd.DataFrame)
 
 
 def _n_test(test_size: Any, entries: _Entries) -> int:
@@ -111,8 +151,9 @@ def train_test_split(X: RatingsLike, test_size: float | int = 0.2,
 
     Parameters
     ----------
-    X : scipy.sparse matrix of shape (n_users, n_items), or (users, items, values)
-        At least two entries (stored entries of a matrix, rows of a triple).
+    X : scipy.sparse matrix of shape (n_users, n_items), (users, items, values) or DataFrame
+        At least two entries (stored entries of a matrix, rows of a triple or of a
+        DataFrame).
     test_size : float or int, default=0.2
         A float in (0, 1) is the fraction of entries held out (rounded, at least 1 and at
         most n - 1); an int is the number of entries held out.
@@ -121,9 +162,10 @@ def train_test_split(X: RatingsLike, test_size: float | int = 0.2,
 
     Returns
     -------
-    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items), or triples
-        A partition of X's entries, in X's form.  The rows of the two triples come in
-        random order (the test part is the first ``n_test`` of a random permutation).
+    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items), Triples or DataFrames
+        A partition of X's entries, in X's form (triples: :class:`fastmf.data.Triples`
+        with the shape of X).  The rows of two triples or DataFrames come in random
+        order (the test part is the first ``n_test`` of a random permutation).
 
     Examples
     --------
@@ -143,6 +185,8 @@ def train_test_split(X: RatingsLike, test_size: float | int = 0.2,
     ...                                test_size=0.2, random_state=0)
     >>> len(train[0]), len(test[0])
     (800, 200)
+    >>> train.shape == test.shape == (100, 50)      # the shape of the whole data
+    True
     """
     entries = _Entries(X)
     n = entries.n
@@ -150,7 +194,7 @@ def train_test_split(X: RatingsLike, test_size: float | int = 0.2,
         raise ValueError(f"X needs at least 2 {entries.what} to split, got {n}")
     n_test = _n_test(test_size, entries)
     rng = check_random_state(random_state)
-    if entries.matrix is None:
+    if entries.matrix is None:                  # triples and DataFrames: a permutation
         order = rng.permutation(n)
         return entries.take(order[n_test:]), entries.take(order[:n_test])
     is_test = np.zeros(n, dtype=bool)
@@ -168,7 +212,8 @@ def per_user_split(X: RatingsLike, test_size: float | None = None,
 
     Parameters
     ----------
-    X : scipy.sparse matrix of shape (n_users, n_items), or (users, items, values)
+    X : scipy.sparse matrix of shape (n_users, n_items), (users, items, values) or DataFrame
+        A DataFrame's user is its first column.
     test_size : float in (0, 1), optional
         Fraction of each user's entries held out: ``round(test_size * n_u)`` clamped to
         ``[1, n_u - 1]``.  Used (with value 0.2) when neither argument is given.
@@ -180,8 +225,9 @@ def per_user_split(X: RatingsLike, test_size: float | None = None,
 
     Returns
     -------
-    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items), or triples
-        A partition of X's entries, in X's form (triples keep X's order of rows).
+    train, test : scipy.sparse.csr_matrix of shape (n_users, n_items), Triples or DataFrames
+        A partition of X's entries, in X's form (triples and DataFrames keep X's order
+        of rows; triples have the shape of X).
 
     Examples
     --------
@@ -220,10 +266,14 @@ def per_user_split(X: RatingsLike, test_size: float | None = None,
 
 class KFold:
     """K-fold cross-validation over the entries of ratings (the stored entries of a
-    sparse matrix, or the rows of a (users, items, values) triple).
+    sparse matrix, the rows of a (users, items, values) triple or of a DataFrame).
 
     Entries are split into ``n_splits`` folds of sizes differing by at most one; each
     fold is the test part once, the other entries being the training part.
+    :meth:`folds` yields the parts themselves; :meth:`split` yields their positions,
+    as scikit-learn's splitters do, so a ``KFold`` is a ``cv=`` of ``GridSearchCV`` and
+    ``RandomizedSearchCV`` (with the ratings as a DataFrame, one rating per row, which
+    scikit-learn indexes by row).
 
     Parameters
     ----------
@@ -231,16 +281,19 @@ class KFold:
         At least 2, and at most the number of entries.
     shuffle : bool, default=True
         Assign entries to folds at random; if False, folds are consecutive runs of
-        entries in row-major (user, item) order (a triple's: in its order).
+        entries in row-major (user, item) order (a triple's or a DataFrame's: in its
+        order).
     random_state : int, numpy Generator or None, default=None
-        Used only when ``shuffle`` is True.
+        Used only when ``shuffle`` is True.  An int gives the same folds at every call.
 
     Examples
     --------
     >>> import scipy.sparse as sp
     >>> from fastmf.model_selection import KFold
     >>> X = sp.random(100, 50, density=0.1, format="csr", random_state=0)
-    >>> [test.nnz for train, test in KFold(n_splits=3, random_state=0).split(X)]
+    >>> [test.nnz for train, test in KFold(n_splits=3, random_state=0).folds(X)]
+    [167, 167, 166]
+    >>> [len(test) for train, test in KFold(n_splits=3, random_state=0).split(X)]
     [167, 167, 166]
     """
 
@@ -252,17 +305,39 @@ class KFold:
         self.shuffle = bool(shuffle)
         self.random_state = random_state
 
-    def get_n_splits(self, X: RatingsLike | None = None) -> int:
-        """Number of (train, test) pairs that :meth:`split` yields."""
+    def __repr__(self) -> str:
+        return (f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, "
+                f"random_state={self.random_state!r})")
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """Number of (train, test) pairs that :meth:`split` and :meth:`folds` yield."""
         return self.n_splits
 
-    def split(self, X: RatingsLike) -> Iterator[tuple[Any, Any]]:
-        """Yield ``n_splits`` (train, test) pairs in X's form (CSR matrices or triples),
-        each a partition of X's entries.
+    def split(self, X: Any, y: Any = None, groups: Any = None,
+              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``n_splits`` (train, test) pairs of positions (int64 arrays) of X's
+        entries: rows of a DataFrame or a triple, stored entries of a sparse matrix in
+        CSR order.  ``y`` and ``groups`` are ignored (scikit-learn's signature).
 
         The folds are drawn when ``split`` is called, so the input is validated at once.
         """
+        fold = self._fold_of(_Entries(X))
+        positions = np.arange(fold.size)
+        return ((positions[fold != f], positions[fold == f]) for f in range(self.n_splits))
+
+    def folds(self, X: RatingsLike) -> Iterator[tuple[Any, Any]]:
+        """Yield ``n_splits`` (train, test) pairs in X's form (CSR matrices, triples that
+        keep the shape of X, or DataFrames), each a partition of X's entries.
+
+        The folds are drawn when ``folds`` is called, so the input is validated at once.
+        """
         entries = _Entries(X)
+        fold = self._fold_of(entries)
+        return ((entries.take(fold != f), entries.take(fold == f))
+                for f in range(self.n_splits))
+
+    def _fold_of(self, entries: _Entries) -> np.ndarray:
+        """The fold of each entry."""
         nnz = entries.n
         if self.n_splits > nnz:
             raise ValueError(
@@ -271,10 +346,4 @@ class KFold:
         fold = np.arange(nnz) * self.n_splits // nnz       # sizes differ by at most one
         if self.shuffle:
             fold = check_random_state(self.random_state).permutation(fold)
-        return self._folds(entries, fold)
-
-    def _folds(self, entries: _Entries, fold: np.ndarray,
-               ) -> Iterator[tuple[Any, Any]]:
-        for f in range(self.n_splits):
-            is_test = fold == f
-            yield entries.take(~is_test), entries.take(is_test)
+        return fold

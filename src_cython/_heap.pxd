@@ -83,13 +83,12 @@ cdef inline void heap_push(slots_t tag, floating *hs, int64_t *hi, Py_ssize_t si
     """Add (s, i) to a heap holding `size` entries (room for one more is assumed; with
     Indexed, s must be hs[i])."""
     cdef Py_ssize_t pos = size
-    cdef Py_ssize_t parent
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not ranks_below(s, i, heap_score(tag, hs, hi, parent), hi[parent]):
-            break
+    cdef Py_ssize_t parent = (pos - 1) // 2
+    # sift up: every parent that ranks above (s, i) moves down (the root ranks lowest)
+    while pos > 0 and ranks_below(s, i, heap_score(tag, hs, hi, parent), hi[parent]):
         _move(tag, hs, hi, pos, parent)
         pos = parent
+        parent = (pos - 1) // 2
     _place(tag, hs, hi, pos, s, i)
 
 

@@ -363,7 +363,8 @@ def test_als_recovers_low_rank_signal():
     users, items = pairs // n_items, pairs % n_items
     values = 3 + (u[users] * v[items]).sum(1) + 0.1 * rng.normal(size=pairs.size)
     test = rng.random(pairs.size) < 0.1
-    model = MatrixFactorization(8, solver="als", epochs=15, l2=1.0, random_state=0)
+    model = MatrixFactorization(8, solver="als", epochs=15, l2=1.0, weighted_l2=False,
+                                random_state=0)
     model.fit((users[~test], items[~test], values[~test]))
     rmse = np.sqrt(np.mean((model.predict(users[test], items[test]) - values[test]) ** 2))
     assert rmse < 0.25 * np.std(values[test])

@@ -128,7 +128,8 @@ def test_zero_epochs_keeps_initial_parameters(ratings):
 
 
 def test_no_biases_means_pure_dot_product(ratings):
-    model = MatrixFactorization(4, epochs=3, biases=False, random_state=0).fit(ratings)
+    model = MatrixFactorization(4, epochs=3, biases=False, clip=False,
+                                random_state=0).fit(ratings)
     assert model.global_bias_ == 0 and not model.user_bias_.any() and not model.item_bias_.any()
     u, i = ratings.nonzero()
     expected = np.einsum("ij,ij->i", model.user_factors_[u], model.item_factors_[i])

@@ -36,16 +36,14 @@ def test_fit_evaluate_recommend(ratings_file, tmp_path, capsys):
     out = capsys.readouterr().out
     u = np.searchsorted(model.user_ids_, pairs[:, 0])
     i = np.searchsorted(model.item_ids_, pairs[:, 1])
-    rmse = np.sqrt(np.mean((model.predict(u, i) - ratings) ** 2))
+    rmse = np.sqrt(np.mean((model.predict(u, i, raw_ids=False) - ratings) ** 2))
     assert f"RMSE    : {rmse:.5f}" in out
-    assert f"{len(pairs):,} scored, 0 skipped" in out
+    assert f"{len(pairs):,} scored, 0 of users or items the model does not know" in out
 
     user = int(pairs[0, 0])
     assert main(["recommend", str(model_path), "--user", str(user), "-n", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    scores = model.predict(np.full(model.item_ids_.size, np.searchsorted(model.user_ids_,
-                                                                         user)),
-                           np.arange(model.item_ids_.size))
+    scores = model.predict(np.full(model.item_ids_.size, user), model.item_ids_)
     best = model.item_ids_[np.argsort(-scores, kind="stable")[:3]]
     assert [int(line.split()[2]) for line in lines] == best.tolist()
 

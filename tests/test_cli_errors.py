@@ -109,6 +109,11 @@ def _bad_arguments():
         (["evaluate", "{api.npz}", r], "no mapping of raw ids"),
         # recommend
         (["recommend", m, "--user", "99999"], "not in the model"),
+        (["recommend", m, "--user", "x"], "not an integer id"),
+        (["similar", m, "--item", "99999"], "not in the model"),
+        (["similar", m, "--item", "1", "-n", "0"], "-n must be >= 1"),
+        (["similar", "{api.npz}", "--item", "1"], "no mapping of raw ids"),
+        (["recommend", "{api.npz}", "--user", "999", "--no-raw-ids"], "not in the model"),
         (["recommend", m, "--user", "1", "-n", "0"], "-n must be >= 1"),
         (["recommend", m, "--user", "1", "-n", "-5"], "-n must be >= 1"),
         (["recommend", "{api.npz}", "--user", "1"], "no mapping of raw ids"),
@@ -139,8 +144,8 @@ def _bad_arguments():
 _USAGE = [
     [], ["bogus"], ["fit"], ["fit", "a", "--factors", "x"], ["fit", "a", "--solver", "nope"],
     ["fit", "a", "--epochs", "1.5"], ["fit", "a", "--unknown"], ["evaluate", "m"],
-    ["recommend", "m"], ["recommend", "m", "--user", "x"], ["recommend", "m", "--user", "1",
-                                                            "-n", "1e12"],
+    ["recommend", "m"], ["recommend", "m", "--user", "1", "-n", "1e12"],
+    ["similar", "m"], ["evaluate", "m", "t", "-k", "many"],
     ["config", "extra"], ["demo", "--ratings", "many"], ["demo", "a", "b"],
 ]
 
@@ -186,8 +191,8 @@ def test_huge_n_lists_every_item(files, capsys):
 
 
 def test_warnings_are_one_line(files, capsys):
-    assert main(["fit", str(files["ratings"]), "--epochs", "1", "--threads", "100000",
-                 "-o", str(files["dir"] / "t.npz")]) == 0
+    assert main(["fit", str(files["ratings"]), "--epochs", "1", "--factors", "3",
+                 "--threads", "100000", "-o", str(files["dir"] / "t.npz")]) == 0
     err = capsys.readouterr().err
     from fastmf._kernels import _parallel
     if _parallel.openmp_enabled():
@@ -200,6 +205,6 @@ def test_ctrl_c_is_one_line_with_status_130(files, capsys, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "evaluate_command", interrupted)
+    monkeypatch.setattr(cli._commands, "evaluate", interrupted)
     assert main(["evaluate", str(files["model"]), str(files["ratings"])]) == 130
     assert capsys.readouterr().err == "fastmf evaluate: interrupted\n"

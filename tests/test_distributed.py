@@ -166,14 +166,17 @@ def test_string_ids_are_mapped_and_kept(client, tmp_path):
                         local.item_bias_])
 
     # an ordinary fitted model: predict, recommend, save and load with the id maps
-    assert model.predict([0, 1], [2, 3]).shape == (2,)
-    top, _ = model.recommend([0, 1], n=3)
-    assert top.shape == (2, 3)
+    assert model.predict([0, 1], [2, 3], raw_ids=False).shape == (2,)
+    np.testing.assert_array_equal(model.predict(["user-000", "user-001"],
+                                                ["item-002", "item-003"]),
+                                  model.predict([0, 1], [2, 3], raw_ids=False))
+    top, _ = model.recommend(["user-000", "user-001"], n=3)     # raw ids in and out
+    assert top.shape == (2, 3) and str(top[0, 0]).startswith("item-")
     model.save(tmp_path / "m.npz")
     loaded = fastmf.load(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.user_ids_, model.user_ids_)
-    np.testing.assert_array_equal(loaded.predict([0, 1], [2, 3]),
-                                  model.predict([0, 1], [2, 3]))
+    np.testing.assert_array_equal(loaded.predict(["user-000"], ["item-002"]),
+                                  model.predict(["user-000"], ["item-002"]))
 
 
 def test_parquet_input_and_named_columns(client, tmp_path):

@@ -177,12 +177,12 @@ def test_ranking_metric_matches_slow(name, num_threads, dtype, monkeypatch):
     model = stand_in_model(rng, 40, 70, dtype=dtype)
     train, test = split_matrices(rng, 40, 70)
     for k in (1, 5, 80):                                      # 80 > items available
-        got = METRICS[name](model, test, k=k, train=train, num_threads=num_threads)
+        got = METRICS[name](model, test=test, k=k, train=train, num_threads=num_threads)
         assert got == pytest.approx(slow_metric(name, model, test, k, train), rel=1e-12)
-    got = METRICS[name](model, test, k=5, num_threads=num_threads)
+    got = METRICS[name](model, test=test, k=5, num_threads=num_threads)
     assert got == pytest.approx(slow_metric(name, model, test, 5, None), rel=1e-12)
     test = add_overlap(rng, train, test)
-    got = METRICS[name](model, test, k=5, train=train, num_threads=num_threads)
+    got = METRICS[name](model, test=test, k=5, train=train, num_threads=num_threads)
     assert got == pytest.approx(slow_metric(name, model, test, 5, train), rel=1e-12)
 
 
@@ -204,9 +204,9 @@ def test_roc_auc_per_user_matches_slow(num_threads, integer, dtype, monkeypatch)
     model = stand_in_model(rng, 35, 60, integer=integer, dtype=dtype)
     train, test = split_matrices(rng, 35, 60)
     test = add_overlap(rng, train, test)
-    got = roc_auc_per_user(model, test, train=train, num_threads=num_threads)
+    got = roc_auc_per_user(model, test=test, train=train, num_threads=num_threads)
     assert got == pytest.approx(slow_auc_per_user(model, test, train), rel=1e-12)
-    got = roc_auc_per_user(model, test, num_threads=num_threads)
+    got = roc_auc_per_user(model, test=test, num_threads=num_threads)
     assert got == pytest.approx(slow_auc_per_user(model, test, None), rel=1e-12)
 
 
@@ -217,9 +217,9 @@ def test_model_without_item_bias_and_perfect_model():
                          shape=(n_users, n_items))
     model = SimpleNamespace(user_factors_=np.eye(n_users, 12),
                             item_factors_=np.eye(n_items, 12))
-    assert precision_at_k(model, test, k=1) == 1.0
-    assert ndcg_at_k(model, test, k=3) == 1.0
-    assert roc_auc_per_user(model, test) == 1.0
+    assert precision_at_k(model, test=test, k=1) == 1.0
+    assert ndcg_at_k(model, test=test, k=3) == 1.0
+    assert roc_auc_per_user(model, test=test) == 1.0
 
 
 def test_ranking_metric_validation():
@@ -227,14 +227,14 @@ def test_ranking_metric_validation():
     model = stand_in_model(rng, 5, 8)
     test = sp.csr_matrix(np.eye(5, 8))
     with pytest.raises(ValueError, match="k must be >= 1"):
-        precision_at_k(model, test, k=0)
+        precision_at_k(model, test=test, k=0)
     with pytest.raises(ValueError, match=r"test must have shape \(5, 8\)"):
-        recall_at_k(model, sp.csr_matrix((5, 9)))
+        recall_at_k(model, test=sp.csr_matrix((5, 9)))
     with pytest.raises(ValueError, match=r"train must have shape \(5, 8\)"):
-        ndcg_at_k(model, test, train=sp.csr_matrix((4, 8)))
+        ndcg_at_k(model, test=test, train=sp.csr_matrix((4, 8)))
     with pytest.raises(TypeError, match="test must be a scipy.sparse"):
-        map_at_k(model, np.eye(5, 8))
+        map_at_k(model, test=np.eye(5, 8))
     with pytest.raises(TypeError, match="has no item_factors_"):
-        precision_at_k(SimpleNamespace(user_factors_=np.ones((5, 3))), test)
+        precision_at_k(SimpleNamespace(user_factors_=np.ones((5, 3))), test=test)
     with pytest.raises(ValueError, match="no relevant entries"):
-        precision_at_k(model, sp.csr_matrix((5, 8)))
+        precision_at_k(model, test=sp.csr_matrix((5, 8)))

@@ -63,8 +63,12 @@ def test_model_file_error_is_a_value_error():
     ({"user_factors": np.full((50, 8), np.nan, np.float32)}, "NaN"),
     ({"item_bias": np.full(40, np.inf, np.float32)}, "NaN or infinite"),
     ({"user_factors": None}, "no 'user_factors'"),
-    ({"user_ids": np.arange(49)}, "user_ids"),                             # too few ids
-    ({"item_ids": np.arange(40)[::-1].copy()}, "sorted"),
+    ({"user_ids": np.arange(49), "item_ids": np.arange(40)}, "user_ids"),  # too few ids
+    ({"user_ids": np.arange(50), "item_ids": np.arange(40) % 39}, "more than once"),
+    ({"item_ids": np.arange(40)}, "one axis only"),
+    ({"meta": {"rating_range": [5.0, 1.0]}}, "not a range"),
+    ({"meta": {"rating_range": [1.0, "5"]}}, "rating_range"),
+    ({"meta": {"rating_range": 3}}, "rating_range"),
     ({"meta": {"params": {"factors": 8, "bogus": 1}}}, "unknown parameters"),
     ({"meta": {"params": {"factors": 4}}}, "factors=4"),
     ({"meta": {"params": {"factors": "8"}}}, "invalid parameters"),

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from fastmf import MatrixFactorization
+from fastmf.data import Triples
 from fastmf.model_selection import KFold, per_user_split, train_test_split
 
 
@@ -120,7 +122,7 @@ def test_kfold(shuffle):
     rng = np.random.default_rng()
     X = random_matrix(rng)
     snap = snapshot(X)
-    folds = list(KFold(n_splits=4, shuffle=shuffle, random_state=1).split(X))
+    folds = list(KFold(n_splits=4, shuffle=shuffle, random_state=1).folds(X))
     assert_unchanged(X, snap)
     assert len(folds) == 4
     tests = [positions(te) for _, te in folds]
@@ -237,7 +239,7 @@ def test_kfold_of_triples_follows_the_matrix_folds(shuffle):
     X = sp.csr_matrix(random_matrix(rng))
     triple = triples_of(X)
     folds = KFold(n_splits=4, shuffle=shuffle, random_state=3)
-    for (train, test), (m_train, m_test) in zip(folds.split(triple), folds.split(X),
+    for (train, test), (m_train, m_test) in zip(folds.folds(triple), folds.folds(X),
                                                 strict=True):
         assert_triple_partition(triple, train, test)
         np.testing.assert_array_equal(test[2], triples_of(m_test)[2])
@@ -260,3 +262,70 @@ def test_triples_are_validated():
         per_user_split((x + 0.5, x, x))
     with pytest.raises(ValueError, match="larger than the 10 ratings"):
         next(KFold(n_splits=11).split((x, x, x)))
+
+
+# ---------------------------------------------------------------- shapes and DataFrames
+def test_parts_of_triples_keep_the_shape_of_the_whole():
+    """A model fitted on a training part sized itself from the part's largest ids, so an
+    id seen only in the test part broke predict ("items contains index 1681, but the
+    model knows only 1681")."""
+    users = np.array([0, 1, 2, 3, 4, 5])
+    items = np.array([0, 1, 2, 3, 4, 9])
+    values = np.arange(6.0)
+    for X in [(users, items, values), Triples(users, items, values, shape=(8, 12))]:
+        whole = getattr(X, "shape", (6, 10))
+        parts = [*train_test_split(X, test_size=1, random_state=0),
+                 *per_user_split(X, random_state=0),
+                 *next(KFold(n_splits=3, random_state=0).folds(X))]
+        for part in parts:
+            assert isinstance(part, Triples) and part.shape == whole
+        train, test = train_test_split(X, test_size=3, random_state=1)
+        model = MatrixFactorization(2, epochs=2, random_state=0).fit(train)
+        assert model.user_factors_.shape[0] == whole[0]
+        assert model.item_factors_.shape[0] == whole[1]
+        model.predict(test[0], test[1])                  # every test id has a row
+
+
+def test_string_id_triples_split_as_they_are():
+    users, items = np.array(["a", "b", "c", "a"]), np.array(["x", "y", "x", "y"])
+    train, test = train_test_split((users, items, np.ones(4)), test_size=1, random_state=0)
+    assert not isinstance(train, Triples) and len(train[0]) == 3
+    assert sorted(np.concatenate([train[0], test[0]]).tolist()) == sorted(users.tolist())
+
+
+def test_dataframes_split_by_row():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"user": ["a", "b", "c", "a", "b", "c"], "item": [1, 1, 2, 2, 3, 3],
+                       "rating": np.arange(6.0)})
+    train, test = train_test_split(df, test_size=2, random_state=0)
+    assert len(train) == 4 and len(test) == 2
+    assert sorted(train.index.tolist() + test.index.tolist()) == list(range(6))
+    train, test = per_user_split(df, test_items=1, random_state=0)
+    assert sorted(test["user"].tolist()) == ["a", "b", "c"]
+    folds = list(KFold(n_splits=3, random_state=0).folds(df))
+    assert sorted(sum((t.index.tolist() for _, t in folds), [])) == list(range(6))
+
+
+@pytest.mark.parametrize("make", ["matrix", "triples", "frame"])
+def test_kfold_split_yields_positions_that_match_folds(make):
+    """scikit-learn's splitter protocol: split(X, y, groups) yields positions."""
+    rng = np.random.default_rng()
+    X = sp.csr_matrix(random_matrix(rng))
+    if make != "matrix":
+        X = triples_of(X)
+    if make == "frame":
+        pd = pytest.importorskip("pandas")
+        X = pd.DataFrame({"u": X[0], "i": X[1], "r": X[2]})
+    cv = KFold(n_splits=3, random_state=5)
+    assert cv.get_n_splits(X, None, None) == 3
+    split = list(cv.split(X, None, groups=None))
+    for (train_pos, test_pos), (_, test) in zip(split, cv.folds(X), strict=True):
+        assert train_pos.dtype == np.int64 and np.intersect1d(train_pos, test_pos).size == 0
+        n = X.nnz if make == "matrix" else len(X) if make == "frame" else len(X[0])
+        assert train_pos.size + test_pos.size == n
+        if make == "frame":
+            assert X.iloc[test_pos].equals(test)
+        elif make == "triples":
+            np.testing.assert_array_equal(X[2][test_pos], test[2])
+        else:
+            np.testing.assert_array_equal(np.sort(X.data[test_pos]), np.sort(test.data))

@@ -23,6 +23,34 @@ def test_equals_recommend_for_every_user(loss, batch_size):
     np.testing.assert_array_equal(plain[0], model.recommend(users, 8)[0])
 
 
+def test_exclude_takes_the_forms_recommend_takes():
+    """Ratings by id, and a matrix from before partial_fit grew the model, exclude the
+    same items as in recommend."""
+    X = random_ratings(40, 30, 0.3, seed=None)
+    model = MatrixFactorization(4, epochs=2, random_state=0).fit(X)
+    coo = X.tocoo()
+    new = (np.array([40, 40]), np.array([0, 30]), np.array([4.0, 2.0]))   # a user, an item
+    model.partial_fit(new, epochs=1)
+    users = np.arange(41)
+    want = model.recommend(users, 6, exclude=X)
+    for exclude in (X, (coo.row, coo.col)):          # 40 x 30: the model is 41 x 31
+        got = model.recommend_all(6, exclude=exclude, batch_size=8)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert not (model.recommend_all(6, exclude=X)[0][:40] == model.recommend_all(6)[0][:40]).all()
+
+
+def test_a_raw_id_model_gives_item_rows():
+    users = np.array(["a", "b", "b", "c"])
+    items = np.array(["x", "x", "y", "z"])
+    model = MatrixFactorization(1, epochs=2, random_state=0).fit(
+        (users, items, np.array([5.0, 3.0, 4.0, 1.0])))
+    ids, scores = model.recommend_all(2, exclude=(users, items))
+    raw, raw_scores = model.recommend(model.user_ids_, n=2, exclude=(users, items))
+    np.testing.assert_array_equal(np.where(ids >= 0, model.item_ids_[ids], ""), raw)
+    np.testing.assert_array_equal(scores, raw_scores)
+
+
 def test_writes_into_memory_mapped_output(tmp_path):
     X = random_ratings(60, 50, 0.2, seed=None)
     model = MatrixFactorization(4, epochs=2, random_state=1, dtype=np.float32).fit(X)
@@ -53,8 +81,10 @@ def test_bad_arguments_raise_clear_errors():
         model.recommend_all(4, out=np.empty((30, 4)))
     with pytest.raises(ValueError, match="batch_size"):
         model.recommend_all(4, batch_size=0)
-    with pytest.raises(ValueError, match=r"exclude must have shape \(30, 20\)"):
-        model.recommend_all(4, exclude=sp.csr_matrix((29, 20)))
+    with pytest.raises(ValueError, match="exclude has 31 rows: give the full users x items"):
+        model.recommend_all(4, exclude=sp.csr_matrix((31, 20)))
+    with pytest.raises(ValueError, match="it must have at most 20 columns"):
+        model.recommend_all(4, exclude=sp.csr_matrix((30, 21)))
     with pytest.raises(ValueError, match="user_factors must have shape"):
         rec.recommend_all(np.zeros((5, 2)), model.item_factors_)
 

@@ -62,10 +62,12 @@ def test_recommend_argument_errors(ratings):
     model = MatrixFactorization(3, epochs=1, random_state=0).fit(ratings)
     with pytest.raises(ValueError, match="exactly one of users and new_users"):
         model.recommend()
-    with pytest.raises(ValueError, match="exclude must have shape"):
-        model.recommend([0], exclude=ratings[:5])
+    with pytest.raises(ValueError, match="at most 40 columns"):
+        model.recommend([0], exclude=sp.csr_matrix((60, 41)))
+    with pytest.raises(ValueError, match="at most 60 rows"):
+        model.recommend([0, 1], exclude=sp.csr_matrix((61, 40)))
     with pytest.raises(ValueError, match="users contains index"):
-        model.recommend([ratings.shape[0]])
+        model.set_params(unknown="raise").recommend([ratings.shape[0]])
     with pytest.raises(ValueError, match="columns"):
         model.recommend(new_users=sp.csr_matrix((2, ratings.shape[1] + 1)))
     with pytest.raises(AttributeError, match="not fitted"):
@@ -122,7 +124,7 @@ def test_transform_is_the_regularised_least_squares_solve(solver, weighted):
 def test_transform_recovers_a_known_user():
     X = random_ratings(60, 40, 0.3, seed=None)
     model = MatrixFactorization(4, solver="als", epochs=2, l2=1e-9, l2_bias=1e-9,
-                                random_state=0, dtype=np.float64).fit(X)
+                                weighted_l2=False, random_state=0, dtype=np.float64).fit(X)
     rng = np.random.default_rng()
     p, b = rng.normal(size=4), 0.7
     y = model.global_bias_ + b + model.item_bias_ + model.item_factors_ @ p
@@ -152,7 +154,8 @@ def test_transform_implicit_uses_the_gram_form():
     X = random_ratings(50, 30, 0.3, seed=None)
     X.data[:] = 1.0
     model = MatrixFactorization(3, solver="als", feedback="implicit", alpha=2.0, l2=0.5,
-                                epochs=2, random_state=0, dtype=np.float64).fit(X)
+                                weighted_l2=False, epochs=2, random_state=0,
+                                dtype=np.float64).fit(X)
     factors, _ = model.transform(X[:4])
     Y = model.item_factors_
     for r in range(4):

@@ -68,8 +68,9 @@ def test_early_stopping_needs_validation(ratings):
 def test_validation_checks(ratings):
     big = sp.random(ratings.shape[0] + 5, ratings.shape[1], density=0.1, format="csr",
                     random_state=0)
-    with pytest.raises(ValueError, match="validation users contains index"):
-        MatrixFactorization(epochs=1).fit(ratings, validation=big)
+    with pytest.raises(ValueError, match="validation ratings hold users or items that the "
+                                         "training ratings lack"):
+        MatrixFactorization(epochs=1, unknown="raise").fit(ratings, validation=big)
     with pytest.raises(ValueError, match="not available for feedback='implicit'"):
         MatrixFactorization(solver="als", feedback="implicit", epochs=1).fit(
             ratings, validation=ratings)

@@ -111,7 +111,7 @@ def test_logistic_accepts_both_label_conventions():
 
 
 def test_predict_checks(ratings):
-    model = _fit(ratings)
+    model = _fit(ratings).set_params(unknown="raise")
     n_users, n_items = ratings.shape
     with pytest.raises(ValueError, match=f"users contains index {n_users}"):
         model.predict([0, n_users], [0, 1])

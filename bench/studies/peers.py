@@ -144,7 +144,7 @@ def implicit_als(split, iterations, repeats, solvers=("cg", "cholesky")) -> list
                     epochs=iterations, num_threads=threads, random_state=0,
                     init_scale=0.01)
                 seconds = _timed(lambda: model.fit(train))
-                p10 = precision_at_k(model, test, 10, train=train)
+                p10 = precision_at_k(model, test=test, train=train, k=10)
                 return _row(group, "fastmf", threads, iterations, seconds,
                             updates_per_s=train.nnz * iterations / seconds,
                             precision_at_10=p10)
@@ -163,8 +163,8 @@ def implicit_als(split, iterations, repeats, solvers=("cg", "cholesky")) -> list
                         num_threads=threads, random_state=0)
                     model.cg_steps = 3
                     seconds = _timed(lambda: model.fit(train, show_progress=False))
-                p10 = precision_at_k(as_model(model.user_factors, model.item_factors), test,
-                                     10, train=train)
+                p10 = precision_at_k(as_model(model.user_factors, model.item_factors),
+                                     test=test, train=train, k=10)
                 return _row(group, "implicit", threads, iterations, seconds,
                             updates_per_s=train.nnz * iterations / seconds,
                             precision_at_10=p10)

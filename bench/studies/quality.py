@@ -274,8 +274,8 @@ def holdout_split(train: sp.csr_matrix, fraction: float = 0.2, seed: int = 0):
 def ranking_metrics(model, train, test, threads: int = 1) -> dict[str, float]:
     """Mean recall@20 and ndcg@20 (``fastmf.metrics``) over users with a test item,
     ranking all items except the user's ``train`` items."""
-    return {"recall": recall_at_k(model, test, K, train=train, num_threads=threads),
-            "ndcg": ndcg_at_k(model, test, K, train=train, num_threads=threads)}
+    return {"recall": recall_at_k(model, test=test, train=train, k=K, num_threads=threads),
+            "ndcg": ndcg_at_k(model, test=test, train=train, k=K, num_threads=threads)}
 
 
 def fit_fastmf_implicit(config: dict, train: sp.csr_matrix, threads: int,

@@ -52,8 +52,8 @@ if available:
     start = time.perf_counter()
     model.fit(train)
     seconds = time.perf_counter() - start
-    recall = recall_at_k(model, test, 20, train=train)
-    ndcg = ndcg_at_k(model, test, 20, train=train)
+    recall = recall_at_k(model, test=test, train=train, k=20)
+    ndcg = ndcg_at_k(model, test=test, train=train, k=20)
     print(f"k=128: fit {seconds:.1f} s, recall@20 {recall:.4f}, ndcg@20 {ndcg:.4f}")
 
     # %%

@@ -33,8 +33,8 @@ for solver in ("cholesky", "cg"):
 
     def record(sweep, model, metrics, points=points, start=start):
         elapsed = time.perf_counter() - start
-        points.append((sweep, elapsed, recall_at_k(model, test, 10, train=train),
-                       ndcg_at_k(model, test, 10, train=train)))
+        points.append((sweep, elapsed, recall_at_k(model, test=test, train=train, k=10),
+                       ndcg_at_k(model, test=test, train=train, k=10)))
 
     model = fastmf.MatrixFactorization(32, solver="als", feedback="implicit", alpha=10.0,
                                        l2=1.0, epochs=8, linear_solver=solver,

@@ -45,7 +45,7 @@ def fit(
     *,
     n_user_blocks: int = 2,
     n_item_blocks: int = 2,
-    columns: Sequence[str] = ("user", "item", "value"),
+    columns: Sequence[str] | None = None,
     initial: Sequence[np.ndarray] | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 5,
@@ -69,7 +69,9 @@ def fit(
         rows, or row blocks of the users x items matrix stacked in order (then rows and
         columns are the indices).  DataFrame ids may be ints or strings: they are mapped
         to contiguous indices in sorted order, kept as ``model.user_ids_`` and
-        ``model.item_ids_``.  A (user, item) pair may appear only once.
+        ``model.item_ids_``, and the fitted model's methods take and return raw ids
+        (``raw_ids``), as after ``fit`` on a DataFrame.  A (user, item) pair may appear
+        only once.
     model : MatrixFactorization
         Holds the parameters (``solver="als"``; explicit, implicit or logistic); fitted
         in place and returned.  ``num_threads`` is the number of OpenMP threads of each
@@ -79,8 +81,10 @@ def fit(
     n_user_blocks, n_item_blocks : int, default=2
         Blocks per side (P and Q).  More blocks than worker threads lets Dask balance
         the load; more blocks also means more, smaller messages.
-    columns : (str, str, str), default=("user", "item", "value")
-        Names of the user, item and value columns of a DataFrame or Parquet input.
+    columns : (str, str, str) or None, default=None
+        Names of the user, item and value columns of a DataFrame or Parquet input;
+        ``None``: ``model.columns``, or when that is None too the first three columns
+        (as :meth:`fastmf.MatrixFactorization.fit` reads a DataFrame).
     initial : (user_factors, item_factors, user_bias, item_bias), optional
         Starting parameters (copied).  By default they are drawn from
         ``model.random_state`` exactly as :meth:`fastmf.MatrixFactorization.fit` draws them.
@@ -157,6 +161,8 @@ def fit(
                                      pure=False).result()
     for note in notes:                         # e.g. num_threads clamped on the worker
         warnings.warn(f"on a worker: {note}", RuntimeWarning, stacklevel=2)
+    if columns is None:
+        columns = params.columns
     layout = _Layout(client, data, columns, P, Q, params, cfg, key)
     mu = global_bias_of_mean(params, layout.mean)
     signature = {"n_users": layout.n_users, "n_items": layout.n_items,
@@ -216,12 +222,10 @@ def fit(
         finish_sweep(*pending)
 
     final = layout.collect(users, items)
-    publish(model, WorkingState(final, mu, n_threads, history, None).state(params))
-    for name, ids in (("user_ids_", layout.user_ids), ("item_ids_", layout.item_ids)):
-        if ids is None:
-            model.__dict__.pop(name, None)
-        else:
-            setattr(model, name, ids)
+    facts = {"user_ids": layout.user_map, "item_ids": layout.item_map}
+    if cfg.model == "explicit":
+        facts["rating_range"] = layout.rating_range
+    publish(model, WorkingState(final, mu, n_threads, history, None, facts).state(params))
     return model
 
 
@@ -239,7 +243,8 @@ class _Layout:
                  cfg: _als.ALSConfig, key: str) -> None:
         self.client, self.P, self.Q, self.key = client, P, Q, key
         self.dtype = params.dtype
-        source = _input.open_source(client, data, tuple(columns))
+        source = _input.open_source(client, data,
+                                    None if columns is None else tuple(columns))
         self._map_ids(source)
         self._read(source, cfg)
         self._build()
@@ -248,7 +253,7 @@ class _Layout:
     def _map_ids(self, source: _input.Source) -> None:
         client, key = self.client, self.key
         if source.kind == "csr":
-            self.user_ids = self.item_ids = None
+            self.user_ids = self.item_ids = self.user_map = self.item_map = None
             self._id_futures = (None, None)
             self.n_users, self.n_items = source.n_users, source.n_items
             self.offsets = source.row_offsets
@@ -263,6 +268,7 @@ class _Layout:
                                               kind=f"ids-merge-{side}", token=key))
         self._id_futures = tuple(futures)
         user_map, item_map = client.gather(futures)
+        self.user_map, self.item_map = user_map, item_map
         self.user_ids, self.item_ids = np.array(user_map.ids), np.array(item_map.ids)
         self.n_users, self.n_items = len(user_map), len(item_map)
         self.offsets = [0] * len(source.parts)
@@ -298,6 +304,7 @@ class _Layout:
                 raise ValueError("loss='logistic' needs binary labels in {0, 1} or "
                                  f"{{-1, +1}}; the ratings hold {labels[:6]}")
         self.mean = sum(s["sum"] for s in stats) / self.nnz
+        self.rating_range = (min(s["min"] for s in stats), max(s["max"] for s in stats))
 
     def _build(self) -> None:
         client, key, P, Q = self.client, self.key, self.P, self.Q

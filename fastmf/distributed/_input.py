@@ -36,7 +36,7 @@ class Source:
 
     parts: list                   # futures of pandas DataFrames or sparse matrices
     kind: str                     # "frame" or "csr"
-    columns: tuple[str, str, str]
+    columns: tuple[str, str, str] | None     # None for CSR blocks
     n_users: int | None = None    # known up front for "csr"
     n_items: int | None = None
     row_offsets: list | None = None
@@ -63,6 +63,8 @@ def open_source(client, data, columns) -> Source:
         n = max(1, min(len(data) // 100_000 + 1, 64))
         data = dd.from_pandas(data, npartitions=n)
     if isinstance(data, dd.DataFrame):
+        if columns is None:              # as MatrixFactorization.fit reads a DataFrame
+            columns = tuple(data.columns[:3])
         _check_columns(data, columns)
         parts = client.compute(data[list(columns)].to_delayed())
         return Source(parts=parts, kind="frame", columns=tuple(columns))
@@ -77,7 +79,7 @@ def open_source(client, data, columns) -> Source:
                 raise TypeError(f"ratings must be real numbers, got a block of dtype {b.dtype}")
         offsets = np.concatenate([[0], np.cumsum([b.shape[0] for b in data])]).tolist()
         parts = [client.submit(_as_coo, b, pure=False) for b in data]
-        return Source(parts=parts, kind="csr", columns=tuple(columns),
+        return Source(parts=parts, kind="csr", columns=None,
                       n_users=int(offsets[-1]), n_items=int(widths.pop()),
                       row_offsets=offsets[:-1])
     raise TypeError(
@@ -141,7 +143,8 @@ def triples(part, kind: str, columns, offset: int, user_ids: IdMap | None,
         cols = item_ids.to_index(_column_ids(np.asarray(raw_items)))
         values = np.asarray(part[vcol].to_numpy(dtype=np.float64), dtype=dtype)
     stats = {"n": int(values.size), "sum": float(np.sum(values, dtype=np.float64)),
-             "min": float(values.min()) if values.size else np.inf, "nonfinite": None,
+             "min": float(values.min()) if values.size else np.inf,
+             "max": float(values.max()) if values.size else -np.inf, "nonfinite": None,
              "labels": None}
     bad = ~np.isfinite(values)
     if bad.any():

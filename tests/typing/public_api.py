@@ -28,6 +28,8 @@ else:
 
 Floats = NDArray[np.floating[Any]]
 Ids = np.ndarray[tuple[int, int], np.dtype[np.int64]]
+# a model's ids: row indices (int64), or raw ids of any dtype (raw_ids=)
+ModelIds = np.ndarray[tuple[Any, ...], np.dtype[Any]]
 
 
 def fit_and_serve() -> None:
@@ -42,11 +44,12 @@ def fit_and_serve() -> None:
     assert_type(model.partial_fit(test, epochs=2), fastmf.MatrixFactorization)
     assert_type(model.predict(test[0], test[1]), Floats)
     assert_type(model.decision_function([0, 1], [2, 3]), Floats)
-    ids, scores = model.recommend([0, 1], n=5)
-    assert_type(ids, Ids)
+    ids, scores = model.recommend([0, 1], n=5, exclude=test, raw_ids=False)
+    assert_type(ids, ModelIds)
     assert_type(scores, Floats)
-    assert_type(model.similar_items([3], n=2), tuple[Ids, Floats])
-    assert_type(model.similar_users(np.arange(3), n=2), tuple[Ids, Floats])
+    assert_type(model.similar_items([3], n=2), tuple[ModelIds, Floats])
+    assert_type(model.similar_users(np.arange(3), n=2), tuple[ModelIds, Floats])
+    assert_type(model.score(test), float)
     assert_type(model.transform(test), tuple[Floats, Floats])
     assert_type(model.get_params(), dict[str, Any])
     assert_type(model.set_params(epochs=3), fastmf.MatrixFactorization)
@@ -65,14 +68,16 @@ def evaluate(model: fastmf.MatrixFactorization) -> None:
     assert_type(data.users.get(3), int | None)
     assert_type(data.users.get(3, -1), int)
     train, test = model_selection.per_user_split(data.matrix, test_size=0.2, random_state=0)
-    assert_type(metrics.precision_at_k(model, test, k=10, train=train), float)
-    assert_type(metrics.ndcg_at_k(model, test), float)
-    assert_type(metrics.roc_auc_per_user(model, test, train=train), float)
+    assert_type(metrics.precision_at_k(model, test=test, k=10, train=train), float)
+    assert_type(metrics.ndcg_at_k(model, test=test), float)
+    assert_type(metrics.roc_auc_per_user(model, test=test, train=train), float)
     assert_type(metrics.rmse([1.0, 2.0], [1.5, 2.0]), float)
     assert_type(metrics.roc_auc(labels[2], model.decision_function(labels[0], labels[1])),
                 float)
-    folds = model_selection.KFold(n_splits=3, random_state=0).split(data.matrix)
+    folds = model_selection.KFold(n_splits=3, random_state=0).folds(data.matrix)
     assert_type(folds, Iterator[tuple[Any, Any]])
+    positions = model_selection.KFold(n_splits=3, random_state=0).split(data.matrix)
+    assert_type(positions, Iterator[tuple[np.ndarray, np.ndarray]])
     ids, _ = recommend.recommend(model.user_factors_, model.item_factors_, n=3)
     assert_type(ids, Ids)
 
