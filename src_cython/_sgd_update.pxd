@@ -225,7 +225,8 @@ cdef inline double _walk_ahead(loss_t tag, width_t width, const int32_t *users,
 
     One loop step updates one rating; the two chains take turns by swapping their state
     (position, next score, whether that score is still valid), so the step is written
-    once and the compiler inlines it whole."""
+    once and the compiler inlines it whole.  (The set-up repeats `_walk_direct`'s: done
+    once in `_walk` and passed in, it tipped GCC into leaving `_score` out of line.)"""
     cdef int k = width_of(width, prm.k)
     cdef LossSum loss
     cdef floating lr = <floating> prm.learning_rate
