@@ -4,8 +4,9 @@
 #
 # libomp (LLVM's OpenMP runtime, Apache-2.0 WITH LLVM-exception) comes from the
 # cmeel-libomp wheels on PyPI, pinned below by version and SHA-256 (the digests the
-# index publishes for these files), for both macOS architectures: /tmp/libomp-x86_64
-# and /tmp/libomp-arm64, each with include/omp.h and lib/libomp.dylib.  PyPI never
+# index publishes for these files), for both macOS architectures: $LIBOMP_ROOT/libomp-x86_64
+# and $LIBOMP_ROOT/libomp-arm64 (LIBOMP_ROOT defaults to /tmp, where the cibuildwheel
+# settings in pyproject.toml look), each with include/omp.h and lib/libomp.dylib.  PyPI never
 # replaces the file of a published version, and the checksum is verified before
 # anything is unpacked.  pyproject.toml points CPPFLAGS/LDFLAGS there and sets
 # MACOSX_DEPLOYMENT_TARGET to the minimum macOS these builds support (libomp.dylib's
@@ -17,6 +18,8 @@
 # To move to another version: take the file names and the sha256 digests from
 # https://pypi.org/simple/cmeel-libomp/ and check them against the downloaded files.
 set -euo pipefail
+
+root="${LIBOMP_ROOT:-/tmp}"
 
 LIBOMP_VERSION=21.1.8
 BASE=https://files.pythonhosted.org/packages
@@ -41,11 +44,11 @@ for arch in x86_64 arm64; do
         echo "libomp $arch: sha256 $got, expected $sum" >&2
         exit 1
     fi
-    rm -rf "$work/unpacked" "/tmp/libomp-$arch"
+    rm -rf "$work/unpacked" "$root/libomp-$arch"
     unzip -q "$wheel" 'cmeel.prefix/include/*' 'cmeel.prefix/lib/libomp.dylib' -d "$work/unpacked"
-    mkdir -p "/tmp/libomp-$arch"
-    mv "$work/unpacked/cmeel.prefix/include" "$work/unpacked/cmeel.prefix/lib" "/tmp/libomp-$arch/"
-    test -f "/tmp/libomp-$arch/include/omp.h"
-    test -f "/tmp/libomp-$arch/lib/libomp.dylib"
-    echo "libomp $LIBOMP_VERSION ($arch): /tmp/libomp-$arch"
+    mkdir -p "$root/libomp-$arch"
+    mv "$work/unpacked/cmeel.prefix/include" "$work/unpacked/cmeel.prefix/lib" "$root/libomp-$arch/"
+    test -f "$root/libomp-$arch/include/omp.h"
+    test -f "$root/libomp-$arch/lib/libomp.dylib"
+    echo "libomp $LIBOMP_VERSION ($arch): $root/libomp-$arch"
 done
