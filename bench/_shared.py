@@ -141,6 +141,16 @@ class FitResult:
     rmse: float
 
 
+def _timed_fit(split: RatingSplit, epochs: int, fit, predict) -> FitResult:
+    """Time ``fit()`` alone, then score ``predict(users, items)`` on the test part."""
+    start = time.perf_counter()
+    fit()
+    seconds = time.perf_counter() - start
+    users, items, values = split.test
+    return FitResult(seconds, split.n_train * epochs / seconds,
+                     rmse(values, predict(users, items)))
+
+
 def fit_fastmf(split: RatingSplit, *, factors: int, epochs: int, learning_rate: float,
                l2: float, num_threads: int, init_scale: float = 0.1, dtype=np.float32,
                seed: int = 0) -> FitResult:
@@ -152,12 +162,7 @@ def fit_fastmf(split: RatingSplit, *, factors: int, epochs: int, learning_rate: 
     model = MatrixFactorization(factors, epochs=epochs, learning_rate=learning_rate, l2=l2,
                                 init_scale=init_scale, num_threads=num_threads,
                                 random_state=seed, dtype=dtype)
-    start = time.perf_counter()
-    model.fit(matrix)
-    seconds = time.perf_counter() - start
-    users, items, values = split.test
-    return FitResult(seconds, split.n_train * epochs / seconds,
-                     rmse(values, model.predict(users, items)))
+    return _timed_fit(split, epochs, lambda: model.fit(matrix), model.predict)
 
 
 def surprise_trainset(split: RatingSplit):
@@ -203,12 +208,8 @@ def fit_surprise(split: RatingSplit, *, factors: int, epochs: int, learning_rate
     trainset = surprise_trainset(split) if trainset is None else trainset
     algo = SVD(n_factors=factors, n_epochs=epochs, lr_all=learning_rate, reg_all=l2,
                init_std_dev=init_scale, random_state=seed)
-    start = time.perf_counter()
-    algo.fit(trainset)
-    seconds = time.perf_counter() - start
-    users, items, values = split.test
-    return FitResult(seconds, split.n_train * epochs / seconds,
-                     rmse(values, surprise_predict(algo, trainset, users, items)))
+    return _timed_fit(split, epochs, lambda: algo.fit(trainset),
+                      lambda users, items: surprise_predict(algo, trainset, users, items))
 
 
 def import_libmf():
@@ -237,15 +238,14 @@ def fit_libmf(split: RatingSplit, *, factors: int, epochs: int, eta: float, l2: 
     model = mf.MF(fun=0, k=factors, nr_threads=num_threads, nr_bins=max(26, 2 * num_threads + 1),
                   nr_iters=epochs, eta=eta, lambda_p1=0.0, lambda_q1=0.0, lambda_p2=l2,
                   lambda_q2=l2, quiet=True)
-    start = time.perf_counter()
-    model.fit(data)
-    seconds = time.perf_counter() - start
-    tu, ti, tv = split.test
-    # The binding's C predict reads all user ids, then all item ids (column-major), while
-    # its Python side passes the (n, 2) array on as it is: hand it a Fortran-ordered one.
-    pairs = np.asfortranarray(np.column_stack([tu, ti]).astype(np.float32))
-    predicted = model.predict(pairs)
-    return FitResult(seconds, split.n_train * epochs / seconds, rmse(tv, predicted))
+
+    def predict(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        # The binding's C predict reads all user ids, then all item ids (column-major),
+        # while its Python side passes the (n, 2) array on as it is: a Fortran-ordered one.
+        return model.predict(np.asfortranarray(
+            np.column_stack([users, items]).astype(np.float32)))
+
+    return _timed_fit(split, epochs, lambda: model.fit(data), predict)
 
 
 def as_model(user_factors: np.ndarray, item_factors: np.ndarray) -> SimpleNamespace:
