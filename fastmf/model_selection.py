@@ -26,7 +26,6 @@ seeds the draw.  :class:`KFold` is also a scikit-learn cross-validation splitter
 from __future__ import annotations
 
 import numbers
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ids import encode
+from ._inputs import is_frame
 from ._validation import check_int, check_random_state, index_array
 from .data import Triples
 
@@ -50,7 +50,7 @@ class _Entries:
     def __init__(self, X: Any) -> None:
         self.matrix: sp.csr_matrix | None = None
         self.frame: Any = None
-        if _is_frame(X):
+        if is_frame(X):
             if X.shape[1] < 2:
                 raise ValueError(f"a DataFrame of ratings needs a user and an item column, "
                                  f"got columns {list(X.columns)}")
@@ -118,12 +118,6 @@ class _Entries:
         out = sp.csr_matrix((csr.data[where], csr.indices[where], indptr), shape=csr.shape)
         out.has_sorted_indices = True
         return out
-
-
-def _is_frame(X: Any) -> bool:
-    """A pandas DataFrame (without importing pandas when it is not loaded)."""
-    pd = sys.modules.get("pandas")
-    return pd is not None and isinstance(X, pd.DataFrame)
 
 
 def _n_test(test_size: Any, entries: _Entries) -> int:
