@@ -43,16 +43,19 @@ def exclusion_rows(exclude: Any, s: FittedState, users: np.ndarray, known: np.nd
                 f"exclude has shape {exclude.shape}: it must have at most {n_items} "
                 "columns (the model's items)")
         rows = exclude.shape[0]
-        matrix = _pattern(exclude)
-        if matrix.shape[1] < n_items:
-            matrix = _resized(matrix, (rows, n_items))
         if rows != n_users and rows == m:                   # the requested users' rows
-            return _without_rows(matrix, ~known)
+            return _without_rows(_pattern(exclude, n_items), ~known)
         if rows > n_users:
             raise ValueError(
                 f"exclude has {rows} rows: give the full users x items matrix (at most "
                 f"{n_users} rows, the model's users) or one row per requested user ({m})")
-        full = matrix if rows == n_users else _resized(matrix, (n_users, n_items))
+        # the full matrix: only the requested users' rows are read (users it lacks, from
+        # before partial_fit grew the model, have nothing excluded)
+        have = users < rows
+        if not have.any():
+            return sp.csr_matrix((m, n_items), dtype=np.int8)
+        picked = sp.csr_matrix(exclude)[np.where(have, users, 0)]
+        return _without_rows(_pattern(picked, n_items), ~(known & have))
     else:
         u, i, _, ok = pairs_of(exclude, s, columns, "bias", raw_ids=raw_ids)
         full = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.int8), (u[ok], i[ok])),
@@ -60,18 +63,12 @@ def exclusion_rows(exclude: Any, s: FittedState, users: np.ndarray, known: np.nd
     return _without_rows(full[users], ~known)
 
 
-def _pattern(matrix: Any) -> sp.csr_matrix:
-    """Where ``matrix`` stores entries (explicit zeros included), as a CSR of ones."""
+def _pattern(matrix: Any, n_items: int) -> sp.csr_matrix:
+    """Where ``matrix`` stores entries (explicit zeros included), as a CSR of ones with
+    ``n_items`` columns (a matrix from before the model grew has fewer)."""
     coo = sp.coo_matrix(matrix)
     return sp.csr_matrix((np.ones(coo.nnz, dtype=np.int8), (coo.row, coo.col)),
-                         shape=coo.shape)
-
-
-def _resized(matrix: sp.csr_matrix, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A copy of ``matrix`` with empty rows and columns appended up to ``shape``."""
-    out = matrix.copy()
-    out.resize(shape)
-    return out
+                         shape=(coo.shape[0], n_items))
 
 
 def _without_rows(matrix: sp.csr_matrix, drop: np.ndarray) -> sp.csr_matrix:

@@ -116,6 +116,22 @@ def test_exclude_keeps_working_after_partial_fit_grows_the_model(model, ratings)
         model.recommend(users, exclude=sp.csr_matrix((n_users + 3, n_items)))
 
 
+def test_full_exclude_matrix_counts_stored_zeros_and_may_have_no_rows(model, ratings):
+    """Only the requested users' rows of a full matrix are read; a stored zero is an
+    entry to exclude, and a matrix without rows excludes nothing."""
+    n_users, n_items = ratings.shape
+    users = np.array([3, 0])
+    top, _ = model.recommend(users, n=1)
+    marked = ratings.tolil()
+    marked[3, int(top[0, 0])] = 1.0
+    marked = marked.tocsr()
+    marked.data[marked.indices == int(top[0, 0])] = 0.0     # stored, value zero
+    got, _ = model.recommend(users, n=n_items, exclude=marked)
+    assert int(top[0, 0]) not in got[0].tolist()
+    nothing, _ = model.recommend(users, n=n_items, exclude=sp.csr_matrix((0, n_items)))
+    np.testing.assert_array_equal(nothing, model.recommend(users, n=n_items)[0])
+
+
 def test_one_user_ratings_of_a_new_user_alias_the_full_matrix(model, ratings):
     """A matrix with as many rows as the model has users is read as the full matrix,
     whatever the number of requested users."""
