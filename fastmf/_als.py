@@ -62,17 +62,39 @@ class ALSConfig:
     weighted_l2: bool
     biases: bool
     alpha: float
+    block_size: int = 32            # "subspace": coordinates per block (clamped to d)
+    l2_exponent: float = 1.0        # weighted_l2: the count raised to this power
+    l2_unobserved: float = 0.0      # weighted_l2, implicit: weight of unobserved cells
 
-    def kernel_settings(self, global_bias: float,
-                        want_loss: bool) -> dict[str, float | int | bool]:
-        """The scalar arguments of the kernel's ``solve_rows`` (its ``SweepSettings``);
-        implicit feedback has no biases."""
+    def kernel_settings(self, global_bias: float, want_loss: bool, d: int,
+                        n_cols: int) -> dict[str, float | int | bool]:
+        """The scalar arguments of the kernel's ``solve_rows`` (its ``SweepSettings``)
+        for rows of ``d`` unknowns against ``n_cols`` columns; implicit feedback has no
+        biases."""
         return {"model": _als_kernel.MODELS[self.model],
                 "linear_solver": _als_kernel.LINEAR_SOLVERS[self.linear_solver],
                 "cg_steps": self.cg_steps, "newton_steps": self.newton_steps,
                 "mu": global_bias, "l2": self.l2, "l2_bias": self.l2_bias,
                 "alpha": self.alpha, "weighted_l2": self.weighted_l2,
-                "biases": self.biases and self.model != "implicit", "want_loss": want_loss}
+                "l2_exponent": self.l2_exponent,
+                "l2_unobserved": unobserved_count(self.l2_unobserved, self.alpha, n_cols),
+                "block_size": max(1, min(self.block_size, d)),
+                "biases": self.solves_biases, "want_loss": want_loss}
+
+    @property
+    def solves_biases(self) -> bool:
+        """Whether a row's unknowns include its bias (never for implicit feedback)."""
+        return self.biases and self.model != "implicit"
+
+
+def unobserved_count(l2_unobserved: float, alpha: float, n_cols: int) -> float:
+    """What ``weighted_l2`` adds to a row's count for its unobserved cells:
+    ``l2_unobserved * n_cols / (1 + alpha)``, i.e. ``l2_unobserved`` times the number of
+    columns weighed as an observed cell weighs (confidence ``1 + alpha``); 0.0 exactly
+    when ``l2_unobserved`` is 0."""
+    if l2_unobserved == 0:
+        return 0.0
+    return l2_unobserved * n_cols / (1.0 + alpha)
 
 
 class ALSData:
@@ -173,12 +195,14 @@ def gram(Y: np.ndarray) -> np.ndarray:
 def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndarray,
                y_bias: np.ndarray, cfg: ALSConfig, *, global_bias: float, n_threads: int,
                want_loss: bool = False, side: str = "row",
-               gram_matrix: np.ndarray | None = None) -> float:
+               gram_matrix: np.ndarray | None = None, n_cols: int | None = None) -> float:
     """Solve every row of ``csr`` for ``X`` (and ``x_bias``) in place with ``Y`` fixed.
 
     ``Y`` holds the rows that ``csr.indices`` point to.  Implicit feedback needs the Gram
     matrix of the *whole* other side: it is ``gram(Y)`` unless ``gram_matrix`` is given,
-    which lets a caller pass only the rows a block of ``csr`` rates (fastmf.distributed).
+    which lets a caller pass only the rows a block of ``csr`` rates (fastmf.distributed);
+    such a caller also gives ``n_cols``, the row count of the whole other side (read by
+    ``l2_unobserved``; ``Y.shape[0]`` by default).
 
     Returns the summed data term of the rows at their new values when ``want_loss``
     (0.0 otherwise).  Raises ALSError naming the first ``side`` (``"user"``/``"item"``)
@@ -200,7 +224,9 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
     row_loss = np.zeros(X.shape[0], dtype=np.float64)
     status, row = kernel("als").solve_rows(
         indptr, indices, values, X, x_bias, Y, y_bias, G,
-        cfg.kernel_settings(global_bias, want_loss), row_loss, n_threads,
+        cfg.kernel_settings(global_bias, want_loss, k + cfg.solves_biases,
+                            Y.shape[0] if n_cols is None else n_cols),
+        row_loss, n_threads,
     )
     codes = _als_kernel.STATUS
     if status == codes["nomem"]:

@@ -110,14 +110,37 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         per-rating weight decay corresponds to, so similar ``l2`` values then behave
         alike for both solvers.  ``None``: the default of the feedback and loss (see
         "Defaults" in the Notes).
-    linear_solver : {"cholesky", "cg"} or None, default=None
+    l2_exponent : float, default=1.0
+        ALS with ``weighted_l2``: raise the row's count to this power :math:`\nu \ge 0`,
+        so the penalty is :math:`\lambda\, n^\nu` (the frequency-scaled L2 of "Revisiting
+        the performance of iALS", Rendle et al. 2022).  1 is plain ALS-WR.
+    l2_unobserved : float, default=0.0
+        ALS with ``weighted_l2`` and implicit feedback: add the row's unobserved cells to
+        its count, each weighed :math:`1 / (1 + \alpha)` of an observed one, times
+        :math:`\zeta` = ``l2_unobserved`` :math:`\ge 0`.  The penalty of a row with
+        :math:`n` interactions among :math:`N` columns is then
+        :math:`\lambda\, (n + \zeta N / (1 + \alpha))^\nu`.  Rendle et al.'s iALS, with
+        unobserved weight :math:`\alpha_0`, regularisation :math:`\lambda_R` and
+        exponent :math:`\nu` on binary data, is ``l2_unobserved=1``,
+        ``alpha`` :math:`= 1/\alpha_0 - 1`, ``l2`` :math:`= \lambda_R / \alpha_0`,
+        ``l2_exponent`` :math:`= \nu` (their loss is this one divided by
+        :math:`1 + \alpha`).
+    linear_solver : {"cholesky", "cg", "subspace"} or None, default=None
         ALS only: how each row's :math:`(k+1) \times (k+1)` (or :math:`k \times k`) system
         is solved.  ``"cholesky"`` solves it exactly (BLAS-3 Gram build, ``potrf``);
         ``"cg"`` takes ``cg_steps`` conjugate-gradient steps warm-started from the
         current row (Takacs et al. 2011), cheaper per sweep and as good after a few
-        sweeps.  ``None``: ``"cg"`` for implicit feedback, ``"cholesky"`` otherwise.
+        sweeps; ``"subspace"`` improves the row block by block of ``block_size``
+        coordinates, each block solved exactly with the others fixed, one pass per
+        half-sweep (the iALS++ solver of Rendle et al. 2021), the cheapest at large
+        ``factors``.  ``None``: ``"cg"`` for implicit feedback, ``"cholesky"``
+        otherwise.
     cg_steps : int, default=3
         Conjugate-gradient steps per row and half-sweep (``linear_solver="cg"``).
+    block_size : int, default=32
+        Coordinates per block of ``linear_solver="subspace"`` (a row's bias, with
+        biases, is one more coordinate).  A value above the row's unknowns is clamped
+        to them: one block, an exact solve.
     newton_steps : int, default=1
         ALS with ``loss="logistic"``: Newton (IRLS) steps per row and half-sweep.
     init_scale : float or None, default=None
@@ -282,8 +305,11 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         feedback: str = "explicit",
         alpha: float | None = None,
         weighted_l2: bool | None = None,
+        l2_exponent: float = 1.0,
+        l2_unobserved: float = 0.0,
         linear_solver: str | None = None,
         cg_steps: int = 3,
+        block_size: int = 32,
         newton_steps: int = 1,
         init_scale: float | None = None,
         early_stopping: int | None = None,
@@ -306,8 +332,11 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         self.feedback = feedback
         self.alpha = alpha
         self.weighted_l2 = weighted_l2
+        self.l2_exponent = l2_exponent
+        self.l2_unobserved = l2_unobserved
         self.linear_solver = linear_solver
         self.cg_steps = cg_steps
+        self.block_size = block_size
         self.newton_steps = newton_steps
         self.init_scale = init_scale
         self.early_stopping = early_stopping

@@ -54,13 +54,16 @@ class Params:
     alpha: float
     cg_steps: int
     newton_steps: int
-    linear_solver: str          # "cholesky" or "cg", never None
+    linear_solver: str          # "cholesky", "cg" or "subspace", never None
     weighted_l2: bool
     verbose: bool
     biases: bool                # never None
     columns: tuple[Any, ...] | None     # a DataFrame's (user, item[, value]) columns
     unknown: str                # "bias" or "raise"
     clip: bool | tuple[float, float]
+    block_size: int = 32
+    l2_exponent: float = 1.0
+    l2_unobserved: float = 0.0
 
     @property
     def als_model(self) -> str:
@@ -79,7 +82,8 @@ class Params:
             model=self.als_model, linear_solver=self.linear_solver,
             cg_steps=self.cg_steps, newton_steps=self.newton_steps, l2=self.l2,
             l2_bias=self.l2_bias, weighted_l2=self.weighted_l2, biases=self.biases,
-            alpha=self.alpha)
+            alpha=self.alpha, block_size=self.block_size, l2_exponent=self.l2_exponent,
+            l2_unobserved=self.l2_unobserved)
 
     def fold_in_settings(self, fitted: FittedState) -> _als.ALSConfig:
         """What one ALS user step takes to fold new users into the fitted model
@@ -90,7 +94,8 @@ class Params:
             model=als_model(fitted.feedback, fitted.loss), linear_solver="cholesky",
             cg_steps=1, newton_steps=_FOLD_IN_NEWTON_STEPS, l2=self.l2,
             l2_bias=self.l2_bias, weighted_l2=self.weighted_l2 or self.solver == "sgd",
-            biases=fitted.biases, alpha=self.alpha)
+            biases=fitted.biases, alpha=self.alpha, l2_exponent=self.l2_exponent,
+            l2_unobserved=self.l2_unobserved)
 
     def check_continues(self, fitted: FittedState) -> None:
         """Raise ValueError unless ``partial_fit`` with these parameters may continue
@@ -178,6 +183,10 @@ def check_params(estimator: Any) -> Params:
                                                            and value is None):
             raise TypeError(f"{name} must be a bool, got {value!r}")
     implicit = feedback == "implicit"
+    block_size = check_int("block_size", e.block_size, low=1, high=_INT_MAX)
+    l2_exponent = check_float("l2_exponent", e.l2_exponent)
+    l2_unobserved = check_float("l2_unobserved", e.l2_unobserved)
+    _check_penalty_form(solver, feedback, bool(weighted_l2), l2_exponent, l2_unobserved)
     if implicit and solver != "als":
         raise ValueError(f"feedback='implicit' needs solver='als', got solver={solver!r}")
     if implicit and loss != "squared":
@@ -195,7 +204,26 @@ def check_params(estimator: Any) -> Params:
         weighted_l2=bool(weighted_l2), verbose=bool(e.verbose),
         biases=(not implicit) if e.biases is None else bool(e.biases),
         columns=_check_columns(e.columns), unknown=check_unknown(e.unknown),
-        clip=_check_clip(e.clip))
+        clip=_check_clip(e.clip), block_size=block_size, l2_exponent=l2_exponent,
+        l2_unobserved=l2_unobserved)
+
+
+def _check_penalty_form(solver: str, feedback: str, weighted_l2: bool,
+                        l2_exponent: float, l2_unobserved: float) -> None:
+    """``l2_exponent`` and ``l2_unobserved`` shape the count-scaled ALS penalty: raise
+    ValueError where they are set but there is no such penalty (or, for
+    ``l2_unobserved``, no unobserved cells)."""
+    for name, value, default in (("l2_exponent", l2_exponent, 1.0),
+                                 ("l2_unobserved", l2_unobserved, 0.0)):
+        if value != default and not (solver == "als" and weighted_l2):
+            raise ValueError(
+                f"{name}={value!r} shapes the count-scaled ALS penalty: it needs "
+                f"solver='als' and weighted_l2=True (got solver={solver!r}, "
+                f"weighted_l2={weighted_l2})")
+    if l2_unobserved != 0 and feedback != "implicit":
+        raise ValueError(
+            f"l2_unobserved={l2_unobserved!r} counts the unobserved cells of implicit "
+            f"feedback: it needs feedback='implicit' (got feedback={feedback!r})")
 
 
 def _check_columns(columns: Any) -> tuple[Any, ...] | None:

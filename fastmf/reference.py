@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _reference_rows as _rows
 from ._batched import logistic_newton, squared_solve
 from ._loss_table import sigmoid
 from ._validation import _binary_labels, check_fold_in, check_int
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
     from ._typing import FloatArray, SparseMatrix
 
-__all__ = ["als_half_sweep", "als_objective", "fold_in", "predict", "sgd_epoch"]
+__all__ = ["als_half_sweep", "als_objective", "als_subspace_half_sweep", "fold_in", "predict",
+           "sgd_epoch"]
 
 
 def _squared(y: float, s: float) -> tuple[float, float]:
@@ -146,6 +148,8 @@ def als_half_sweep(
     biases: bool = True,
     alpha: float = 1.0,
     newton_steps: int = 1,
+    l2_exponent: float = 1.0,
+    l2_unobserved: float = 0.0,
 ) -> None:
     """Solve every row of ``csr`` (rows x cols) for ``X[row]`` (and ``x_bias[row]``) with
     ``Y`` and ``y_bias`` fixed, in place, by building each row's normal equations densely
@@ -157,7 +161,8 @@ def als_half_sweep(
     entries, preference 0 and confidence 1 on every other column, summed densely here) or
     ``"logistic"`` (``newton_steps`` Newton steps on the row's L2-regularised logistic
     regression).  Without ``biases``, ``global_bias`` and ``y_bias`` are not used.  With
-    ``weighted_l2`` the penalties are multiplied by the row's count.
+    ``weighted_l2`` the penalties are multiplied by the row's count, or by
+    ``(count + l2_unobserved * n_cols / (1 + alpha)) ** l2_exponent``.
     Rows without entries get zeros.
 
     Examples
@@ -177,50 +182,60 @@ def als_half_sweep(
     >>> bool(reference.als_objective(X, P, Q, bu, bi, **opts) < before)
     True
     """
-    n_cols, k = Y.shape
-    use_bias = biases and model != "implicit"
-    for row in range(X.shape[0]):
-        lo, hi = csr.indptr[row], csr.indptr[row + 1]
-        cols = csr.indices[lo:hi]
-        vals = csr.data[lo:hi].astype(np.float64)
-        if cols.size == 0:
-            X[row] = 0
-            if use_bias:
-                x_bias[row] = 0
-            continue
-        scale = cols.size if weighted_l2 else 1.0
-        Yr = Y[cols].astype(np.float64)
-        Z = np.hstack([Yr, np.ones((cols.size, 1))]) if use_bias else Yr
-        penalty = np.full(Z.shape[1], l2 * scale)
-        if use_bias:
-            penalty[-1] = l2_bias * scale
-        if model == "explicit":
-            target = vals - (global_bias + y_bias[cols] if use_bias else 0.0)
-            x = np.linalg.solve(Z.T @ Z + np.diag(penalty), Z.T @ target)
-        elif model == "implicit":
-            conf = np.ones(n_cols)
-            conf[cols] = 1.0 + alpha * vals
-            pref = np.zeros(n_cols)
-            pref[cols] = 1.0
-            Yall = Y.astype(np.float64)
-            A = Yall.T @ (conf[:, None] * Yall) + np.diag(penalty)
-            x = np.linalg.solve(A, Yall.T @ (conf * pref))
-        elif model == "logistic":
-            x = X[row].astype(np.float64)
-            if use_bias:
-                x = np.append(x, float(x_bias[row]))
-            offset = global_bias + y_bias[cols] if use_bias else 0.0
-            for _ in range(newton_steps):
-                s = offset + Z @ x
-                prob = 1.0 / (1.0 + np.exp(-s))
-                grad = Z.T @ (prob - vals) + penalty * x
-                hess = Z.T @ ((prob * (1.0 - prob))[:, None] * Z) + np.diag(penalty)
-                x = x - np.linalg.solve(hess, grad)
-        else:
-            raise ValueError(f"unknown model {model!r}")
-        X[row] = x[:k]
-        if use_bias:
-            x_bias[row] = x[k]
+    _rows.solve_rows(csr, X, x_bias, Y, y_bias, model=model, global_bias=global_bias,
+                     l2=l2, l2_bias=l2_bias, weighted_l2=weighted_l2, biases=biases,
+                     alpha=alpha, newton_steps=newton_steps, l2_exponent=l2_exponent,
+                     l2_unobserved=l2_unobserved, block_size=None)
+
+
+def als_subspace_half_sweep(
+    csr: SparseMatrix,
+    X: np.ndarray,
+    x_bias: np.ndarray,
+    Y: np.ndarray,
+    y_bias: np.ndarray,
+    *,
+    block_size: int,
+    model: str = "explicit",
+    global_bias: float = 0.0,
+    l2: float,
+    l2_bias: float = 0.0,
+    weighted_l2: bool = False,
+    biases: bool = True,
+    alpha: float = 1.0,
+    newton_steps: int = 1,
+    l2_exponent: float = 1.0,
+    l2_unobserved: float = 0.0,
+) -> None:
+    """:func:`als_half_sweep` with the subspace solver (``linear_solver="subspace"``):
+    each row's system ``A x = b`` is improved from the current row by one pass over its
+    unknowns in blocks ``B`` of ``block_size`` coordinates, in order, each solved exactly
+    with the others fixed: ``x_B += solve(A_BB, b_B - (A x)_B)`` (the bias, with biases,
+    is the last unknown).  ``block_size`` at least the number of unknowns is the exact
+    solve.
+
+    Examples
+    --------
+    Like an exact solve, a block pass never increases :func:`als_objective`:
+
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from fastmf import reference
+    >>> X = sp.csr_matrix(np.array([[5.0, 3.0, 0.0], [4.0, 0.0, 1.0]]))
+    >>> rng = np.random.default_rng(0)
+    >>> P, Q = rng.standard_normal((2, 3)), rng.standard_normal((3, 3))
+    >>> bu, bi = np.zeros(2), np.zeros(3)
+    >>> opts = dict(global_bias=3.25, l2=0.1, l2_bias=0.1)
+    >>> before = reference.als_objective(X, P, Q, bu, bi, **opts)
+    >>> reference.als_subspace_half_sweep(X, P, bu, Q, bi, block_size=2, **opts)
+    >>> bool(reference.als_objective(X, P, Q, bu, bi, **opts) < before)
+    True
+    """
+    block_size = check_int("block_size", block_size, low=1)
+    _rows.solve_rows(csr, X, x_bias, Y, y_bias, model=model, global_bias=global_bias,
+                     l2=l2, l2_bias=l2_bias, weighted_l2=weighted_l2, biases=biases,
+                     alpha=alpha, newton_steps=newton_steps, l2_exponent=l2_exponent,
+                     l2_unobserved=l2_unobserved, block_size=block_size)
 
 
 def als_objective(
@@ -236,13 +251,16 @@ def als_objective(
     l2_bias: float = 0.0,
     weighted_l2: bool = False,
     alpha: float = 1.0,
+    l2_exponent: float = 1.0,
+    l2_unobserved: float = 0.0,
 ) -> float:
     """The objective ALS minimises, penalty included, evaluated densely.
 
     Data term: ``sum 1/2 (r - s)^2`` over stored entries (explicit), ``sum log(1 + e^s) -
     r s`` (logistic), or ``1/2 sum c (p - s)^2`` over every user x item cell (implicit).
     Penalty: ``l2/2 |p_u|^2 + l2_bias/2 b_u^2`` per user and likewise per item, each
-    multiplied by the row's count with ``weighted_l2``.
+    multiplied by the row's count with ``weighted_l2`` (as :func:`als_half_sweep` scales
+    it, with ``l2_exponent`` and ``l2_unobserved``).
 
     Examples
     --------
@@ -272,8 +290,12 @@ def als_objective(
             data = float(np.sum(np.logaddexp(0.0, s) - y * s))
         else:
             data = 0.5 * float(np.sum((y - s) ** 2))
-    n_u = np.bincount(coo.row, minlength=csr.shape[0]) if weighted_l2 else 1.0
-    n_i = np.bincount(coo.col, minlength=csr.shape[1]) if weighted_l2 else 1.0
+    form = dict(weighted_l2=weighted_l2, alpha=alpha, l2_exponent=l2_exponent,
+                l2_unobserved=l2_unobserved)
+    n_u = _rows.penalty_scale(np.bincount(coo.row, minlength=csr.shape[0]), csr.shape[1],
+                              **form)
+    n_i = _rows.penalty_scale(np.bincount(coo.col, minlength=csr.shape[1]), csr.shape[0],
+                              **form)
     penalty = 0.5 * l2 * (np.sum(n_u * np.sum(P**2, axis=1)) + np.sum(n_i * np.sum(Q**2, axis=1)))
     penalty += 0.5 * l2_bias * (np.sum(n_u * user_bias.astype(np.float64) ** 2)
                                 + np.sum(n_i * item_bias.astype(np.float64) ** 2))

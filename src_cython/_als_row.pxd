@@ -5,7 +5,7 @@
 # 64-byte aligned block of `_scratch_len` elements.
 from cython cimport floating
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
-from libc.math cimport exp, fabs, isfinite, sqrt
+from libc.math cimport exp, fabs, isfinite, pow, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
@@ -25,6 +25,7 @@ cdef enum:
 cdef enum:
     SOLVER_CHOLESKY = 0
     SOLVER_CG = 1
+    SOLVER_SUBSPACE = 2     # block coordinate passes (_als_block.pxd)
 
 cdef enum:
     # Ratings gathered per syrk call: bounds the scratch whatever the row length, and
@@ -52,6 +53,9 @@ cdef struct Problem:
     int outer_steps     # Newton steps for the logistic loss, 1 otherwise
     bint biases
     bint weighted_l2    # scale lam and lam_b by the row's rating count
+    double l2_exponent  # ... raised to this power (1: not raised)
+    double l2_unobserved    # ... plus this count of unobserved cells (0 by default)
+    int block_size      # subspace solver: coordinates per block (1 <= block_size <= d)
     bint want_loss
     double mu           # global bias (0 without biases)
     double l2
@@ -98,6 +102,21 @@ cdef inline Scratch _carve(floating *base, const Problem *pb) noexcept nogil:
     s.w = at; at += _pad(pb.max_nnz)
     s.v = at
     return s
+
+
+cdef inline double _penalty_scale(const Problem *pb, int64_t n) noexcept nogil:
+    """What a row of n ratings multiplies l2 and l2_bias by: 1, or with weighted_l2
+    (n + l2_unobserved)^l2_exponent (pow is not called for the exponent 1, so the plain
+    count-scaled penalty is exactly what it always was)."""
+    cdef double count
+    if not pb.weighted_l2:
+        return 1
+    if pb.l2_unobserved == 0 and pb.l2_exponent == 1:
+        return <double> n
+    count = <double> n + pb.l2_unobserved
+    if pb.l2_exponent != 1:
+        count = pow(count, pb.l2_exponent)
+    return count
 
 
 cdef inline void _axpy(int n, floating a, const floating *x, floating *y) noexcept nogil:
@@ -444,7 +463,7 @@ cdef inline int _solve_row(const Problem *pb, const index_t *cols, const floatin
     cdef int k = pb.k
     cdef int d = pb.d
     cdef floating *x = <floating *> s.x
-    cdef floating scale = <floating> n if pb.weighted_l2 else 1
+    cdef floating scale = <floating> _penalty_scale(pb, n)
     cdef floating lam = <floating> pb.l2 * scale
     cdef floating lam_b = <floating> pb.l2_bias * scale
     cdef int status = STATUS_OK

@@ -4,7 +4,7 @@
 # memory as a column-major (n, m) matrix, which is how the ALS kernel passes its buffers.
 # scipy declares every routine with non-const pointers; inputs are cast, never written.
 from cython cimport floating
-from scipy.linalg.cython_blas cimport dgemv, dsyrk, sgemv, ssyrk
+from scipy.linalg.cython_blas cimport dgemm, dgemv, dsyrk, sgemm, sgemv, ssyrk
 from scipy.linalg.cython_lapack cimport dpotrf, dpotrs, spotrf, spotrs
 
 
@@ -16,6 +16,18 @@ cdef inline void gemv(char trans, int m, int n, floating alpha, const floating *
         sgemv(&trans, &m, &n, &alpha, <float *> a, &lda, <float *> x, &one, &beta, y, &one)
     else:
         dgemv(&trans, &m, &n, &alpha, <double *> a, &lda, <double *> x, &one, &beta, y, &one)
+
+
+cdef inline void gemm(char transa, char transb, int m, int n, int k, floating alpha,
+                      const floating *a, int lda, const floating *b, int ldb,
+                      floating beta, floating *c, int ldc) noexcept nogil:
+    """C <- alpha op(A) op(B) + beta C for the m x n matrix C (op(A) is m x k)."""
+    if floating is float:
+        sgemm(&transa, &transb, &m, &n, &k, &alpha, <float *> a, &lda, <float *> b, &ldb,
+              &beta, c, &ldc)
+    else:
+        dgemm(&transa, &transb, &m, &n, &k, &alpha, <double *> a, &lda, <double *> b, &ldb,
+              &beta, c, &ldc)
 
 
 cdef inline void syrk(char uplo, char trans, int n, int k, floating alpha,

@@ -18,7 +18,8 @@
 #     regression; `newton_steps` repeats it.  Implicit ALS sums the confidence-1 term over
 #     *all* columns through the Gram matrix G0 = Y^T Y, computed once per half-sweep by the
 #     Python layer, so a row costs O(n_u k + k^2) per CG step, never O(n_cols k).
-# (b) Two linear solvers.  Cholesky: the rows sqrt(w_i) z_i are gathered, CHUNK at a time,
+# (b) Three linear solvers (the third, "subspace", block coordinate passes for large k,
+#     is described in _als_block.pxd).  Cholesky: the rows sqrt(w_i) z_i are gathered, CHUNK at a time,
 #     into a per-thread buffer and A is accumulated with BLAS-3 syrk (much faster than n_u
 #     rank-1 updates once a row has more than a handful of ratings), then potrf/potrs.  CG:
 #     a few conjugate-gradient steps warm-started from the current x (Takacs et al. 2011);
@@ -57,9 +58,11 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int8_t, int64_t
 
+from _als_block cimport (BLOCK_ROWS, BlockScratch, _block_carve, _block_scratch_len,
+                         _solve_chunk)
 from _als_row cimport (CG_GATHER_MAX, CHUNK, MODEL_EXPLICIT, MODEL_IMPLICIT, MODEL_LOGISTIC,
-                       SOLVER_CG, SOLVER_CHOLESKY, Problem, Scratch, _carve, _scratch_len,
-                       _solve_row)
+                       SOLVER_CG, SOLVER_CHOLESKY, SOLVER_SUBSPACE, Problem, Scratch, _carve,
+                       _scratch_len, _solve_row)
 from _common cimport (STATUS_NOMEM, STATUS_NONFINITE, STATUS_NOT_PD, STATUS_OK,
                       fmf_aligned_alloc, fmf_aligned_free, index_t)
 
@@ -69,7 +72,10 @@ import numpy as np
 # solver enums live in _als_row.pxd, the statuses in _common.pxd).
 MODELS = {"explicit": MODEL_EXPLICIT, "implicit": MODEL_IMPLICIT,
           "logistic": MODEL_LOGISTIC}
-LINEAR_SOLVERS = {"cholesky": SOLVER_CHOLESKY, "cg": SOLVER_CG}
+LINEAR_SOLVERS = {"cholesky": SOLVER_CHOLESKY, "cg": SOLVER_CG,
+                  "subspace": SOLVER_SUBSPACE}
+# Rows the subspace solver takes together (its results depend on these fixed groups).
+SUBSPACE_ROWS = BLOCK_ROWS
 STATUS = {"ok": STATUS_OK, "not_pd": STATUS_NOT_PD, "nonfinite": STATUS_NONFINITE,
           "nomem": STATUS_NOMEM}
 
@@ -85,6 +91,9 @@ cdef struct SweepSettings:
     double l2_bias
     double alpha            # implicit confidence scale
     bint weighted_l2        # scale the penalties by the row's rating count
+    double l2_exponent      # ... raised to this power
+    double l2_unobserved    # ... plus this count of unobserved cells
+    int block_size          # subspace solver: coordinates per block, 1 <= block_size <= d
     bint biases             # solve a bias with each row
     bint want_loss          # fill row_loss
 
@@ -119,6 +128,9 @@ def solve_rows(const index_t[::1] indptr,        # IN  (n_rows + 1,) CSR row off
     pb.cg_steps = settings.cg_steps
     pb.outer_steps = settings.newton_steps if settings.model == MODEL_LOGISTIC else 1
     pb.weighted_l2 = settings.weighted_l2
+    pb.l2_exponent = settings.l2_exponent
+    pb.l2_unobserved = settings.l2_unobserved
+    pb.block_size = settings.block_size
     pb.want_loss = settings.want_loss
     pb.mu = settings.mu
     pb.l2 = settings.l2
@@ -148,20 +160,57 @@ def solve_rows(const index_t[::1] indptr,        # IN  (n_rows + 1,) CSR row off
     cdef size_t scratch_bytes = <size_t> _scratch_len(&pb) * sizeof(floating)
     cdef floating *base
     cdef Scratch s
-    with nogil, parallel(num_threads=num_threads):
-        base = <floating *> fmf_aligned_alloc(scratch_bytes)
-        if base != NULL:
-            s = _carve(base, &pb)
-        # dynamic: row lengths are heavy-tailed (design (c)).
-        for r in prange(n_rows, schedule="dynamic", chunksize=8):
-            if base == NULL:
-                status[r] = STATUS_NOMEM
-            else:
-                status[r] = _solve_row(&pb, ind + ptr[r], val + ptr[r], ptr[r + 1] - ptr[r],
-                                       Yp, yb, G, Xp + r * pb.k, xb + r, &s, loss + r)
-        fmf_aligned_free(base)
+    if settings.linear_solver == SOLVER_SUBSPACE:
+        _solve_by_blocks(&pb, ptr, ind, val, n_rows, Yp, yb, G, Xp, xb, &status[0], loss,
+                         num_threads)
+    else:
+        with nogil, parallel(num_threads=num_threads):
+            base = <floating *> fmf_aligned_alloc(scratch_bytes)
+            if base != NULL:
+                s = _carve(base, &pb)
+            # dynamic: row lengths are heavy-tailed (design (c)).
+            for r in prange(n_rows, schedule="dynamic", chunksize=8):
+                if base == NULL:
+                    status[r] = STATUS_NOMEM
+                else:
+                    status[r] = _solve_row(&pb, ind + ptr[r], val + ptr[r],
+                                           ptr[r + 1] - ptr[r], Yp, yb, G, Xp + r * pb.k,
+                                           xb + r, &s, loss + r)
+            fmf_aligned_free(base)
 
     bad = np.flatnonzero(status_arr)
     if bad.size:
         return int(status_arr[bad[0]]), int(bad[0])
     return STATUS_OK, -1
+
+
+cdef void _solve_by_blocks(const Problem *pb, const index_t *ptr, const index_t *ind,
+                           const floating *val, int64_t n_rows, const floating *Y,
+                           const floating *yb, const floating *G, floating *X,
+                           floating *xb, int8_t *status, double *loss,
+                           int num_threads) noexcept:
+    """The subspace solver (_als_block.pxd) over every row, BLOCK_ROWS rows per task."""
+    cdef int64_t n_chunks = (n_rows + BLOCK_ROWS - 1) // BLOCK_ROWS
+    cdef int64_t chunk_nnz = 0, c, first, m, r
+    cdef floating *base
+    cdef BlockScratch s
+    for c in range(n_chunks):
+        first = c * BLOCK_ROWS
+        m = min(<int64_t> BLOCK_ROWS, n_rows - first)
+        chunk_nnz = max(chunk_nnz, <int64_t> (ptr[first + m] - ptr[first]))
+    cdef size_t scratch_bytes = <size_t> _block_scratch_len(pb, chunk_nnz) * sizeof(floating)
+    with nogil, parallel(num_threads=num_threads):
+        base = <floating *> fmf_aligned_alloc(scratch_bytes)
+        if base != NULL:
+            s = _block_carve(base, pb, chunk_nnz)
+        # dynamic: chunk lengths are heavy-tailed; fixed chunk boundaries (design (c) of
+        # _als_block.pxd) keep the results independent of the schedule.
+        for c in prange(n_chunks, schedule="dynamic", chunksize=1):
+            first = c * BLOCK_ROWS
+            m = min(<int64_t> BLOCK_ROWS, n_rows - first)
+            if base == NULL:
+                for r in range(first, first + m):
+                    status[r] = STATUS_NOMEM
+            else:
+                _solve_chunk(pb, ptr, ind, val, first, m, Y, yb, G, X, xb, &s, status, loss)
+        fmf_aligned_free(base)

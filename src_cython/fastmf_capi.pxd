@@ -141,6 +141,9 @@ cdef inline fmf_als_problem als_explicit_problem(int k, bint biases, double mu, 
     pb.cg_steps = 0
     pb.outer_steps = 1
     pb.weighted_l2 = weighted_l2
+    pb.l2_exponent = 1.0
+    pb.l2_unobserved = 0.0
+    pb.block_size = 0
     pb.want_loss = False
     pb.mu = mu
     pb.l2 = l2

@@ -276,7 +276,7 @@ def test_rank_deficient_row_without_penalty_raises(linear_solver):
 
 def test_nonfinite_factors_are_reported_not_returned():
     X = random_ratings(20, 15, 0.5, seed=None)
-    for linear_solver in ("cholesky", "cg"):
+    for linear_solver in ("cholesky", "cg", "subspace"):
         _, csrs, (P, Q, bu, bi) = _setup(X, "explicit")
         Q[3, 1] = np.nan
         before = P.copy()
@@ -291,7 +291,8 @@ def _settings(model, linear_solver, mu=0.0):
     """The kernel's scalar arguments (its SweepSettings): l2 = l2_bias = 0.1, biases."""
     return {"model": kernel.MODELS[model], "linear_solver": kernel.LINEAR_SOLVERS[linear_solver],
             "cg_steps": 3, "newton_steps": 1, "mu": mu, "l2": 0.1, "l2_bias": 0.1,
-            "alpha": 1.0, "weighted_l2": False, "biases": True, "want_loss": False}
+            "alpha": 1.0, "weighted_l2": False, "l2_exponent": 1.0, "l2_unobserved": 0.0,
+            "block_size": 2, "biases": True, "want_loss": False}
 
 
 def test_kernel_reports_first_failing_row_and_status():

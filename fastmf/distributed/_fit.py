@@ -185,11 +185,13 @@ def fit(
         users = _sweep.half_sweep(
             client, blocks=layout.user_blocks, factors=users,
             fixed_blocks=layout.item_blocks, fixed_factors=items, links=layout.user_links,
-            want_loss=False, side="user", token=key, number=number, **common)
+            want_loss=False, side="user", token=key, number=number,
+            n_fixed=layout.n_items, **common)
         items = _sweep.half_sweep(
             client, blocks=layout.item_blocks, factors=items,
             fixed_blocks=layout.user_blocks, fixed_factors=users, links=layout.item_links,
-            want_loss=True, side="item", token=key, number=number, **common)
+            want_loss=True, side="item", token=key, number=number,
+            n_fixed=layout.n_users, **common)
         losses = [client.submit(_sweep.loss_of, f, key=task_key("loss", key, number, q))
                   for q, f in enumerate(items)]
         return number, users, items, losses

@@ -45,10 +45,10 @@ def send(block: Block, factors: Factors, to: int) -> tuple[np.ndarray, np.ndarra
 
 
 def solve(block: Block, factors: Factors, gram: np.ndarray | None, cfg: _als.ALSConfig,
-          mu: float, num_threads: int | None, want_loss: bool, side: str,
+          mu: float, num_threads: int | None, want_loss: bool, side: str, n_cols: int,
           *pieces: tuple[np.ndarray, np.ndarray]) -> Factors:
     """New factors of ``block`` given the pieces of the other side it rates, in block
-    order (blocks it does not rate send nothing).  The input factors are not modified:
+    order (blocks it does not rate send nothing); ``n_cols`` rows in all on that side.  The input factors are not modified:
     they may still be needed to recompute a lost task."""
     rows = factors.rows.copy()
     bias = factors.bias.copy()
@@ -63,7 +63,7 @@ def solve(block: Block, factors: Factors, gram: np.ndarray | None, cfg: _als.ALS
         loss = _als.half_sweep(
             block.csr, rows, bias, Y, y_bias, cfg, global_bias=mu,
             n_threads=effective_n_threads(num_threads), want_loss=want_loss, side=side,
-            gram_matrix=gram,
+            gram_matrix=gram, n_cols=n_cols,
         )
     return Factors(rows=rows, bias=bias, loss=loss)
 
@@ -113,13 +113,13 @@ def tree_reduce(client, futures: list, func, *, fan_in: int = 4, kind: str, toke
 def half_sweep(client, *, blocks: list, factors: list, fixed_blocks: list,
                fixed_factors: list, links: np.ndarray, cfg: _als.ALSConfig, mu: float,
                num_threads: int | None, want_loss: bool, side: str, token: str,
-               number: int, homes: dict, dtype) -> list:
+               number: int, homes: dict, dtype, n_fixed: int) -> list:
     """Submit one half-sweep; returns the futures of the new factors of ``blocks``.
 
     ``links[a, b]`` is the number of rows of fixed block ``b`` that block ``a`` rates
-    (0: no task, nothing sent).  ``homes`` maps a block future's key to the workers
-    holding it: sends and solves are asked to run there (loosely, so that work moves on
-    when a worker is lost).
+    (0: no task, nothing sent); ``n_fixed`` is the row count of the fixed side.
+    ``homes`` maps a block future's key to the workers holding it: sends and solves are
+    asked to run there (loosely, so that work moves on when a worker is lost).
     """
     gram = None
     if cfg.model == "implicit":
@@ -142,7 +142,7 @@ def half_sweep(client, *, blocks: list, factors: list, fixed_blocks: list,
             for b in np.flatnonzero(links[a])
         ]
         new.append(client.submit(
-            solve, blk, fac, gram, cfg, mu, num_threads, want_loss, side, *pieces,
+            solve, blk, fac, gram, cfg, mu, num_threads, want_loss, side, n_fixed, *pieces,
             key=task_key(f"solve-{side}", token, number, a), workers=homes.get(blk.key),
             allow_other_workers=True,
         ))

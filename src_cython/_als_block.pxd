@@ -1,0 +1,246 @@
+# The subspace (block coordinate) ALS solver, "iALS++" (Rendle et al. 2021), header-only:
+# cimported by bare name by the ALS kernel (als.pyx).  Same systems as _als_row.pxd
+# (design (a) of als.pyx), another way of solving them.
+#
+# Design
+# ------
+# (a) One pass of block Gauss-Seidel per half-sweep, warm-started from the current x.
+#     The d unknowns are cut into consecutive blocks B of block_size coordinates (the
+#     last one shorter when block_size does not divide d); for each block in turn
+#         A_BB delta = b_B - (A x)_B,    x_B <- x_B + delta,
+#     a block_size x block_size Cholesky solve.  The row's scores s_i = z_i . x are kept
+#     up to date (s_i += z_iB . delta), so the rating part of (A x)_B,
+#     sum_i w_i s_i z_iB, costs O(n_u b) per block and the pass O(n_u d) in all, plus
+#     O(n_u d b) to build the A_BB.  Each pass lowers the row's objective (A is
+#     positive definite), and passes converge to the exact solve; block_size = d is
+#     one exact Cholesky solve.
+# (b) G0 x.  For implicit feedback (A x)_B also holds (G0 x)_B = G0[B, :] x, the only
+#     O(k) per coordinate term, which is what dominates at large k.  It is computed for
+#     BLOCK_ROWS rows at once, block by block, as one gemm X_rows G0[:, B] (BLAS-3, on
+#     one thread as the Cholesky path's syrk), with the rows' x as the earlier blocks
+#     left them.
+# (c) Parallelism and reproducibility.  The rows are taken BLOCK_ROWS at a time with
+#     fixed boundaries (row r in chunk r // BLOCK_ROWS), chunks handed out dynamically.
+#     A row's arithmetic depends only on its chunk, never on the thread that runs it,
+#     so results are bit-identical for any thread count.
+# (d) Errors as in als.pyx: per-row status codes; a row whose block is not positive
+#     definite, or that turns non-finite, keeps its previous values.  Empty rows get
+#     zeros.  The logistic model takes newton_steps linearisations, each improved by one
+#     pass; explicit feedback and biases (d = k + 1, the bias the last coordinate) need
+#     no G0 and take the same path.
+from cython cimport floating
+from libc.math cimport isfinite, sqrt
+from libc.stdint cimport int8_t, int64_t
+from libc.string cimport memcpy, memset
+
+from _als_row cimport (CHUNK, SYRK_MIN, Problem, _factor, _factor_solve, _pad,
+                       _penalty_scale, _row_loss, _syr_upper, _weights, _zdot)
+from _blas cimport gemm, syrk
+from _common cimport STATUS_NONFINITE, STATUS_OK, index_t
+from _vec cimport dot
+
+
+cdef enum:
+    # Rows solved together, whose (G0 x)_B one gemm computes (design (b)).
+    BLOCK_ROWS = 32
+
+
+cdef struct BlockScratch:
+    # Per-thread views into one aligned allocation (sizes in elements).
+    void *x             # BLOCK_ROWS * d    the chunk's rows
+    void *h             # BLOCK_ROWS * bs   (G0 x)_B of each row
+    void *a             # bs * bs           A_BB, then its Cholesky factor
+    void *rhs           # bs                the block's residual, then delta
+    void *diag          # bs                A_BB's diagonal before factorising
+    void *z             # CHUNK * bs        gathered sqrt(w_i) z_iB
+    void *w             # chunk_nnz         per-rating weights of the chunk's rows
+    void *v             # chunk_nnz         working responses
+    void *s             # chunk_nnz         scores z_i . x
+
+
+cdef inline int64_t _block_scratch_len(const Problem *pb, int64_t chunk_nnz) noexcept nogil:
+    cdef int64_t d = pb.d
+    cdef int64_t bs = pb.block_size
+    return (_pad(BLOCK_ROWS * d) + _pad(BLOCK_ROWS * bs) + _pad(bs * bs) + 2 * _pad(bs)
+            + _pad(CHUNK * bs) + 3 * _pad(chunk_nnz))
+
+
+cdef inline BlockScratch _block_carve(floating *base, const Problem *pb,
+                                      int64_t chunk_nnz) noexcept nogil:
+    cdef int64_t d = pb.d
+    cdef int64_t bs = pb.block_size
+    cdef floating *at = base
+    cdef BlockScratch s
+    s.x = at; at += _pad(BLOCK_ROWS * d)
+    s.h = at; at += _pad(BLOCK_ROWS * bs)
+    s.a = at; at += _pad(bs * bs)
+    s.rhs = at; at += _pad(bs)
+    s.diag = at; at += _pad(bs)
+    s.z = at; at += _pad(CHUNK * bs)
+    s.w = at; at += _pad(chunk_nnz)
+    s.v = at; at += _pad(chunk_nnz)
+    s.s = at
+    return s
+
+
+cdef inline int _block_step(const Problem *pb, const index_t *cols, int64_t n,
+                            const floating *Y, const floating *G, floating lam,
+                            floating lam_b, int start, int b, floating *x,
+                            const floating *h, const floating *w, const floating *v,
+                            floating *sc, BlockScratch *s) noexcept nogil:
+    """Improve x[start:start + b] by the exact solve of its block (design (a)); h is
+    (G0 x)_B (read only when G != NULL), sc the row's scores, updated."""
+    cdef int k = pb.k
+    cdef int kb = k - start if k - start < b else b     # factor coordinates in B
+    cdef bint has_bias = kb < b                         # B ends with the bias coordinate
+    cdef floating *A = <floating *> s.a
+    cdef floating *rhs = <floating *> s.rhs
+    cdef floating *diag = <floating *> s.diag
+    cdef floating *Z = <floating *> s.z
+    cdef const floating *yi
+    cdef floating *zrow
+    cdef floating sw, coef
+    cdef int64_t first, j
+    cdef int m, jj, f, status
+
+    if G != NULL:                           # implicit: A_BB starts from G0[B, B]
+        for f in range(b):
+            memcpy(A + f * b, G + <int64_t> (start + f) * k + start,
+                   <size_t> b * sizeof(floating))
+        for f in range(b):
+            rhs[f] = -h[f]
+    else:
+        memset(A, 0, <size_t> b * b * sizeof(floating))
+        memset(rhs, 0, <size_t> b * sizeof(floating))
+    # rhs = sum_i (v_i - w_i s_i) z_iB - (G0 x)_B - penalty x_B;  A_BB += sum w_i z_iB z_iB^T
+    first = 0
+    while first < n:
+        m = <int> (n - first if n - first < CHUNK else CHUNK)
+        for jj in range(m):
+            j = first + jj
+            yi = Y + <int64_t> cols[j] * k + start
+            sw = sqrt(w[j])
+            coef = v[j] - w[j] * sc[j]
+            zrow = Z + <int64_t> jj * b
+            for f in range(kb):
+                zrow[f] = sw * yi[f]
+                rhs[f] += coef * yi[f]
+            if has_bias:
+                zrow[kb] = sw
+                rhs[kb] += coef
+            if m < SYRK_MIN:
+                _syr_upper(A, b, zrow)
+        if m >= SYRK_MIN:
+            syrk(c'L', c'N', b, m, 1, Z, b, 1, A, b)
+        first += m
+    for f in range(kb):
+        A[f * b + f] += lam
+        rhs[f] -= lam * x[start + f]
+    if has_bias:
+        A[kb * b + kb] += lam_b
+        rhs[kb] -= lam_b * x[start + kb]
+    for f in range(b):
+        if not isfinite(A[f * b + f]):
+            return STATUS_NONFINITE
+        diag[f] = A[f * b + f]
+    status = _factor(A, b, diag)
+    if status != STATUS_OK:
+        return status
+    _factor_solve(A, b, rhs)
+    for f in range(b):
+        x[start + f] += rhs[f]
+    for j in range(n):                      # s_i += z_iB . delta
+        sc[j] += dot(Y + <int64_t> cols[j] * k + start, rhs, kb)
+        if has_bias:
+            sc[j] += rhs[kb]
+    return STATUS_OK
+
+
+cdef inline void _solve_chunk(const Problem *pb, const index_t *ptr, const index_t *ind,
+                              const floating *val, int64_t first_row, int64_t m,
+                              const floating *Y, const floating *yb, const floating *G,
+                              floating *X, floating *xb, BlockScratch *s, int8_t *status,
+                              double *loss) noexcept nogil:
+    """Solve rows first_row .. first_row + m - 1 (m <= BLOCK_ROWS) in place; each row's
+    status into status[row] and, with want_loss, its data term into loss[row]."""
+    cdef int k = pb.k
+    cdef int d = pb.d
+    cdef int bs = pb.block_size
+    cdef floating *xs = <floating *> s.x
+    cdef floating *h = <floating *> s.h
+    cdef floating *w = <floating *> s.w
+    cdef floating *v = <floating *> s.v
+    cdef floating *sc = <floating *> s.s
+    cdef int64_t base = ptr[first_row]
+    cdef int64_t r, row, n, o, j
+    cdef int step, start, b, a
+    cdef floating scale
+    cdef const index_t *cols
+    cdef floating *xr
+
+    for r in range(m):
+        row = first_row + r
+        xr = xs + r * d
+        memcpy(xr, X + row * k, <size_t> k * sizeof(floating))
+        if pb.biases:
+            xr[k] = xb[row]
+        status[row] = STATUS_OK
+        loss[row] = 0.0
+    for step in range(pb.outer_steps):
+        for r in range(m):                  # weights and scores at the current x
+            row = first_row + r
+            n = ptr[row + 1] - ptr[row]
+            if n == 0 or status[row] != STATUS_OK:
+                continue
+            o = ptr[row] - base
+            cols = ind + ptr[row]
+            xr = xs + r * d
+            _weights(pb, cols, val + ptr[row], n, Y, yb, xr, w + o, v + o)
+            for j in range(n):
+                sc[o + j] = _zdot(pb, Y + <int64_t> cols[j] * k, xr)
+        start = 0
+        while start < d:
+            b = d - start if d - start < bs else bs
+            if G != NULL:                   # h = X_rows G0[:, B] (G0 symmetric, d == k)
+                gemm(c'T', c'N', b, <int> m, k, 1, G + <int64_t> start * k, k, xs, d, 0,
+                     h, b)
+            for r in range(m):
+                row = first_row + r
+                n = ptr[row + 1] - ptr[row]
+                if n == 0 or status[row] != STATUS_OK:
+                    continue
+                o = ptr[row] - base
+                scale = <floating> _penalty_scale(pb, n)
+                status[row] = _block_step(
+                    pb, ind + ptr[row], n, Y, G, <floating> pb.l2 * scale,
+                    <floating> pb.l2_bias * scale, start, b, xs + r * d, h + r * b, w + o,
+                    v + o, sc + o, s)
+            start += b
+    for r in range(m):
+        row = first_row + r
+        n = ptr[row + 1] - ptr[row]
+        xr = xs + r * d
+        if n == 0:                          # as _solve_row: zero factors and bias
+            memset(X + row * k, 0, <size_t> k * sizeof(floating))
+            if pb.biases:
+                xb[row] = 0
+            continue
+        if status[row] != STATUS_OK:
+            continue
+        for a in range(d):
+            if not isfinite(xr[a]):
+                status[row] = STATUS_NONFINITE
+                break
+        if status[row] != STATUS_OK:
+            continue
+        if pb.want_loss:
+            o = ptr[row] - base
+            loss[row] = _row_loss(pb, ind + ptr[row], val + ptr[row], n, Y, yb, G, xr,
+                                  v + o, NULL)
+            if not isfinite(loss[row]):
+                status[row] = STATUS_NONFINITE
+                loss[row] = 0.0
+                continue
+        memcpy(X + row * k, xr, <size_t> k * sizeof(floating))
+        if pb.biases:
+            xb[row] = xr[k]
