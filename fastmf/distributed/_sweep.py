@@ -48,8 +48,9 @@ def solve(block: Block, factors: Factors, gram: np.ndarray | None, cfg: _als.ALS
           mu: float, num_threads: int | None, want_loss: bool, side: str, n_cols: int,
           *pieces: tuple[np.ndarray, np.ndarray]) -> Factors:
     """New factors of ``block`` given the pieces of the other side it rates, in block
-    order (blocks it does not rate send nothing); ``n_cols`` rows in all on that side.  The input factors are not modified:
-    they may still be needed to recompute a lost task."""
+    order (blocks it does not rate send nothing); ``n_cols`` rows in all on that side.
+    The input factors are not modified: they may still be needed to recompute a lost
+    task."""
     rows = factors.rows.copy()
     bias = factors.bias.copy()
     k = rows.shape[1]
