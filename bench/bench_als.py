@@ -18,9 +18,11 @@ Cases (one ``benchmark.group`` each, the competitors side by side in it):
   same number of sweeps from their own random start, with the same confidence
   (``1 + alpha`` for fastmf equals ``alpha`` for implicit) and regularisation.
 * ``als-sweep <model> <set> k=<k> <dtype>``: one full sweep of each ALS model (explicit
-  Cholesky, implicit Cholesky, implicit CG with 3 steps, logistic with one Newton step)
-  at 1 thread and all cores, next to the NumPy ``reference.als_half_sweep`` on a slice of
-  user rows sized to a fixed amount of work (the baseline; BLAS limited to one thread).
+  Cholesky, implicit Cholesky, implicit CG with 3 steps, implicit subspace with blocks
+  of 16, logistic with one Newton step) at 1 thread and all cores, next to the NumPy
+  ``reference.als_half_sweep`` (``als_subspace_half_sweep`` for the subspace solver) on
+  a slice of user rows sized to a fixed amount of work (the baseline; BLAS limited to
+  one thread).
   Throughput: ``ratings_per_s`` and ``rows_per_s``.  The small set runs the full grid of
   factors 32/64/128 x float32/float64; the 1M set (a ``big`` case) the factors in
   float32 and k=64 in float64.
@@ -29,6 +31,8 @@ The machine is usually shared: compare the libraries within one run, and repeat 
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytest
@@ -161,8 +165,10 @@ SWEEP_MODELS = {
     "explicit": ("explicit", "cholesky", "squared"),
     "implicit-cholesky": ("implicit", "cholesky", "squared"),
     "implicit-cg": ("implicit", "cg", "squared"),
+    "implicit-subspace": ("implicit", "subspace", "squared"),
     "logistic-newton": ("logistic", "cholesky", "logistic"),
 }
+BLOCK_SIZE = 16          # subspace solver: several blocks at every benchmarked k
 REFERENCE_WORK = 2e8    # multiply-adds one reference round may take (sets its row slice)
 SMOKE_REFERENCE_ROWS = 10
 
@@ -233,7 +239,7 @@ def test_als_sweep(benchmark, request, set_name, label, factors, dtype, impl, th
     biases = model != "implicit"
     cfg = _als.ALSConfig(model=model, linear_solver=solver, cg_steps=3, newton_steps=1,
                          l2=0.1, l2_bias=0.1, weighted_l2=False, biases=biases,
-                         alpha=CONFIDENCE - 1.0)
+                         alpha=CONFIDENCE - 1.0, block_size=BLOCK_SIZE)
     benchmark.group = f"als-sweep {label} {name} k={factors} {dtype}"
     if impl == "fastmf":
         def run():
@@ -250,12 +256,14 @@ def test_als_sweep(benchmark, request, set_name, label, factors, dtype, impl, th
         int(np.clip(REFERENCE_WORK / per_row, 5, 2_000))
     csr = data.by_user[:rows].astype(np.float64)
     Q64, bi64 = Q.astype(np.float64), bi.astype(np.float64)
+    solve = reference.als_half_sweep
+    if solver == "subspace":
+        solve = partial(reference.als_subspace_half_sweep, block_size=BLOCK_SIZE)
 
     def run():
         X, xb = P[:rows].astype(np.float64), np.zeros(rows)
-        reference.als_half_sweep(csr, X, xb, Q64, bi64, model=model, global_bias=mu,
-                                 l2=0.1, l2_bias=0.1, biases=biases,
-                                 alpha=CONFIDENCE - 1.0, newton_steps=1)
+        solve(csr, X, xb, Q64, bi64, model=model, global_bias=mu, l2=0.1, l2_bias=0.1,
+              biases=biases, alpha=CONFIDENCE - 1.0, newton_steps=1)
 
     with single_threaded_blas():
         benchmark.pedantic(run, rounds=2, warmup_rounds=0, iterations=1)

@@ -9,8 +9,9 @@ second half-sweep at no extra pass over the data.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -177,19 +178,35 @@ def _transpose(csr: sp.csr_matrix, n_threads: int = 1) -> sp.csr_matrix:
 _GRAM_CHUNK = 8192
 
 
-def gram64(Y: np.ndarray) -> np.ndarray:
-    """``Y^T Y`` accumulated in float64, chunk by chunk of rows, as a float64 array."""
+def _chunk_gram(Y: np.ndarray, start: int) -> np.ndarray:
+    chunk = Y[start:start + _GRAM_CHUNK].astype(np.float64, copy=False)
+    return chunk.T @ chunk
+
+
+def gram64(Y: np.ndarray, n_threads: int = 1) -> np.ndarray:
+    """``Y^T Y`` accumulated in float64, chunk by chunk of rows, as a float64 array.
+
+    The chunks' products are summed in row order whatever ``n_threads`` is; with more
+    than one thread, that many chunks are multiplied at a time (each by the caller's
+    BLAS, single-threaded under ``single_threaded_blas``), so the result is
+    bit-identical for any thread count."""
     k = Y.shape[1]
     out = np.zeros((k, k), dtype=np.float64)
-    for start in range(0, Y.shape[0], _GRAM_CHUNK):
-        chunk = Y[start:start + _GRAM_CHUNK].astype(np.float64, copy=False)
-        out += chunk.T @ chunk
+    starts = list(range(0, Y.shape[0], _GRAM_CHUNK))
+    if n_threads <= 1 or len(starts) <= 1:
+        for start in starts:
+            out += _chunk_gram(Y, start)
+        return out
+    with ThreadPoolExecutor(min(n_threads, len(starts))) as pool:
+        for wave in range(0, len(starts), n_threads):      # bounds the memory in flight
+            for part in pool.map(partial(_chunk_gram, Y), starts[wave:wave + n_threads]):
+                out += part
     return out
 
 
-def gram(Y: np.ndarray) -> np.ndarray:
+def gram(Y: np.ndarray, n_threads: int = 1) -> np.ndarray:
     """``Y^T Y`` accumulated in float64 and returned in Y's dtype."""
-    return np.ascontiguousarray(gram64(Y).astype(Y.dtype, copy=False))
+    return np.ascontiguousarray(gram64(Y, n_threads).astype(Y.dtype, copy=False))
 
 
 def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndarray,
@@ -213,7 +230,7 @@ def half_sweep(csr: sp.csr_matrix, X: np.ndarray, x_bias: np.ndarray, Y: np.ndar
     if cfg.model != "implicit":
         G = np.zeros((0, 0), dtype=X.dtype)
     else:
-        G = gram(Y) if gram_matrix is None else gram_matrix
+        G = gram(Y, n_threads) if gram_matrix is None else gram_matrix
     if not (X.flags.aligned and x_bias.flags.aligned):
         raise ValueError("the rows to solve must be aligned arrays")
     # Arrays that arrive through Dask (or any buffer protocol) may sit at any address;

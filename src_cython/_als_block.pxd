@@ -19,6 +19,13 @@
 #     BLOCK_ROWS rows at once, block by block, as one gemm X_rows G0[:, B] (BLAS-3, on
 #     one thread as the Cholesky path's syrk), with the rows' x as the earlier blocks
 #     left them.
+# (b') Memory.  A block reads b of each rated row's k features: read from Y at random,
+#     every block would miss the cache once per rating.  So when the row's scores are
+#     first computed, the features of the chunk's ratings are also copied into a
+#     block-major panel (for each block, the ratings' b-wide slices one after another),
+#     and each block then streams through its slice.  The panel holds PANEL_ELEMS
+#     elements; the ratings of the rows that do not fit (a chunk of popular rows) are
+#     read from Y.
 # (c) Parallelism and reproducibility.  The rows are taken BLOCK_ROWS at a time with
 #     fixed boundaries (row r in chunk r // BLOCK_ROWS), chunks handed out dynamically.
 #     A row's arithmetic depends only on its chunk, never on the thread that runs it,
@@ -34,7 +41,8 @@ from libc.stdint cimport int8_t, int64_t
 from libc.string cimport memcpy, memset
 
 from _als_row cimport (CHUNK, SYRK_MIN, Problem, _factor, _factor_solve, _pad,
-                       _penalty_scale, _row_loss, _syr_upper, _weights, _zdot)
+                       _penalty_scale, _prefetch_ahead, _row_loss, _syr_upper, _weights,
+                       _zdot)
 from _blas cimport gemm, syrk
 from _common cimport STATUS_NONFINITE, STATUS_OK, index_t
 from _vec cimport dot
@@ -43,17 +51,23 @@ from _vec cimport dot
 cdef enum:
     # Rows solved together, whose (G0 x)_B one gemm computes (design (b)).
     BLOCK_ROWS = 32
+    # Elements of the per-thread panel of gathered features (design (b')): 4 MB in
+    # float32, so it stays in the caches and stays small at k in the thousands.
+    PANEL_ELEMS = 1 << 20
 
 
 cdef struct BlockScratch:
     # Per-thread views into one aligned allocation (sizes in elements).
     void *x             # BLOCK_ROWS * d    the chunk's rows
     void *h             # BLOCK_ROWS * bs   (G0 x)_B of each row
+    void *gx            # BLOCK_ROWS * d    G0 x of each row at the end (its loss)
     void *a             # bs * bs           A_BB, then its Cholesky factor
     void *rhs           # bs                the block's residual, then delta
     void *diag          # bs                A_BB's diagonal before factorising
     void *z             # CHUNK * bs        gathered sqrt(w_i) z_iB
+    void *panel         # PANEL_ELEMS       the chunk's features, block-major (b')
     void *w             # chunk_nnz         per-rating weights of the chunk's rows
+    void *sw            # chunk_nnz         their square roots
     void *v             # chunk_nnz         working responses
     void *s             # chunk_nnz         scores z_i . x
 
@@ -61,8 +75,13 @@ cdef struct BlockScratch:
 cdef inline int64_t _block_scratch_len(const Problem *pb, int64_t chunk_nnz) noexcept nogil:
     cdef int64_t d = pb.d
     cdef int64_t bs = pb.block_size
-    return (_pad(BLOCK_ROWS * d) + _pad(BLOCK_ROWS * bs) + _pad(bs * bs) + 2 * _pad(bs)
-            + _pad(CHUNK * bs) + 3 * _pad(chunk_nnz))
+    return (2 * _pad(BLOCK_ROWS * d) + _pad(BLOCK_ROWS * bs) + _pad(bs * bs) + 2 * _pad(bs)
+            + _pad(CHUNK * bs) + _pad(_panel_len(pb, chunk_nnz)) + 4 * _pad(chunk_nnz))
+
+
+cdef inline int64_t _panel_len(const Problem *pb, int64_t chunk_nnz) noexcept nogil:
+    """Elements of the panel: room for every rating of a chunk when it fits."""
+    return min(<int64_t> PANEL_ELEMS, max(chunk_nnz, <int64_t> 1) * pb.d)
 
 
 cdef inline BlockScratch _block_carve(floating *base, const Problem *pb,
@@ -73,11 +92,14 @@ cdef inline BlockScratch _block_carve(floating *base, const Problem *pb,
     cdef BlockScratch s
     s.x = at; at += _pad(BLOCK_ROWS * d)
     s.h = at; at += _pad(BLOCK_ROWS * bs)
+    s.gx = at; at += _pad(BLOCK_ROWS * d)
     s.a = at; at += _pad(bs * bs)
     s.rhs = at; at += _pad(bs)
     s.diag = at; at += _pad(bs)
     s.z = at; at += _pad(CHUNK * bs)
+    s.panel = at; at += _pad(_panel_len(pb, chunk_nnz))
     s.w = at; at += _pad(chunk_nnz)
+    s.sw = at; at += _pad(chunk_nnz)
     s.v = at; at += _pad(chunk_nnz)
     s.s = at
     return s
@@ -86,10 +108,12 @@ cdef inline BlockScratch _block_carve(floating *base, const Problem *pb,
 cdef inline int _block_step(const Problem *pb, const index_t *cols, int64_t n,
                             const floating *Y, const floating *G, floating lam,
                             floating lam_b, int start, int b, floating *x,
-                            const floating *h, const floating *w, const floating *v,
-                            floating *sc, BlockScratch *s) noexcept nogil:
+                            const floating *h, const floating *w, const floating *sw,
+                            const floating *v, floating *sc, const floating *zp,
+                            BlockScratch *s) noexcept nogil:
     """Improve x[start:start + b] by the exact solve of its block (design (a)); h is
-    (G0 x)_B (read only when G != NULL), sc the row's scores, updated."""
+    (G0 x)_B (read only when G != NULL), sc the row's scores, updated.  zp: the row's
+    features of this block in the panel (rating j at zp + j b), or NULL to read Y."""
     cdef int k = pb.k
     cdef int kb = k - start if k - start < b else b     # factor coordinates in B
     cdef bint has_bias = kb < b                         # B ends with the bias coordinate
@@ -99,7 +123,7 @@ cdef inline int _block_step(const Problem *pb, const index_t *cols, int64_t n,
     cdef floating *Z = <floating *> s.z
     cdef const floating *yi
     cdef floating *zrow
-    cdef floating sw, coef
+    cdef floating coef
     cdef int64_t first, j
     cdef int m, jj, f, status
 
@@ -118,15 +142,14 @@ cdef inline int _block_step(const Problem *pb, const index_t *cols, int64_t n,
         m = <int> (n - first if n - first < CHUNK else CHUNK)
         for jj in range(m):
             j = first + jj
-            yi = Y + <int64_t> cols[j] * k + start
-            sw = sqrt(w[j])
+            yi = zp + j * b if zp != NULL else Y + <int64_t> cols[j] * k + start
             coef = v[j] - w[j] * sc[j]
             zrow = Z + <int64_t> jj * b
             for f in range(kb):
-                zrow[f] = sw * yi[f]
+                zrow[f] = sw[j] * yi[f]
                 rhs[f] += coef * yi[f]
             if has_bias:
-                zrow[kb] = sw
+                zrow[kb] = sw[j]
                 rhs[kb] += coef
             if m < SYRK_MIN:
                 _syr_upper(A, b, zrow)
@@ -150,10 +173,26 @@ cdef inline int _block_step(const Problem *pb, const index_t *cols, int64_t n,
     for f in range(b):
         x[start + f] += rhs[f]
     for j in range(n):                      # s_i += z_iB . delta
-        sc[j] += dot(Y + <int64_t> cols[j] * k + start, rhs, kb)
+        yi = zp + j * b if zp != NULL else Y + <int64_t> cols[j] * k + start
+        sc[j] += dot(yi, rhs, kb)
         if has_bias:
             sc[j] += rhs[kb]
     return STATUS_OK
+
+
+cdef inline void _scatter(const Problem *pb, const floating *yi, floating *panel,
+                          int64_t gathered, int64_t j) noexcept nogil:
+    """Copy rating j's features y_i into the block-major panel of `gathered` ratings:
+    block B's slice of rating j at panel + start_B gathered + j b_B (design (b'))."""
+    cdef int k = pb.k
+    cdef int d = pb.d
+    cdef int bs = pb.block_size
+    cdef int start = 0, b, kb
+    while start < d:
+        b = d - start if d - start < bs else bs
+        kb = k - start if k - start < b else b
+        memcpy(panel + start * gathered + j * b, yi + start, <size_t> kb * sizeof(floating))
+        start += b
 
 
 cdef inline void _solve_chunk(const Problem *pb, const index_t *ptr, const index_t *ind,
@@ -168,11 +207,15 @@ cdef inline void _solve_chunk(const Problem *pb, const index_t *ptr, const index
     cdef int bs = pb.block_size
     cdef floating *xs = <floating *> s.x
     cdef floating *h = <floating *> s.h
+    cdef floating *gx = <floating *> s.gx
     cdef floating *w = <floating *> s.w
+    cdef floating *sw = <floating *> s.sw
+    cdef floating *panel = <floating *> s.panel
     cdef floating *v = <floating *> s.v
     cdef floating *sc = <floating *> s.s
     cdef int64_t base = ptr[first_row]
     cdef int64_t r, row, n, o, j
+    cdef int64_t gathered = 0               # ratings in the panel: those of the first rows
     cdef int step, start, b, a
     cdef floating scale
     cdef const index_t *cols
@@ -186,6 +229,11 @@ cdef inline void _solve_chunk(const Problem *pb, const index_t *ptr, const index
             xr[k] = xb[row]
         status[row] = STATUS_OK
         loss[row] = 0.0
+    for r in range(m):
+        row = first_row + r
+        if (ptr[row + 1] - base) * d > PANEL_ELEMS:
+            break
+        gathered = ptr[row + 1] - base
     for step in range(pb.outer_steps):
         for r in range(m):                  # weights and scores at the current x
             row = first_row + r
@@ -197,7 +245,11 @@ cdef inline void _solve_chunk(const Problem *pb, const index_t *ptr, const index
             xr = xs + r * d
             _weights(pb, cols, val + ptr[row], n, Y, yb, xr, w + o, v + o)
             for j in range(n):
+                _prefetch_ahead(pb, cols, n, j, Y)
                 sc[o + j] = _zdot(pb, Y + <int64_t> cols[j] * k, xr)
+                sw[o + j] = sqrt(w[o + j])
+                if step == 0 and o + j < gathered:
+                    _scatter(pb, Y + <int64_t> cols[j] * k, panel, gathered, o + j)
         start = 0
         while start < d:
             b = d - start if d - start < bs else bs
@@ -214,8 +266,11 @@ cdef inline void _solve_chunk(const Problem *pb, const index_t *ptr, const index
                 status[row] = _block_step(
                     pb, ind + ptr[row], n, Y, G, <floating> pb.l2 * scale,
                     <floating> pb.l2_bias * scale, start, b, xs + r * d, h + r * b, w + o,
-                    v + o, sc + o, s)
+                    sw + o, v + o, sc + o,
+                    panel + start * gathered + o * b if o < gathered else NULL, s)
             start += b
+    if pb.want_loss and G != NULL:          # G0 x of every row by one gemm, for x^T G0 x
+        gemm(c'N', c'N', k, <int> m, k, 1, G, k, xs, d, 0, gx, k)
     for r in range(m):
         row = first_row + r
         n = ptr[row + 1] - ptr[row]
@@ -235,8 +290,11 @@ cdef inline void _solve_chunk(const Problem *pb, const index_t *ptr, const index
             continue
         if pb.want_loss:
             o = ptr[row] - base
-            loss[row] = _row_loss(pb, ind + ptr[row], val + ptr[row], n, Y, yb, G, xr,
+            # the G0 term from gx (_row_loss leaves it out when given G = NULL)
+            loss[row] = _row_loss(pb, ind + ptr[row], val + ptr[row], n, Y, yb, NULL, xr,
                                   v + o, NULL)
+            if G != NULL:
+                loss[row] += 0.5 * <double> dot(gx + r * k, xr, k)
             if not isfinite(loss[row]):
                 status[row] = STATUS_NONFINITE
                 loss[row] = 0.0

@@ -426,13 +426,15 @@ cdef inline double _row_loss(const Problem *pb, const index_t *cols, const float
                              const floating *x, const floating *v,
                              const floating *Z) noexcept nogil:
     """The row's data term at x (design (f)).  Z: the row's features as CG gathered
-    them (row j at Z + j d, the same values as Y's rows), or NULL to read Y."""
+    them (row j at Z + j d, the same values as Y's rows), or NULL to read Y.  For
+    implicit feedback G = NULL leaves out the term x^T G0 x / 2 (for a caller that has
+    it)."""
     cdef double total = 0.0, s, e
     cdef int64_t j
     cdef int a
     cdef int k = pb.k
     cdef const floating *yi
-    if pb.model == MODEL_IMPLICIT:
+    if pb.model == MODEL_IMPLICIT and G != NULL:
         # sum over all columns c (p - s)^2 = x^T G x + sum_observed [c (1 - s)^2 - s^2]
         for a in range(k):
             total += <double> x[a] * dot(G + <int64_t> a * k, x, k)

@@ -393,3 +393,14 @@ def test_cg_at_compiled_widths_matches_reference(level, k, monkeypatch):
         _reference_half(csrs.by_item, ref_Q, bi.copy(), P, bu, _cfg("implicit", l2=2.0))
         _kernel_half(csrs.by_item, Q, bi, P, bu, cfg)
         np.testing.assert_allclose(Q, ref_Q, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gram_is_bit_identical_for_any_thread_count(dtype):
+    Y = np.random.default_rng().standard_normal((3 * driver._GRAM_CHUNK + 17, 6)).astype(dtype)
+    with single_threaded_blas():
+        grams = [driver.gram64(Y, n_threads=n) for n in (1, 2, 3, 8)]
+    for other in grams[1:]:
+        np.testing.assert_array_equal(other, grams[0])
+    np.testing.assert_allclose(grams[0], Y.astype(np.float64).T @ Y.astype(np.float64),
+                               rtol=1e-12)
