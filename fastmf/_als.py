@@ -63,7 +63,7 @@ class ALSConfig:
     weighted_l2: bool
     biases: bool
     alpha: float
-    block_size: int = 32            # "subspace": coordinates per block (clamped to d)
+    block_size: int = 16            # "subspace": coordinates per block (clamped to d)
     l2_exponent: float = 1.0        # weighted_l2: the count raised to this power
     l2_unobserved: float = 0.0      # weighted_l2, implicit: weight of unobserved cells
 

@@ -137,10 +137,11 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         otherwise.
     cg_steps : int, default=3
         Conjugate-gradient steps per row and half-sweep (``linear_solver="cg"``).
-    block_size : int, default=32
+    block_size : int, default=16
         Coordinates per block of ``linear_solver="subspace"`` (a row's bias, with
         biases, is one more coordinate).  A value above the row's unknowns is clamped
-        to them: one block, an exact solve.
+        to them: one block, an exact solve.  16 was the fastest at 512 factors on
+        Gowalla, at the same accuracy as 32 (``bench/README.md``).
     newton_steps : int, default=1
         ALS with ``loss="logistic"``: Newton (IRLS) steps per row and half-sweep.
     init_scale : float or None, default=None
@@ -309,7 +310,7 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         l2_unobserved: float = 0.0,
         linear_solver: str | None = None,
         cg_steps: int = 3,
-        block_size: int = 32,
+        block_size: int = 16,
         newton_steps: int = 1,
         init_scale: float | None = None,
         early_stopping: int | None = None,

@@ -61,7 +61,7 @@ class Params:
     columns: tuple[Any, ...] | None     # a DataFrame's (user, item[, value]) columns
     unknown: str                # "bias" or "raise"
     clip: bool | tuple[float, float]
-    block_size: int = 32
+    block_size: int = 16
     l2_exponent: float = 1.0
     l2_unobserved: float = 0.0
 

@@ -247,7 +247,7 @@ def test_parameters_round_trip_through_get_params_and_files(tmp_path):
         del doc["params"][name]
     np.savez(tmp_path / "old.npz", **{**entries, "meta": np.array(json.dumps(doc))})
     old = fastmf.load(tmp_path / "old.npz")
-    assert (old.block_size, old.l2_exponent, old.l2_unobserved) == (32, 1.0, 0.0)
+    assert (old.block_size, old.l2_exponent, old.l2_unobserved) == (16, 1.0, 0.0)
     np.testing.assert_array_equal(old.user_factors_, model.user_factors_)
 
 
