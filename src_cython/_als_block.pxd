@@ -40,10 +40,9 @@ from libc.math cimport isfinite, sqrt
 from libc.stdint cimport int8_t, int64_t
 from libc.string cimport memcpy, memset
 
-from _als_row cimport (CHUNK, SYRK_MIN, Problem, _factor, _factor_solve, _pad,
-                       _penalty_scale, _prefetch_ahead, _row_loss, _syr_upper, _weights,
-                       _zdot)
-from _blas cimport gemm, syrk
+from _als_row cimport (CHUNK, Problem, _accumulate, _pad, _penalised_solve, _penalty_scale,
+                       _prefetch_ahead, _row_loss, _weights, _zdot)
+from _blas cimport gemm
 from _common cimport STATUS_NONFINITE, STATUS_OK, index_t
 from _vec cimport dot
 
@@ -68,6 +67,7 @@ cdef struct BlockScratch:
     void *panel         # PANEL_ELEMS       the chunk's features, block-major (b')
     void *w             # chunk_nnz         per-rating weights of the chunk's rows
     void *sw            # chunk_nnz         their square roots
+    void *coef          # chunk_nnz         a row's v_i - w_i s_i
     void *v             # chunk_nnz         working responses
     void *s             # chunk_nnz         scores z_i . x
 
@@ -76,7 +76,7 @@ cdef inline int64_t _block_scratch_len(const Problem *pb, int64_t chunk_nnz) noe
     cdef int64_t d = pb.d
     cdef int64_t bs = pb.block_size
     return (2 * _pad(BLOCK_ROWS * d) + _pad(BLOCK_ROWS * bs) + _pad(bs * bs) + 2 * _pad(bs)
-            + _pad(CHUNK * bs) + _pad(_panel_len(pb, chunk_nnz)) + 4 * _pad(chunk_nnz))
+            + _pad(CHUNK * bs) + _pad(_panel_len(pb, chunk_nnz)) + 5 * _pad(chunk_nnz))
 
 
 cdef inline int64_t _panel_len(const Problem *pb, int64_t chunk_nnz) noexcept nogil:
@@ -100,6 +100,7 @@ cdef inline BlockScratch _block_carve(floating *base, const Problem *pb,
     s.panel = at; at += _pad(_panel_len(pb, chunk_nnz))
     s.w = at; at += _pad(chunk_nnz)
     s.sw = at; at += _pad(chunk_nnz)
+    s.coef = at; at += _pad(chunk_nnz)
     s.v = at; at += _pad(chunk_nnz)
     s.s = at
     return s
@@ -121,11 +122,10 @@ cdef inline int _block_step(const Problem *pb, const index_t *cols, int64_t n,
     cdef floating *rhs = <floating *> s.rhs
     cdef floating *diag = <floating *> s.diag
     cdef floating *Z = <floating *> s.z
+    cdef floating *coef = <floating *> s.coef
     cdef const floating *yi
-    cdef floating *zrow
-    cdef floating coef
-    cdef int64_t first, j
-    cdef int m, jj, f, status
+    cdef int64_t j
+    cdef int f, status
 
     if G != NULL:                           # implicit: A_BB starts from G0[B, B]
         for f in range(b):
@@ -137,39 +137,20 @@ cdef inline int _block_step(const Problem *pb, const index_t *cols, int64_t n,
         memset(A, 0, <size_t> b * b * sizeof(floating))
         memset(rhs, 0, <size_t> b * sizeof(floating))
     # rhs = sum_i (v_i - w_i s_i) z_iB - (G0 x)_B - penalty x_B;  A_BB += sum w_i z_iB z_iB^T
-    first = 0
-    while first < n:
-        m = <int> (n - first if n - first < CHUNK else CHUNK)
-        for jj in range(m):
-            j = first + jj
-            yi = zp + j * b if zp != NULL else Y + <int64_t> cols[j] * k + start
-            coef = v[j] - w[j] * sc[j]
-            zrow = Z + <int64_t> jj * b
-            for f in range(kb):
-                zrow[f] = sw[j] * yi[f]
-                rhs[f] += coef * yi[f]
-            if has_bias:
-                zrow[kb] = sw[j]
-                rhs[kb] += coef
-            if m < SYRK_MIN:
-                _syr_upper(A, b, zrow)
-        if m >= SYRK_MIN:
-            syrk(c'L', c'N', b, m, 1, Z, b, 1, A, b)
-        first += m
+    for j in range(n):
+        coef[j] = v[j] - w[j] * sc[j]
+    if zp != NULL:
+        _accumulate(pb, <const index_t *> NULL, n, zp, b, kb, has_bias, b, w, sw, coef, Z,
+                    A, rhs)
+    else:
+        _accumulate(pb, cols, n, Y + start, k, kb, has_bias, b, w, sw, coef, Z, A, rhs)
     for f in range(kb):
-        A[f * b + f] += lam
         rhs[f] -= lam * x[start + f]
     if has_bias:
-        A[kb * b + kb] += lam_b
         rhs[kb] -= lam_b * x[start + kb]
-    for f in range(b):
-        if not isfinite(A[f * b + f]):
-            return STATUS_NONFINITE
-        diag[f] = A[f * b + f]
-    status = _factor(A, b, diag)
+    status = _penalised_solve(A, rhs, b, kb, has_bias, lam, lam_b, diag)
     if status != STATUS_OK:
         return status
-    _factor_solve(A, b, rhs)
     for f in range(b):
         x[start + f] += rhs[f]
     for j in range(n):                      # s_i += z_iB . delta

@@ -225,64 +225,92 @@ cdef inline void _factor_solve(const floating *U, int d, floating *b) noexcept n
         fmf_chol_solve_d(U, d, b)
 
 
+cdef inline void _accumulate(const Problem *pb, const index_t *cols, int64_t n,
+                             const floating *src, int64_t stride, int width, bint bias,
+                             int dim, const floating *w, const floating *sw,
+                             const floating *coef, floating *Z, floating *A,
+                             floating *rhs) noexcept nogil:
+    """A += sum_j w_j z_j z_j^T (A: row-major dim x dim, upper triangle) and
+    rhs += sum_j coef_j z_j over n ratings, with z_j = [r_j[0:width], 1 if bias] and r_j
+    at src + cols[j] stride (a factor matrix, read ahead) or, with cols = NULL, at
+    src + j stride.  sqrt(w_j) is sw[j], or computed when sw = NULL.  The rows
+    sqrt(w_j) z_j are gathered CHUNK at a time into Z for one syrk (rank-1 updates for
+    fewer than SYRK_MIN)."""
+    cdef const floating *yi
+    cdef floating *zrow
+    cdef floating root
+    cdef int64_t first = 0, j
+    cdef int m, jj, f
+    while first < n:
+        m = <int> (n - first if n - first < CHUNK else CHUNK)
+        for jj in range(m):
+            j = first + jj
+            if cols != NULL:
+                _prefetch_ahead(pb, cols, n, j, src)
+                yi = src + <int64_t> cols[j] * stride
+            else:
+                yi = src + j * stride
+            root = sw[j] if sw != NULL else sqrt(w[j])
+            zrow = Z + <int64_t> jj * dim
+            for f in range(width):
+                zrow[f] = root * yi[f]      # row jj of Z: sqrt(w_j) z_j
+            if bias:
+                zrow[width] = root
+            _axpy(width, coef[j], yi, rhs)  # rhs += coef_j z_j
+            if bias:
+                rhs[width] += coef[j]
+            if m < SYRK_MIN:                # short rows: rank-1 updates of the upper part
+                _syr_upper(A, dim, zrow)
+        if m >= SYRK_MIN:
+            # Column-major, Z is dim x m (leading dimension dim): A += Z Z^T on the lower
+            # triangle, which is the upper one of the row-major A that _factor reads.
+            syrk(c'L', c'N', dim, m, 1, Z, dim, 1, A, dim)
+        first += m
+
+
+cdef inline int _penalised_solve(floating *A, floating *rhs, int dim, int width,
+                                 bint bias, floating lam, floating lam_b,
+                                 floating *diag) noexcept nogil:
+    """rhs <- (A + penalty)^{-1} rhs in place, the penalty lam on the first `width`
+    diagonal entries and lam_b on the next (if bias); A is factorised in place and diag
+    receives its diagonal.  Returns a status."""
+    cdef int a, status
+    for a in range(width):
+        A[a * dim + a] += lam
+    if bias:
+        A[width * dim + width] += lam_b
+    for a in range(dim):
+        if not isfinite(A[a * dim + a]):
+            return STATUS_NONFINITE
+        diag[a] = A[a * dim + a]
+    status = _factor(A, dim, diag)
+    if status != STATUS_OK:
+        return status
+    _factor_solve(A, dim, rhs)
+    return STATUS_OK
+
+
 cdef inline int _solve_cholesky(const Problem *pb, const index_t *cols, int64_t n,
                                 const floating *Y, const floating *G, floating lam,
                                 floating lam_b, Scratch *s) noexcept nogil:
     """Build A and b (design (a)) and solve A x = b exactly into s.x."""
     cdef int d = pb.d
-    cdef int k = pb.k
-    cdef floating *Z = <floating *> s.z
     cdef floating *A = <floating *> s.a
     cdef floating *b = <floating *> s.b
-    cdef floating *x = <floating *> s.x
-    cdef floating *diag = <floating *> s.r
-    cdef const floating *w = <const floating *> s.w
-    cdef const floating *v = <const floating *> s.v
-    cdef const floating *yi
-    cdef floating *zrow
-    cdef floating sw
-    cdef int64_t start, j
-    cdef int m, jj, a, f, status
+    cdef int status
 
     if G != NULL:                           # implicit: A starts from Y^T Y (d == k)
         memcpy(A, G, <size_t> d * d * sizeof(floating))
     else:
         memset(A, 0, <size_t> d * d * sizeof(floating))
     memset(b, 0, <size_t> d * sizeof(floating))
-    start = 0
-    while start < n:
-        m = <int> (n - start if n - start < CHUNK else CHUNK)
-        for jj in range(m):
-            j = start + jj
-            _prefetch_ahead(pb, cols, n, j, Y)
-            yi = Y + <int64_t> cols[j] * k
-            sw = sqrt(w[j])
-            zrow = Z + <int64_t> jj * d
-            for f in range(k):
-                zrow[f] = sw * yi[f]        # row jj of Z: sqrt(w_i) z_i
-            if pb.biases:
-                zrow[k] = sw
-            _zaxpy(pb, v[j], yi, b)         # b += v_i z_i
-            if m < SYRK_MIN:                # short rows: rank-1 updates of the upper part
-                _syr_upper(A, d, zrow)
-        if m >= SYRK_MIN:
-            # Column-major, Z is d x m (leading dimension d): A += Z Z^T on the lower
-            # triangle, which is the upper one of the row-major A that _factor reads.
-            syrk(c'L', c'N', d, m, 1, Z, d, 1, A, d)
-        start += m
-    for a in range(k):
-        A[a * d + a] += lam
-    if pb.biases:
-        A[k * d + k] += lam_b
-    for a in range(d):
-        if not isfinite(A[a * d + a]):
-            return STATUS_NONFINITE
-        diag[a] = A[a * d + a]
-    status = _factor(A, d, diag)
+    # A += sum_i w_i z_i z_i^T, b += v_i z_i
+    _accumulate(pb, cols, n, Y, pb.k, pb.k, pb.biases, d, <const floating *> s.w, NULL,
+                <const floating *> s.v, <floating *> s.z, A, b)
+    status = _penalised_solve(A, b, d, pb.k, pb.biases, lam, lam_b, <floating *> s.r)
     if status != STATUS_OK:
         return status
-    _factor_solve(A, d, b)
-    memcpy(x, b, <size_t> d * sizeof(floating))
+    memcpy(s.x, b, <size_t> d * sizeof(floating))
     return STATUS_OK
 
 
