@@ -54,7 +54,10 @@ def ranking_validation(model: MatrixFactorization, params: Params, users: np.nda
 
     def evaluate() -> dict[str, float]:
         state = snapshot(model)           # the parameters being trained
-        seen = None if state.seen is None else state.seen.matrix(shape)
-        return _top_k_metrics(model, held_out, k, seen, state.n_threads, names)
+        if state.seen is None:
+            raise RuntimeError("this implicit fit keeps no training pairs, so validation "
+                               "cannot leave them out of the rankings")
+        return _top_k_metrics(model, held_out, k, state.seen.matrix(shape),
+                              state.n_threads, names)
 
     return Validation(evaluate, f"val_ndcg@{k}", higher_is_better=True)

@@ -196,3 +196,14 @@ def test_model_file_without_the_parameters_loads_the_defaults(tmp_path):
     np.savez(path, **entries)
     loaded = fastmf.load(path)
     assert (loaded.validation_k, loaded.validation_users) == (20, None)
+
+
+def test_a_fit_without_its_training_pairs_refuses_to_validate(monkeypatch):
+    """Ranking without leaving the training pairs out would score a different metric:
+    a solver whose fit keeps no pairs gets an error, not silently other figures."""
+    from fastmf import _fitting
+
+    train, val = _split()
+    monkeypatch.setattr(_fitting, "_seen", lambda pairs, old=None: None)
+    with pytest.raises(RuntimeError, match="keeps no training pairs"):
+        _implicit(epochs=1).fit(train, validation=val)
