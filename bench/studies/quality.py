@@ -337,6 +337,9 @@ def tune(row: Row, fit_part: sp.csr_matrix, holdout: sp.csr_matrix, threads: int
                        early_stopping=row.patience)
         model.fit(fit_part, validation=holdout)
         epoch = model.best_epoch_ or params["epochs"]
+        if row.patience is not None and epoch == params["epochs"]:
+            print(f"{row.name}: the hold-out was still improving at the last of "
+                  f"{epoch} epochs; give the row more")
         tried.append({"params": {**params, "epochs": epoch},
                       "recall": model.history_[f"val_recall@{K}"][epoch - 1],
                       "ndcg": model.history_[f"val_ndcg@{K}"][epoch - 1]})
