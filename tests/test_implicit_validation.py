@@ -90,6 +90,12 @@ def test_early_stopping_keeps_the_best_ndcg_epoch():
         history[best - 1], rel=1e-12)
     assert recall_at_k(model, test=val, train=train, k=20) == pytest.approx(
         model.history_["val_recall@20"][best - 1], rel=1e-12)
+    # the parameters are those of the best epoch: a fit of that many epochs has them
+    settings = model.get_params()
+    settings.update(early_stopping=None, epochs=best)
+    short = MatrixFactorization(**settings).fit(train)
+    np.testing.assert_array_equal(model.user_factors_, short.user_factors_)
+    np.testing.assert_array_equal(model.item_factors_, short.item_factors_)
 
 
 def test_validation_users_samples_that_many_users():
