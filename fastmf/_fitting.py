@@ -225,7 +225,8 @@ def _validation_pairs(params: Params, validation: RatingsLike, data: Ratings,
     treat unknown ids), or raise under ``unknown="raise"``."""
     maps = facts["user_ids"], facts["item_ids"]
     if maps[0] is None:
-        val = check_ratings(validation, params.dtype, loss=params.loss, allow_empty=True)
+        val = check_ratings(validation, params.dtype, loss=params.loss, allow_empty=True,
+                            name="validation")
         users, items = val.users.astype(np.int64), val.items.astype(np.int64)
     else:
         raw = raw_triples(validation, params.columns)
@@ -235,7 +236,8 @@ def _validation_pairs(params: Params, validation: RatingsLike, data: Ratings,
         users, items = (m.to_index(ids, missing="ignore") for m, ids in zip(
             maps, raw[:2], strict=True))
         val = check_ratings((np.zeros(len(users), np.int64), np.zeros(len(users), np.int64),
-                             raw[2]), params.dtype, loss=params.loss, allow_empty=True)
+                             raw[2]), params.dtype, loss=params.loss, allow_empty=True,
+                             name="validation")
     if not val.nnz:
         raise ValueError("the validation data hold no ratings")
     # ids the training data lacks: beyond its rows, so that predictions treat them as

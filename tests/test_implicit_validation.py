@@ -163,6 +163,12 @@ def test_bad_validation_settings_and_data():
     for model in (_implicit(), MatrixFactorization(epochs=1)):
         with pytest.raises(ValueError, match="validation data hold no ratings"):
             model.fit(train, validation=sp.csr_matrix(val.shape))
+    not_a_number = val.copy()
+    not_a_number.data[0] = np.nan
+    with pytest.raises(ValueError, match="validation contains a non-finite rating"):
+        _implicit().fit(train, validation=not_a_number)
+    with pytest.raises(TypeError, match="validation must be a scipy.sparse matrix"):
+        _implicit().fit(train, validation=val.toarray())
     negative = val.copy()
     negative.data[:] = -1.0
     with pytest.raises(ValueError, match="no interaction"):
