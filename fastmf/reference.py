@@ -290,12 +290,13 @@ def als_objective(
             data = float(np.sum(np.logaddexp(0.0, s) - y * s))
         else:
             data = 0.5 * float(np.sum((y - s) ** 2))
-    form = dict(weighted_l2=weighted_l2, alpha=alpha, l2_exponent=l2_exponent,
-                l2_unobserved=l2_unobserved)
-    n_u = _rows.penalty_scale(np.bincount(coo.row, minlength=csr.shape[0]), csr.shape[1],
-                              **form)
-    n_i = _rows.penalty_scale(np.bincount(coo.col, minlength=csr.shape[1]), csr.shape[0],
-                              **form)
+    def scale(rows: np.ndarray, n: int, n_cols: int) -> float | np.ndarray:
+        return _rows.penalty_scale(np.bincount(rows, minlength=n), n_cols,
+                                   weighted_l2=weighted_l2, alpha=alpha,
+                                   l2_exponent=l2_exponent, l2_unobserved=l2_unobserved)
+
+    n_u = scale(coo.row, csr.shape[0], csr.shape[1])
+    n_i = scale(coo.col, csr.shape[1], csr.shape[0])
     penalty = 0.5 * l2 * (np.sum(n_u * np.sum(P**2, axis=1)) + np.sum(n_i * np.sum(Q**2, axis=1)))
     penalty += 0.5 * l2_bias * (np.sum(n_u * user_bias.astype(np.float64) ** 2)
                                 + np.sum(n_i * item_bias.astype(np.float64) ** 2))
