@@ -115,16 +115,18 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         so the penalty is :math:`\lambda\, n^\nu` (the frequency-scaled L2 of "Revisiting
         the performance of iALS", Rendle et al. 2022).  1 is plain ALS-WR.
     l2_unobserved : float, default=0.0
-        ALS with ``weighted_l2`` and implicit feedback: add the row's unobserved cells to
-        its count, each weighed :math:`1 / (1 + \alpha)` of an observed one, times
-        :math:`\zeta` = ``l2_unobserved`` :math:`\ge 0`.  The penalty of a row with
+        ALS with ``weighted_l2`` and implicit feedback: add to the row's count
+        :math:`\zeta` = ``l2_unobserved`` :math:`\ge 0` times its :math:`N` columns,
+        each weighed as an unobserved cell is against an observed one,
+        :math:`1 / (1 + \alpha)`.  The penalty of a row with
         :math:`n` interactions among :math:`N` columns is then
-        :math:`\lambda\, (n + \zeta N / (1 + \alpha))^\nu`.  Rendle et al.'s iALS, with
-        unobserved weight :math:`\alpha_0`, regularisation :math:`\lambda_R` and
-        exponent :math:`\nu` on binary data, is ``l2_unobserved=1``,
-        ``alpha`` :math:`= 1/\alpha_0 - 1`, ``l2`` :math:`= \lambda_R / \alpha_0`,
-        ``l2_exponent`` :math:`= \nu` (their loss is this one divided by
-        :math:`1 + \alpha`).
+        :math:`\lambda\, (n + \zeta N / (1 + \alpha))^\nu`.  Rendle et al.'s penalty
+        :math:`\lambda_R (n + \alpha_0 N)^\nu`, with unobserved weight
+        :math:`\alpha_0` on binary data, is ``l2_unobserved=1``, ``alpha``
+        :math:`= 1/\alpha_0 - 1`, ``l2`` :math:`= \lambda_R / \alpha_0`, ``l2_exponent``
+        :math:`= \nu` once the objective is divided by :math:`1 + \alpha` (their data
+        term also weighs every observed cell's :math:`s^2` by :math:`\alpha_0`; Hu et
+        al.'s, fitted here, does not).
     linear_solver : {"cholesky", "cg", "subspace"} or None, default=None
         ALS only: how each row's :math:`(k+1) \times (k+1)` (or :math:`k \times k`) system
         is solved.  ``"cholesky"`` solves it exactly (BLAS-3 Gram build, ``potrf``);

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))               # quality.py
 sys.path.insert(0, str(HERE.parent))        # bench/: _results, _shared
@@ -38,11 +40,13 @@ from _shared import as_model  # noqa: E402
 from quality import (  # noqa: E402
     SEED,
     SHARED_DATA,
-    fit_fastmf_implicit,
+    full_config,
     holdout_split,
     load_gowalla,
     ranking_metrics,
 )
+
+import fastmf  # noqa: E402
 
 _COMMON = dict(l2=3.0, weighted_l2=True, alpha=39.0, init_scale=0.01)
 
@@ -55,10 +59,28 @@ CONFIGS = {
                                 block_size=32, **_COMMON),
     "subspace k=512 b=16 3 epochs": dict(factors=512, epochs=3, linear_solver="subspace",
                                          block_size=16, **_COMMON),
+    "subspace k=512 b=16 l2=1.5": dict(factors=512, epochs=4, linear_solver="subspace",
+                                       block_size=16, **{**_COMMON, "l2": 1.5}),
+    "subspace k=512 b=16 l2=6": dict(factors=512, epochs=4, linear_solver="subspace",
+                                     block_size=16, **{**_COMMON, "l2": 6.0}),
+    "subspace k=512 b=16 nu=0.75 l2=7": dict(factors=512, epochs=4,
+                                             linear_solver="subspace", block_size=16,
+                                             l2_exponent=0.75, **{**_COMMON, "l2": 7.0}),
     "subspace k=1024 b=32": dict(factors=1024, epochs=4, linear_solver="subspace",
                                  block_size=32, **_COMMON),
 }
 """MatrixFactorization settings (implicit ALS, float32) by row name."""
+
+
+def fit(config: dict, train, threads: int) -> tuple[fastmf.MatrixFactorization, float]:
+    """Fit fastmf's implicit ALS with ``config`` (seed ``SEED``, float32); the model and
+    the fit time in seconds."""
+    model = fastmf.MatrixFactorization(solver="als", feedback="implicit", **config,
+                                       num_threads=threads, random_state=SEED,
+                                       dtype=np.float32)
+    start = time.perf_counter()
+    model.fit(train)
+    return model, time.perf_counter() - start
 
 
 def run(folder: Path, threads: int, names: list[str], validate: bool) -> list[dict]:
@@ -77,7 +99,7 @@ def run(folder: Path, threads: int, names: list[str], validate: bool) -> list[di
         config = CONFIGS[name]
         load = os.getloadavg()[0]
         cpu = time.process_time()
-        model, seconds = fit_fastmf_implicit(config, train, threads)
+        model, seconds = fit(config, train, threads)
         cpu = time.process_time() - cpu
         scores = ranking_metrics(as_model(model.user_factors_, model.item_factors_), train,
                                  test, threads=threads)
@@ -91,7 +113,7 @@ def run(folder: Path, threads: int, names: list[str], validate: bool) -> list[di
                      "ndcg_at_20": scores["ndcg"], "seconds": seconds,
                      "speedup_vs_cg": speedup, "cpu_seconds": cpu,
                      "cpu_speedup_vs_cg": cpu_speedup, "threads": threads, "load_1min": load,
-                     "seed": SEED, "config": json.dumps(config)})
+                     "seed": SEED, "config": json.dumps(full_config(model))})
     return rows
 
 
