@@ -95,6 +95,11 @@ SETTINGS = {
     "implicit-cg": {"feedback": "implicit", "l2": 0.5, "alpha": 2.0, "linear_solver": "cg"},
     "implicit-cholesky": {"feedback": "implicit", "l2": 0.5, "alpha": 2.0,
                           "linear_solver": "cholesky"},
+    # each block's rows see only the columns they rate: the penalty must still count
+    # every column of the other side
+    "implicit-subspace-penalty": {"feedback": "implicit", "l2": 0.5, "alpha": 2.0,
+                                  "linear_solver": "subspace", "block_size": 4,
+                                  "l2_exponent": 0.8, "l2_unobserved": 0.5},
 }
 
 
