@@ -42,7 +42,7 @@ class Params:
 
     factors: int
     solver: str                 # "sgd" or "als"
-    loss: str                   # "squared" or "logistic"
+    loss: str                   # "squared", "logistic" or "bpr"
     epochs: int
     learning_rate: float
     l2: float
@@ -119,10 +119,10 @@ def default_settings(solver: str, feedback: str, loss: str) -> dict[str, Any]:
 
 
 def default_kind(solver: str, feedback: str, loss: str) -> str:
-    """The row of :data:`DEFAULTS` of a fit: "sgd", "sgd-logistic", "als-explicit",
-    "als-implicit" or "als-logistic"."""
+    """The row of :data:`DEFAULTS` of a fit: "sgd", "sgd-logistic", "sgd-bpr",
+    "als-explicit", "als-implicit" or "als-logistic"."""
     if solver == "sgd":
-        return "sgd-logistic" if loss == "logistic" else "sgd"
+        return "sgd" if loss == "squared" else "sgd-" + loss
     return "als-" + als_model(feedback, loss)
 
 
@@ -132,6 +132,7 @@ def default_kind(solver: str, feedback: str, loss: str) -> str:
 DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"learning_rate": 0.03, "l2": 0.05, "init_scale": 0.01},
     "sgd-logistic": {"learning_rate": 0.05, "l2": 0.02, "init_scale": 0.01},
+    "sgd-bpr": {"learning_rate": 0.05, "l2": 0.001, "init_scale": 0.1},
     "als-explicit": {"l2": 0.1, "weighted_l2": True, "init_scale": 0.01},
     "als-implicit": {"l2": 3.0, "weighted_l2": True, "alpha": 160.0, "init_scale": 0.01},
     "als-logistic": {"l2": 0.05, "weighted_l2": True, "init_scale": 0.01},
@@ -178,15 +179,20 @@ def check_params(estimator: Any) -> Params:
                                                            and value is None):
             raise TypeError(f"{name} must be a bool, got {value!r}")
     implicit = feedback == "implicit"
-    if implicit and solver != "als":
-        raise ValueError(f"feedback='implicit' needs solver='als', got solver={solver!r}")
-    if implicit and loss != "squared":
-        raise ValueError(
-            f"feedback='implicit' is fitted with the squared loss, got loss={loss!r}")
+    ranking = LOSSES[loss].ranking
+    if ranking and not implicit:
+        raise ValueError(f"loss={loss!r} is a ranking loss for interactions: it needs "
+                         "feedback='implicit' (and solver='sgd')")
+    if implicit and solver == "als" and loss != "squared":
+        raise ValueError("feedback='implicit' with solver='als' is fitted with the squared "
+                         f"loss, got loss={loss!r}")
+    if implicit and solver == "sgd" and not ranking:
+        raise ValueError("feedback='implicit' with solver='sgd' needs a ranking loss "
+                         f"(loss='bpr'), got loss={loss!r}")
     if implicit and e.biases:
         raise ValueError(
-            "biases=True is not available with feedback='implicit' (implicit ALS has no "
-            "biases): use biases=None or False")
+            "biases=True is not available with feedback='implicit' (implicit models have "
+            "no biases): use biases=None or False")
     return Params(
         factors=factors, solver=solver, loss=loss, epochs=epochs,
         learning_rate=learning_rate, l2=l2, l2_bias=l2_bias, init_scale=init_scale,

@@ -30,6 +30,9 @@
 #     so that only one multiply-add separates g from the next score.  Same updates in the
 #     same order; the scores differ from directly computed ones by rounding only (the
 #     models of tools/fit_grid.py moved by 2e-7 relative in float32, 3e-16 in float64).
+#     Ranking losses for implicit feedback (BPR) have a walk of their own, with negatives
+#     drawn inside the block's item group from a stream per block (_sgd_rank.pxd): the
+#     same wavefront, and the same independence of the thread count.
 # (e) Errors never raise inside the parallel region: a non-finite loss in a block is
 #     reported as a status after the epoch and the Python layer raises.
 #
@@ -49,10 +52,11 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from _openmp cimport (fmf_pause, fmf_yield, omp_destroy_lock, omp_init_lock, omp_lock_t, omp_set_lock,
                       omp_unset_lock)
-from _losses cimport (LOSS_LOGISTIC, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
+from _losses cimport (LOSS_BPR, LOSS_LOGISTIC, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
                       loss_sum_init, loss_sum_value, loss_t)
 from _common cimport STATUS_NONFINITE, STATUS_OK
 from _rng cimport rng_below, rng_next
+from _sgd_rank cimport _block_seed, draw_negatives, group_first, run_rank_block, visit_position
 from _sgd_update cimport SGDParams, _advance, _run_block, _second_half
 
 import numpy as np
@@ -65,7 +69,7 @@ cdef enum:
     SPIN_BEFORE_YIELD = 2000
 
 # The codes as the Python layer reads them (fastmf._loss_table, fastmf._sgd), never copied.
-LOSSES = {"squared": LOSS_SQUARED, "logistic": LOSS_LOGISTIC}
+LOSSES = {"squared": LOSS_SQUARED, "logistic": LOSS_LOGISTIC, "bpr": LOSS_BPR}
 STATUS = {"ok": STATUS_OK, "nonfinite": STATUS_NONFINITE}   # nonfinite: the epoch stopped
 
 
@@ -172,8 +176,9 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
                 const floating *values, const int64_t *block_ptr, int n_blocks,
                 floating *P, floating *Q, floating *bu, floating *bi,
                 const SGDParams *prm, uint64_t *state, int num_threads,
-                Plan *plan, Progress *pr, double *block_loss, double *loss_out) noexcept nogil:
-    """Run one epoch.  A block may start as soon as the blocks before it in the plan that
+                Plan *plan, Progress *pr, double *block_loss, double *loss_out,
+                bint ranking, int64_t n_items) noexcept nogil:
+    """Run one epoch (of a ranking loss: see _sgd_rank.pxd, over n_items items).  A block may start as soon as the blocks before it in the plan that
     share its user group or its item group are done (the rows and columns of the grid
     advance as a wavefront, with no barrier between strata).  Every parameter therefore
     sees the same updates in the same order as on one thread: the result does not depend
@@ -182,7 +187,11 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
     cdef int r, c, spins
     cdef int64_t e, blk
     cdef double total = 0.0
+    cdef uint64_t seeds = 0
+    cdef int64_t item_lo
     _draw_plan(B, block_ptr, state, plan)
+    if ranking:     # the word the blocks' negative streams start from
+        seeds = rng_next(state)
     for r in range(B):
         pr.row_done[r] = 0
         pr.col_done[r] = 0
@@ -207,10 +216,17 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
                 continue
             spins = 0
             blk = plan.block[e]
-            block_loss[e] = _run_block(
-                tag, users, items, values, block_ptr[blk],
-                block_ptr[blk + 1] - block_ptr[blk], plan.start[e], plan.backward[e],
-                P, Q, bu, bi, prm)
+            if ranking:
+                item_lo = group_first(blk % B, n_items, B)
+                block_loss[e] = run_rank_block(
+                    users, items, block_ptr[blk], block_ptr[blk + 1] - block_ptr[blk],
+                    plan.start[e], plan.backward[e], P, Q, prm, item_lo,
+                    group_first(blk % B + 1, n_items, B) - item_lo, _block_seed(seeds, e))
+            else:
+                block_loss[e] = _run_block(
+                    tag, users, items, values, block_ptr[blk],
+                    block_ptr[blk + 1] - block_ptr[blk], plan.start[e], plan.backward[e],
+                    P, Q, bu, bi, prm)
             r = <int> (e % B)
             c = <int> (blk % B)
             omp_set_lock(&pr.lock)
@@ -291,15 +307,19 @@ def sgd_epoch(const int32_t[::1] users,        # IN  user of each rating, block 
     cdef floating *Q = &item_factors[0, 0]
     cdef floating *bu = &user_bias[0]
     cdef floating *bi = &item_bias[0]
+    cdef bint ranking = settings.loss_code == LOSS_BPR
+    cdef int64_t n_items = item_factors.shape[0]
     with nogil:
-        if settings.loss_code == LOSS_LOGISTIC:
+        if settings.loss_code == LOSS_LOGISTIC or ranking:
             status = _epoch(logistic, u_ptr, i_ptr, v_ptr, &block_ptr[0], n_blocks,
                             P, Q, bu, bi, &prm, &rng_state[0], num_threads,
-                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum)
+                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum,
+                            ranking, n_items)
         else:
             status = _epoch(squared, u_ptr, i_ptr, v_ptr, &block_ptr[0], n_blocks,
                             P, Q, bu, bi, &prm, &rng_state[0], num_threads,
-                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum)
+                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum,
+                            ranking, n_items)
     return loss_sum, status
 
 
@@ -320,6 +340,43 @@ def epoch_order(const int64_t[::1] block_ptr, int n_blocks, uint64_t[::1] rng_st
         _walk_order(begin, n, buf.plan.start[e], buf.plan.backward[e], &order[w])
         w += n
     return order_arr
+
+
+def ranking_plan(const int32_t[::1] users,     # IN  user of each rating, block order
+                 const int32_t[::1] items,     # IN  item of each rating, block order
+                 const int64_t[::1] block_ptr,  # IN  B*B+1 offsets of block (r, c) at r*B+c
+                 int n_blocks,                  # IN  B
+                 int64_t n_items,               # IN  rows of the item factors
+                 uint64_t[::1] rng_state,       # IN/OUT  one word, advanced as sgd_epoch does
+                 int count):                    # IN  negatives drawn per positive
+    """``(order, negatives)`` of one epoch of a ranking loss: the positions of the
+    positives in the order `sgd_epoch` with the same `rng_state` visits them on one thread,
+    and the (nnz, count) negatives it draws for each of them, row t for order[t] (-1: a
+    draw that hit one of the user's positives, dropped).  Advances `rng_state` exactly as
+    `sgd_epoch` does.  Used by tests and the reference."""
+    cdef int B = n_blocks
+    cdef int64_t nnz = block_ptr[B * B]
+    order_arr = np.empty(nnz, dtype=np.int64)
+    neg_arr = np.empty((nnz, max(count, 1)), dtype=np.int32)
+    cdef int64_t[::1] order = order_arr
+    cdef int32_t[:, ::1] neg = neg_arr
+    cdef _PlanBuffers buf = _PlanBuffers(n_blocks)
+    cdef int64_t w = 0, begin, n, e, j, blk, item_lo
+    cdef uint64_t seeds, stream
+    _draw_plan(B, &block_ptr[0], &rng_state[0], &buf.plan)
+    seeds = rng_next(&rng_state[0])
+    for e in range(B * B):
+        blk = buf.plan.block[e]
+        begin = block_ptr[blk]
+        n = block_ptr[blk + 1] - begin
+        item_lo = group_first(blk % B, n_items, B)
+        stream = _block_seed(seeds, e)
+        for j in range(n):
+            order[w] = begin + visit_position(j, n, buf.plan.start[e], buf.plan.backward[e])
+            draw_negatives(&stream, item_lo, group_first(blk % B + 1, n_items, B) - item_lo,
+                           &users[0], &items[0], begin, n, order[w], &neg[w, 0], count)
+            w += 1
+    return order_arr, neg_arr[:, :count]
 
 
 def py_loss_grad(int loss, double y, double s):

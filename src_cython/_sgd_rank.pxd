@@ -1,0 +1,167 @@
+# Ranking losses on the SGD block grid (header-only: cimported by bare name by sgd.pyx).
+#
+# Implicit feedback: every stored (u, i) is a positive; the other items of the catalogue
+# are candidates for negatives.  The update for one positive of block (r, c) draws its
+# negatives from item group c only (after the layout's renumbering a group's items are
+# the contiguous range [item_lo, item_lo + item_n)), so a block still writes only the
+# rows of its own user group and item group: the DSGD wavefront of sgd.pyx stays free of
+# conflicts.  A draw that lands on an item the user has in this block (a positive: all
+# of the user's items in group c are there) is dropped.
+#
+# The negatives come from a SplitMix64 stream of their own per plan entry, seeded from a
+# word drawn serially with the epoch plan (_block_seed), and are drawn in the walk's
+# visiting order: the draws, hence the updates, do not depend on the thread count.
+# `draw_negatives` is the only place that draws them; sgd.pyx's `ranking_plan` lists
+# them, through it, for the tests and the NumPy reference.
+#
+# BPR (Rendle et al. 2009), one negative j per positive i, d = <p_u, q_i> - <p_u, q_j>:
+#     l = log(1 + exp(-d)),   g = -dl/dd = sigmoid(-d)
+#     p_u <- decay p_u + lr g (q_i - q_j)
+#     q_i <- decay q_i + lr g p_u           q_j <- decay q_j - lr g p_u
+# with decay = 1 - lr l2 and p_u, q_i, q_j the rows from before the step.  A dropped
+# negative skips the step (no update, no loss).
+from cython cimport floating
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+from _losses cimport Logistic, LossSum, loss_grad, loss_sum_init, loss_sum_value
+from _rng cimport rng_below
+from _sgd_update cimport SGDParams, _second_half
+from _vec cimport (K16, K32, K64, K100, K128, KAny, fmf_dot_tree_d, fmf_dot_tree_f,
+                   width_of, width_t)
+
+
+cdef inline uint64_t _block_seed(uint64_t base, int64_t entry) noexcept nogil:
+    """Start of the negatives' stream of plan entry `entry` in an epoch whose serially
+    drawn word is `base`: a different Weyl offset per entry (an odd multiplier unrelated
+    to SplitMix64's own increment), so the entries' streams do not overlap in practice."""
+    return base + <uint64_t> (entry + 1) * <uint64_t> 0xD1B54A32D192ED03
+
+
+cdef inline int64_t group_first(int64_t c, int64_t n, int64_t B) noexcept nogil:
+    """First id of group c of n ids cut into B groups (as layout.pyx cuts them)."""
+    return (c * n + B - 1) // B
+
+
+cdef inline int64_t visit_position(int64_t j, int64_t n, int64_t start,
+                                   bint backward) noexcept nogil:
+    """Position (in [0, n)) of the j-th rating that a block walk visits: the walk of
+    _sgd_update.pxd, which interleaves the halves that begin at `start` and at
+    `_second_half`, moving cyclically by -1 or +1."""
+    cdef int64_t d = -1 if backward else 1
+    cdef int64_t h = n // 2
+    cdef int64_t base, m
+    if j < 2 * h:
+        m = j >> 1
+        base = start if (j & 1) == 0 else _second_half(start, d, n)
+    else:               # odd n: the last rating of the second half
+        m = h
+        base = _second_half(start, d, n)
+    return ((base + d * m) % n + n) % n
+
+
+cdef inline bint _rated(const int32_t *users, const int32_t *items, int64_t begin,
+                        int64_t n, int32_t u, int32_t j) noexcept nogil:
+    """Whether (u, j) is among the block's ratings [begin, begin + n), which are sorted
+    by (user, item) (binary search)."""
+    cdef int64_t lo = begin, hi = begin + n, mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if users[mid] < u or (users[mid] == u and items[mid] < j):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < begin + n and users[lo] == u and items[lo] == j
+
+
+cdef inline void draw_negatives(uint64_t *state, int64_t item_lo, int64_t item_n,
+                                const int32_t *users, const int32_t *items, int64_t begin,
+                                int64_t n, int64_t idx, int32_t *out,
+                                int count) noexcept nogil:
+    """Draw `count` negatives for the positive at position idx of the block [begin,
+    begin + n), uniformly from the item group [item_lo, item_lo + item_n); a draw that
+    is one of the user's positives is written as -1 (dropped)."""
+    cdef int t
+    cdef int32_t u = users[idx]
+    cdef int32_t j
+    for t in range(count):
+        j = <int32_t> (item_lo + <int64_t> rng_below(state, <uint64_t> item_n))
+        out[t] = -1 if _rated(users, items, begin, n, u, j) else j
+
+
+cdef inline void _bpr_step(width_t width, floating *p, floating *qi, floating *qj, int k,
+                           floating lr, floating decay, LossSum *loss) noexcept nogil:
+    """The BPR update of one (user, positive, negative) triple (rule at the top)."""
+    k = width_of(width, k)
+    cdef Logistic logistic
+    cdef floating d, step, pf, a, b
+    cdef int f
+    if floating is float:
+        d = fmf_dot_tree_f(p, qi, k) - fmf_dot_tree_f(p, qj, k)
+    else:
+        d = fmf_dot_tree_d(p, qi, k) - fmf_dot_tree_d(p, qj, k)
+    # the logistic loss of label 1 at score d: log(1 + exp(-d)), -dl/dd = sigmoid(-d)
+    step = lr * loss_grad(logistic, <floating> 1, d, loss)
+    for f in range(k):
+        pf = p[f]
+        a = qi[f]
+        b = qj[f]
+        p[f] = decay * pf + step * (a - b)
+        qi[f] = decay * a + step * pf
+        qj[f] = decay * b - step * pf
+
+
+cdef inline double _walk_bpr(width_t width, const int32_t *users, const int32_t *items,
+                             int64_t begin, int64_t n, int64_t start, bint backward,
+                             floating *P, floating *Q, const SGDParams *prm,
+                             int64_t item_lo, int64_t item_n,
+                             uint64_t seed) noexcept nogil:
+    """BPR over the block [begin, begin + n) in the walk's order; returns the summed
+    loss."""
+    cdef int k = width_of(width, prm.k)
+    cdef LossSum loss
+    cdef floating lr = <floating> prm.learning_rate
+    cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)
+    cdef uint64_t state = seed
+    cdef int64_t j, idx
+    cdef int32_t neg
+    loss_sum_init(&loss)
+    for j in range(n):
+        idx = begin + visit_position(j, n, start, backward)
+        draw_negatives(&state, item_lo, item_n, users, items, begin, n, idx, &neg, 1)
+        if neg < 0:
+            continue
+        _bpr_step(width, P + <int64_t> users[idx] * k, Q + <int64_t> items[idx] * k,
+                  Q + <int64_t> neg * k, k, lr, decay, &loss)
+    return loss_sum_value(&loss)
+
+
+cdef inline double run_rank_block(const int32_t *users, const int32_t *items,
+                                  int64_t begin, int64_t n, int64_t start, bint backward,
+                                  floating *P, floating *Q, const SGDParams *prm,
+                                  int64_t item_lo, int64_t item_n,
+                                  uint64_t seed) noexcept nogil:
+    """The ranking loss's walk over one block, with k a compile-time constant for the
+    common factor counts (as `_run_block` in _sgd_update.pxd)."""
+    cdef K16 k16
+    cdef K32 k32
+    cdef K64 k64
+    cdef K100 k100
+    cdef K128 k128
+    cdef KAny other
+    if prm.k == 32:
+        return _walk_bpr(k32, users, items, begin, n, start, backward, P, Q, prm, item_lo,
+                         item_n, seed)
+    if prm.k == 64:
+        return _walk_bpr(k64, users, items, begin, n, start, backward, P, Q, prm, item_lo,
+                         item_n, seed)
+    if prm.k == 16:
+        return _walk_bpr(k16, users, items, begin, n, start, backward, P, Q, prm, item_lo,
+                         item_n, seed)
+    if prm.k == 128:
+        return _walk_bpr(k128, users, items, begin, n, start, backward, P, Q, prm,
+                         item_lo, item_n, seed)
+    if prm.k == 100:
+        return _walk_bpr(k100, users, items, begin, n, start, backward, P, Q, prm,
+                         item_lo, item_n, seed)
+    return _walk_bpr(other, users, items, begin, n, start, backward, P, Q, prm, item_lo,
+                     item_n, seed)
