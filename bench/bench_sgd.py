@@ -3,9 +3,10 @@
 Groups put fastmf beside its baseline on the same data:
 
 * ``epoch <set> k=<k> <dtype>``: one SGD epoch (``fastmf._sgd.epoch`` on a prepared
-  block layout, so the one-off layout is not timed) for the squared and logistic losses at
-  1 thread and all cores, next to one epoch of the pure-NumPy ``reference.sgd_epoch`` on a
-  20,000-rating slice of the same training set (the baseline);
+  block layout, so the one-off layout is not timed) for the squared, logistic and BPR
+  losses at 1 thread and all cores, next to one epoch of the pure-NumPy
+  ``reference.sgd_epoch`` (``reference.bpr_epoch`` for BPR, every rating a positive) on
+  a 20,000-rating slice of the same training set (the baseline of its loss);
 * ``fit movielens-100k``: a full fit with Surprise's SVD defaults next to ``surprise.SVD``;
 * ``loss synth-1M``: full fits with the squared and the logistic loss on the same pairs.
 
@@ -36,6 +37,14 @@ SMOKE_REFERENCE_SLICE = 2_000
 EPOCH_ROUNDS = 5
 # Hyperparameters of the epoch benchmarks (they do not change the work per rating).
 EPOCH_PARAMS = {"learning_rate": 0.01, "l2": 0.02}
+LOSSES = ("squared", "logistic", "bpr")
+
+
+def _kind(loss: str) -> dict:
+    """The estimator arguments of a loss's kind of fit: BPR ranks implicit feedback."""
+    if loss == "bpr":
+        return {"loss": loss, "feedback": "implicit", "biases": False}
+    return {"loss": loss, "biases": True}
 
 
 # --------------------------------------------------------------------------- epoch set-up
@@ -74,8 +83,8 @@ def prepare_epoch(split, loss: str, factors: int, dtype, n_threads: int) -> Prep
         matrix = split.train_matrix(binary=loss == "logistic")
         data = check_ratings(matrix, dtype, loss=loss)
         rng = np.random.default_rng(0)
-        params = check_params(MatrixFactorization(factors, loss=loss, init_scale=0.1,
-                                                  biases=True, dtype=dtype))
+        params = check_params(MatrixFactorization(factors, init_scale=0.1, dtype=dtype,
+                                                  **_kind(loss)))
         pu, qi, bu, bi = initial_arrays(params, data, rng)
         blocked = block_layout(data, n_blocks, rng)
         mu = global_bias(params, blocked.values)
@@ -94,7 +103,7 @@ def _epoch_cases(set_name: str, factor_list, dtypes) -> list:
     cases = []
     for factors in factor_list:
         for dtype in dtypes:
-            for loss in ("squared", "logistic"):
+            for loss in LOSSES:
                 for n in THREADS:
                     cases.append(pytest.param(
                         set_name, loss, factors, dtype, n, marks=_marks(set_name),
@@ -115,7 +124,7 @@ REFERENCE_CASES = [
     for set_name, factor_list, dtypes in GRID
     for factors in factor_list
     for dtype in dtypes
-    for loss in ("squared", "logistic")
+    for loss in LOSSES
 ]
 
 
@@ -131,7 +140,7 @@ def test_sgd_epoch(benchmark, record_throughput, request, set_name, loss, factor
     split = request.getfixturevalue(set_name)
     prep = prepare_epoch(split, loss, factors, dtype, n_threads)
     benchmark.group = _epoch_group(split, factors, dtype)
-    settings = check_params(MatrixFactorization(loss=loss, biases=True,
+    settings = check_params(MatrixFactorization(**_kind(loss),
                                                 **EPOCH_PARAMS)).sgd_settings()
     kwargs = dict(n_threads=n_threads)
 
@@ -157,14 +166,20 @@ def test_reference_epoch(benchmark, record_throughput, request, set_name, loss, 
     users, items, values = data.users[:n], data.items[:n], data.values[:n]
     state = prep.initial
 
+    # BPR: one negative per positive, uniform over the items (the work of the kernel's)
+    negatives = np.random.default_rng(2).integers(0, split.n_items, size=(n, 1))
+
     def setup():
         s = prep.fresh_state()
+        if loss == "bpr":
+            return ((users, items, order, negatives, s.user_factors, s.item_factors),
+                    dict(EPOCH_PARAMS))
         args = (users, items, values, order, s.user_factors, s.item_factors, s.user_bias,
                 s.item_bias, state.global_bias)
         return args, dict(l2_bias=EPOCH_PARAMS["l2"], loss=loss, **EPOCH_PARAMS)
 
-    total = benchmark.pedantic(reference.sgd_epoch, setup=setup, rounds=1 if
-                               benchmark.disabled else 3)
+    run = reference.bpr_epoch if loss == "bpr" else reference.sgd_epoch
+    total = benchmark.pedantic(run, setup=setup, rounds=1 if benchmark.disabled else 3)
     assert np.isfinite(total)
     record_throughput(n, baseline=True, loss=loss, threads=1, train_loss=total / n)
 

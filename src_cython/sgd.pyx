@@ -380,7 +380,8 @@ def ranking_plan(const int32_t[::1] users,     # IN  user of each rating, block 
 
 
 def py_loss_grad(int loss, double y, double s):
-    """``(l(y, s), -dl/ds)`` in double precision, for tests of _losses.pxd."""
+    """``(l(y, s), -dl/ds)`` in double precision, for tests of _losses.pxd (for BPR, s is
+    the difference of the two scores, as _sgd_rank.pxd's step computes it)."""
     cdef LossSum value
     cdef double g
     cdef Squared squared
@@ -390,6 +391,8 @@ def py_loss_grad(int loss, double y, double s):
         g = loss_grad(squared, y, s, &value)
     elif loss == LOSS_LOGISTIC:
         g = loss_grad(logistic, y, s, &value)
+    elif loss == LOSS_BPR:      # s: the positive's score minus the negative's; y unused
+        g = loss_grad(logistic, 1.0, s, &value)
     else:
         raise ValueError(f"unknown loss code {loss}")
     return loss_sum_value(&value), g
