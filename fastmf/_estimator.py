@@ -72,13 +72,13 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         Optimiser.  ``"als"`` alternates exact solves of every user's and every item's
         regularised problem with the other side fixed (see Notes); it fits the same model
         and sets the same attributes.
-    loss : {"squared", "logistic", "bpr"}, default="squared"
+    loss : {"squared", "logistic", "bpr", "softmax"}, default="squared"
         Per-rating loss :math:`\ell`.  With float32 parameters, SGD's logistic steps
         take :math:`e^{-|s|}` from an inline approximation (within 2 ulp; the sigmoid
         within 2.4e-7 relative), so they differ from steps with the exact sigmoid in the
-        last bits; predictions always use the exact sigmoid.  ``"bpr"`` is a ranking
-        loss for implicit feedback (``solver="sgd"``, ``feedback="implicit"``; see
-        "Ranking losses" in the Notes).
+        last bits; predictions always use the exact sigmoid.  ``"bpr"`` and
+        ``"softmax"`` are ranking losses for implicit feedback (``solver="sgd"``,
+        ``feedback="implicit"``; see "Ranking losses" in the Notes).
     epochs : int, default=20
         Passes over the ratings (0 leaves the initial parameters).  For ALS, sweeps: one
         sweep solves all users, then all items.
@@ -103,8 +103,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         interaction with preference 1 and confidence :math:`1 + \alpha r_{ui}`, every
         other cell preference 0 and confidence 1, and the squared error runs over all
         cells (Hu, Koren & Volinsky 2008; see the user guide, "Implicit feedback").
-        ``"implicit"`` with ``solver="sgd"`` needs a ranking loss (``loss="bpr"``):
-        every stored entry is a positive, whatever its value.
+        ``"implicit"`` with ``solver="sgd"`` needs a ranking loss (``loss="bpr"`` or
+        ``"softmax"``): every stored entry is a positive, whatever its value.
     alpha : float or None, default=None
         Confidence scale :math:`\alpha \ge 0` of implicit feedback.  ``None``: the
         default (see "Defaults" in the Notes).
@@ -166,6 +166,13 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         of the training ratings (``True``, as Surprise does), to ``(low, high)``, or not
         (``False``).  Raw scores (``decision_function``) and the scores ``recommend``
         returns are not clipped.
+    negatives : int or None, default=None
+        ``loss="softmax"``: negatives drawn for each user in each block, shared by the
+        user's positives there; ``None`` means 256.  Other losses: ``None`` (BPR draws
+        one negative per positive).
+    temperature : float, default=0.1
+        ``loss="softmax"``: the temperature :math:`\tau \ge 0.01` that divides the
+        cosine scores.
 
     Attributes
     ----------
@@ -243,6 +250,24 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     ``transform`` folds new users in by solving the implicit least-squares problem
     (confidence :math:`1 + \alpha r`) against the fixed item factors.
 
+    ``loss="softmax"`` is a sampled softmax (InfoNCE) over cosine scores
+    :math:`c_{ui} = p_u \cdot q_i / (\lVert p_u \rVert \lVert q_i \rVert)` with a
+    temperature :math:`\tau`.  The user's positives in a block share ``negatives``
+    items :math:`J` drawn as above, and each positive adds
+
+    .. math::
+        -\log \frac{e^{c_{ui}/\tau}}{e^{c_{ui}/\tau} + \sum_{j \in J} e^{c_{uj}/\tau}}
+
+    (one step per user and block: the gradients are taken at the rows from before the
+    step, the decay :math:`\lambda` applies to every row the step touches).  After each
+    epoch the factor rows are scaled to unit norm, which the cosine does not see, so
+    the model's scores :math:`p_u \cdot q_i` are the cosines it was trained on.  This is
+    the contrastive family of MF-CCL (SimpleX, Mao et al. 2021), whose cosine
+    contrastive loss pushes each negative cosine above a margin with a hinge and a
+    weight; the softmax weighs each negative by its share of the softmax instead, so
+    the hardest negatives count most, and has a single knob, :math:`\tau`.  A draw
+    whose item has zero factors (an item without interactions) is left out.
+
     **Defaults.**  ``learning_rate``, ``l2``, ``weighted_l2``, ``init_scale`` and
     ``alpha`` left at ``None`` take the values of the kind of fit, chosen at the default
     32 factors and 20 epochs against a grid on MovieLens 100K (folds u1-u5), 1M
@@ -255,6 +280,7 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     SGD, explicit  0.03           0.05               0.01
     SGD, logistic  0.05           0.02               0.01
     SGD, BPR       0.05           0.001              0.1
+    SGD, softmax   0.05           0                  0.1
     ALS, explicit                 0.1   True         0.01
     ALS, implicit                 3.0   True         0.01        160
     ALS, logistic                 0.05  True         0.01
@@ -271,8 +297,11 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     residuals of the biases instead of starting from noise.  For implicit feedback,
     recall on Gowalla rose with ``alpha`` up to 160 and fell beyond, and the count-scaled
     penalty mattered little from 0.3 to 3.  The logistic values had the best AUC on the
-    synthetic labels.  BPR's gradient vanishes for equal factors, so its factors start
-    larger (0.1); its step and decay were checked on Gowalla (``bench/README.md``).
+    synthetic labels.  The ranking losses' gradients vanish when every item has the
+    same factors, so their factors start larger (0.1).  The BPR values are those of
+    the Gowalla comparison with implicit's BPR in ``bench/README.md`` (not tuned by a
+    grid); the softmax's are a starting point (temperature 0.1, step 0.05, no decay:
+    the rows are rescaled to unit norm after each epoch), not tuned.
 
     Examples
     --------
@@ -326,6 +355,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         columns: tuple[str, ...] | None = None,
         unknown: str = "bias",
         clip: bool | tuple[float, float] = True,
+        negatives: int | None = None,
+        temperature: float = 0.1,
     ) -> None:
         self.factors = factors
         self.solver = solver
@@ -350,6 +381,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         self.columns = columns
         self.unknown = unknown
         self.clip = clip
+        self.negatives = negatives
+        self.temperature = temperature
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: RatingsLike, y: Any = None, *,

@@ -73,10 +73,11 @@ _Formula = Callable[[Any, Any], np.ndarray]
 class Loss:
     name: str
     code: int                               # kernel code (the kernel module's LOSSES)
-    value: _Formula                         # (y, s) -> per-rating loss
-    neg_grad: _Formula                      # (y, s) -> -dl/ds
-    ranking: bool = False                   # a ranking loss of implicit feedback: s is
-                                            # the positive's score minus a negative's
+    value: _Formula | None                  # (y, s) -> per-rating loss
+    neg_grad: _Formula | None               # (y, s) -> -dl/ds; None for a loss of many
+                                            # scores at once (softmax: see its reference)
+    ranking: bool = False                   # a ranking loss of implicit feedback (BPR: s
+                                            # is the positive's score minus a negative's)
 
 
 _CODES = _sgd_kernel.LOSSES
@@ -85,4 +86,5 @@ LOSSES: dict[str, Loss] = {
     "squared": Loss("squared", _CODES["squared"], squared_value, squared_neg_grad),
     "logistic": Loss("logistic", _CODES["logistic"], logistic_value, logistic_neg_grad),
     "bpr": Loss("bpr", _CODES["bpr"], bpr_value, bpr_neg_grad, ranking=True),
+    "softmax": Loss("softmax", _CODES["softmax"], None, None, ranking=True),
 }

@@ -42,7 +42,7 @@ class Params:
 
     factors: int
     solver: str                 # "sgd" or "als"
-    loss: str                   # "squared", "logistic" or "bpr"
+    loss: str                   # "squared", "logistic", "bpr" or "softmax"
     epochs: int
     learning_rate: float
     l2: float
@@ -61,6 +61,8 @@ class Params:
     columns: tuple[Any, ...] | None     # a DataFrame's (user, item[, value]) columns
     unknown: str                # "bias" or "raise"
     clip: bool | tuple[float, float]
+    negatives: int = 1          # softmax: negatives per user and block (never None)
+    temperature: float = 1.0    # softmax: tau
 
     @property
     def als_model(self) -> str:
@@ -71,7 +73,9 @@ class Params:
         """What one SGD epoch takes."""
         return _sgd.SGDSettings(learning_rate=self.learning_rate, l2=self.l2,
                                 l2_bias=self.l2_bias, biases=self.biases,
-                                loss_code=LOSSES[self.loss].code)
+                                loss_code=LOSSES[self.loss].code, negatives=self.negatives,
+                                temperature=self.temperature,
+                                unit_rows=self.loss == "softmax")
 
     def als_settings(self) -> _als.ALSConfig:
         """What one ALS sweep takes."""
@@ -120,7 +124,7 @@ def default_settings(solver: str, feedback: str, loss: str) -> dict[str, Any]:
 
 def default_kind(solver: str, feedback: str, loss: str) -> str:
     """The row of :data:`DEFAULTS` of a fit: "sgd", "sgd-logistic", "sgd-bpr",
-    "als-explicit", "als-implicit" or "als-logistic"."""
+    "sgd-softmax", "als-explicit", "als-implicit" or "als-logistic"."""
     if solver == "sgd":
         return "sgd" if loss == "squared" else "sgd-" + loss
     return "als-" + als_model(feedback, loss)
@@ -133,6 +137,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"learning_rate": 0.03, "l2": 0.05, "init_scale": 0.01},
     "sgd-logistic": {"learning_rate": 0.05, "l2": 0.02, "init_scale": 0.01},
     "sgd-bpr": {"learning_rate": 0.05, "l2": 0.001, "init_scale": 0.1},
+    "sgd-softmax": {"learning_rate": 0.05, "l2": 0.0, "init_scale": 0.1},
     "als-explicit": {"l2": 0.1, "weighted_l2": True, "init_scale": 0.01},
     "als-implicit": {"l2": 3.0, "weighted_l2": True, "alpha": 160.0, "init_scale": 0.01},
     "als-logistic": {"l2": 0.05, "weighted_l2": True, "init_scale": 0.01},
@@ -188,11 +193,14 @@ def check_params(estimator: Any) -> Params:
                          f"loss, got loss={loss!r}")
     if implicit and solver == "sgd" and not ranking:
         raise ValueError("feedback='implicit' with solver='sgd' needs a ranking loss "
-                         f"(loss='bpr'), got loss={loss!r}")
+                         f"(loss='bpr' or 'softmax'), got loss={loss!r}")
     if implicit and e.biases:
         raise ValueError(
             "biases=True is not available with feedback='implicit' (implicit models have "
             "no biases): use biases=None or False")
+    negatives = _check_negatives(e.negatives, loss)
+    # below 0.01 the softmax's exponentials of cosines (e^{(c - 1)/tau}) underflow
+    temperature = check_float("temperature", e.temperature, low=0.01)
     return Params(
         factors=factors, solver=solver, loss=loss, epochs=epochs,
         learning_rate=learning_rate, l2=l2, l2_bias=l2_bias, init_scale=init_scale,
@@ -201,7 +209,30 @@ def check_params(estimator: Any) -> Params:
         weighted_l2=bool(weighted_l2), verbose=bool(e.verbose),
         biases=(not implicit) if e.biases is None else bool(e.biases),
         columns=_check_columns(e.columns), unknown=check_unknown(e.unknown),
-        clip=_check_clip(e.clip))
+        clip=_check_clip(e.clip), negatives=negatives, temperature=temperature)
+
+
+#: Negatives per user and block of ``loss="softmax"`` when ``negatives`` is None.
+SOFTMAX_NEGATIVES = 256
+# The kernel's scratch holds a thread's negatives (36 bytes each): this bounds it to
+# about 36 MiB per thread.
+_MAX_NEGATIVES = 1 << 20
+
+
+def _check_negatives(negatives: Any, loss: str) -> int:
+    """The number of negatives a ranking step draws: softmax's ``negatives`` (default
+    :data:`SOFTMAX_NEGATIVES`); BPR draws one (``None`` or 1)."""
+    if loss == "softmax":
+        if negatives is None:
+            return SOFTMAX_NEGATIVES
+        return check_int("negatives", negatives, low=1, high=_MAX_NEGATIVES)
+    if negatives is None:
+        return 1
+    value = check_int("negatives", negatives, low=1, high=_MAX_NEGATIVES)
+    if value != 1:
+        raise ValueError(f"negatives={value} is for loss='softmax' (loss={loss!r} draws one "
+                         "negative per positive, or none): leave it None")
+    return value
 
 
 def _check_columns(columns: Any) -> tuple[Any, ...] | None:

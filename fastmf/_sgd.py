@@ -149,6 +149,9 @@ class SGDSettings:
     l2_bias: float
     biases: bool
     loss_code: int          # the kernel's code of the loss (_loss_table.LOSSES)
+    negatives: int = 1      # softmax: negatives per user and block
+    temperature: float = 1.0    # softmax: tau
+    unit_rows: bool = False     # scale the factor rows to unit norm after each epoch
 
     def kernel_settings(self, global_bias: float) -> dict[str, float | int | bool]:
         """The scalar arguments of the kernel's ``sgd_epoch`` (its ``EpochSettings``)."""
@@ -168,7 +171,11 @@ def epoch(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
         blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
         state.user_factors, state.item_factors, state.user_bias, state.item_bias,
         settings.kernel_settings(state.global_bias), state.rng_state, n_threads,
+        settings.negatives, settings.temperature,
     )
+    if settings.unit_rows:
+        _unit_rows(state.user_factors)
+        _unit_rows(state.item_factors)
     if status != sgd.STATUS["ok"] or not _all_finite(state):
         raise DivergenceError(
             f"SGD diverged in epoch {number}: the training loss or a parameter became "
@@ -242,3 +249,12 @@ def _all_finite(state: SGDState) -> bool:
         np.isfinite(a).all()
         for a in (state.user_factors, state.item_factors, state.user_bias, state.item_bias)
     )
+
+
+def _unit_rows(factors: np.ndarray) -> None:
+    """Scale every non-zero row to unit norm, in place (a cosine loss does not see the
+    norms; unit rows make the model's dot products those cosines)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", factors, factors, dtype=np.float64))
+    nonzero = norms > 0
+    factors[nonzero] /= norms[nonzero, None].astype(factors.dtype)

@@ -43,16 +43,18 @@ def _setup(X, dtype, n_blocks, seed, k=7):
     return blocked, params, state
 
 
-def _kernel_epoch(build, blocked, params, state, threads, lr=0.1, l2=0.02):
+def _kernel_epoch(build, blocked, params, state, threads, lr=0.1, l2=0.02, loss="bpr",
+                  negatives=1, temperature=1.0):
     return build.sgd_epoch(
         blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
         *params, {"mu": 0.0, "learning_rate": lr, "l2": l2, "l2_bias": 0.0,
-                  "biases": False, "loss_code": LOSSES["bpr"].code}, state, threads)
+                  "biases": False, "loss_code": LOSSES[loss].code}, state, threads,
+        negatives, temperature)
 
 
-def _plan(blocked, n_items, state, count=1):
+def _plan(blocked, n_items, state, count=1, by_user=False):
     return kernel.ranking_plan(blocked.users, blocked.items, blocked.block_ptr,
-                               blocked.n_blocks, n_items, state.copy(), count)
+                               blocked.n_blocks, n_items, state.copy(), count, by_user)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -65,7 +67,7 @@ def test_bpr_epoch_matches_reference(threads, n_blocks, k, build):
     n_items = X.shape[1]
     ref = [a.copy() for a in params[:2]]
     for _ in range(3):      # several epochs: each continues the stream
-        order, negatives = _plan(blocked, n_items, state)
+        order, negatives, _ = _plan(blocked, n_items, state)
         want = reference.bpr_epoch(blocked.users, blocked.items, order, negatives, *ref,
                                    learning_rate=0.1, l2=0.02)
         got, status = _kernel_epoch(build, blocked, params, state, threads)
@@ -80,7 +82,7 @@ def test_bpr_float32_matches_reference():
     X = interactions(seed=None)
     blocked, params, state = _setup(X, np.float32, 4, seed=None, k=16)
     ref = [a.astype(np.float64) for a in params[:2]]
-    order, negatives = _plan(blocked, X.shape[1], state)
+    order, negatives, _ = _plan(blocked, X.shape[1], state)
     want = reference.bpr_epoch(blocked.users, blocked.items, order, negatives, *ref,
                                learning_rate=0.1, l2=0.02)
     got, _ = _kernel_epoch(kernel, blocked, params, state, 1)
@@ -94,7 +96,8 @@ def test_negatives_come_from_the_block_item_group(n_blocks):
     X = interactions(90, 70, 0.2, seed=None)
     blocked, _, state = _setup(X, np.float64, n_blocks, seed=None)
     n_items = X.shape[1]
-    order, negatives = _plan(blocked, n_items, state, count=5)
+    order, negatives, first = _plan(blocked, n_items, state, count=5)
+    assert first.all()
     assert negatives.shape == (blocked.users.size, 5)
     assert np.array_equal(np.sort(order), np.arange(blocked.users.size))
     # each positive's draws lie in the item group of its own item (its block's column)
@@ -123,11 +126,12 @@ def test_ranking_plan_advances_the_stream_as_an_epoch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bpr_fit_is_bit_identical_for_any_thread_count(dtype, monkeypatch):
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+def test_ranking_fit_is_bit_identical_for_any_thread_count(loss, dtype, monkeypatch):
     monkeypatch.setattr(sgd_driver, "_EPOCH_WORK_PER_THREAD", 1)
     X = interactions(200, 120, 0.1, seed=None)
-    kw = dict(factors=8, solver="sgd", loss="bpr", feedback="implicit", epochs=4,
-              random_state=7, dtype=dtype)
+    kw = dict(factors=8, solver="sgd", loss=loss, feedback="implicit", epochs=4,
+              random_state=7, dtype=dtype, negatives=16 if loss == "softmax" else None)
     a = MatrixFactorization(num_threads=1, **kw).fit(X)
     b = MatrixFactorization(num_threads=1, **kw).fit(X)
     c = MatrixFactorization(num_threads=2, **kw).fit(X)
@@ -185,7 +189,97 @@ def test_bpr_model_serves_saves_and_continues(tmp_path):
     (dict(feedback="implicit", solver="sgd"), "needs a ranking loss"),
     (dict(loss="logistic", feedback="implicit"), "needs a ranking loss"),
     (dict(loss="bpr", feedback="implicit", biases=True), "no biases"),
+    (dict(loss="softmax"), "needs feedback='implicit'"),
+    (dict(loss="bpr", feedback="implicit", negatives=8), "negatives=8 is for "
+                                                         "loss='softmax'"),
+    (dict(loss="softmax", feedback="implicit", negatives=0), "negatives"),
+    (dict(loss="softmax", feedback="implicit", temperature=0.001), "temperature"),
 ])
 def test_ranking_loss_needs_implicit_sgd(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MatrixFactorization(4, **kwargs).fit(interactions(seed=0))
+
+
+# ------------------------------------------------------------------- sampled softmax
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n_blocks", [1, 3, 8])
+@pytest.mark.parametrize("count", [1, 6])
+@KERNELS
+def test_softmax_epoch_matches_reference(threads, n_blocks, count, build):
+    X = interactions()
+    blocked, params, state = _setup(X, np.float64, n_blocks, seed=None, k=5)
+    n_items = X.shape[1]
+    params[1][np.random.default_rng().integers(0, n_items, 3)] = 0     # zero rows: skipped
+    ref = [a.copy() for a in params[:2]]
+    for _ in range(3):
+        order, negatives, first = _plan(blocked, n_items, state, count, by_user=True)
+        want = reference.softmax_epoch(blocked.users, blocked.items, order, first,
+                                       negatives, *ref, learning_rate=0.1, l2=0.02,
+                                       temperature=0.3)
+        got, status = _kernel_epoch(build, blocked, params, state, threads, loss="softmax",
+                                    negatives=count, temperature=0.3)
+        assert status == kernel.STATUS["ok"]
+        assert got == pytest.approx(want, rel=1e-9)
+        for a, b in zip(params[:2], ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-12)
+
+
+def test_softmax_float32_matches_reference():
+    X = interactions(seed=None)
+    blocked, params, state = _setup(X, np.float32, 4, seed=None, k=16)
+    ref = [a.astype(np.float64) for a in params[:2]]
+    order, negatives, first = _plan(blocked, X.shape[1], state, 8, by_user=True)
+    want = reference.softmax_epoch(blocked.users, blocked.items, order, first, negatives,
+                                   *ref, learning_rate=0.1, l2=0.02, temperature=0.2)
+    got, _ = _kernel_epoch(kernel, blocked, params, state, 1, loss="softmax", negatives=8,
+                           temperature=0.2)
+    assert got == pytest.approx(want, rel=1e-4)
+    for a, b in zip(params[:2], ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_softmax_plan_shares_a_draw_per_user_run():
+    X = interactions(90, 70, 0.2, seed=None)
+    blocked, _, state = _setup(X, np.float64, 4, seed=None)
+    order, negatives, first = _plan(blocked, X.shape[1], state, 7, by_user=True)
+    assert np.array_equal(np.sort(order), np.arange(blocked.users.size))
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], order.size)
+    for a, b in zip(starts, ends, strict=True):
+        run = order[a:b]
+        # one user's whole run of one block, consecutive, with one shared draw
+        assert np.unique(blocked.users[run]).size == 1
+        assert np.array_equal(run, np.arange(run[0], run[0] + run.size))
+        assert (negatives[a:b] == negatives[a]).all()
+    # every run of a block is visited once: the number of draws is the number of runs
+    block_of = np.searchsorted(blocked.block_ptr, np.arange(blocked.users.size), "right")
+    runs = np.sum((np.diff(blocked.users) != 0) | (np.diff(block_of) != 0)) + 1
+    assert starts.size == runs
+
+
+def test_softmax_learns_the_planted_ranking_with_unit_rows():
+    X = interactions(300, 150, 0.08, seed=None)
+    rng = np.random.default_rng()
+    coo = X.tocoo()
+    test = rng.random(coo.nnz) < 0.2
+    train = sp.csr_matrix((coo.data[~test], (coo.row[~test], coo.col[~test])), shape=X.shape)
+    held = sp.csr_matrix((coo.data[test], (coo.row[test], coo.col[test])), shape=X.shape)
+    model = MatrixFactorization(8, loss="softmax", feedback="implicit", epochs=30,
+                                negatives=32, temperature=0.2, random_state=0).fit(train)
+    assert model.training_loss_[-1] < 0.8 * model.training_loss_[0]
+    norms = np.linalg.norm(model.item_factors_, axis=1)
+    rated = np.diff(train.tocsc().indptr) > 0
+    np.testing.assert_allclose(norms[rated], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(model.user_factors_, axis=1), 1.0, rtol=1e-5)
+    assert recall_at_k(model, test=held, train=train, k=10) > 3 * 10 / 150
+
+
+def test_softmax_parameters_round_trip(tmp_path):
+    X = interactions(seed=None)
+    model = MatrixFactorization(6, loss="softmax", feedback="implicit", epochs=2,
+                                negatives=12, temperature=0.25, random_state=0).fit(X)
+    model.save(tmp_path / "softmax.npz")
+    loaded = fastmf.load(tmp_path / "softmax.npz")
+    assert loaded.get_params()["negatives"] == 12
+    assert loaded.get_params()["temperature"] == 0.25
+    assert np.array_equal(loaded.item_factors_, model.item_factors_)

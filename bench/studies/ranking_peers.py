@@ -14,6 +14,8 @@ whole catalogue, checked against the user's items (``verify_negative_samples``);
 item factors carry one extra column, an item bias.  fastmf draws its negatives inside
 the DSGD block (a random 1/B of the items, a new one every epoch) and has no biases.
 cornac's BPR is added with ``--cornac`` (one thread: cornac's BPR is serial Cython).
+``--softmax-epochs N`` adds a row for fastmf's sampled softmax (``loss="softmax"`` at its
+defaults, N epochs, all the given threads), which no peer offers on the CPU.
 
 Usage (from outside the source tree, with fastmf and ``implicit`` installed)::
 
@@ -107,6 +109,15 @@ def fit_cornac(train, config: dict, threads: int):
     return _Factors(users, items), seconds
 
 
+def fit_softmax(train, epochs: int, factors: int, threads: int):
+    model = fastmf.MatrixFactorization(factors, solver="sgd", loss="softmax",
+                                       feedback="implicit", epochs=epochs,
+                                       num_threads=threads, random_state=SEED)
+    start = time.perf_counter()
+    model.fit(train)
+    return model, time.perf_counter() - start
+
+
 FITTERS = {"fastmf": fit_fastmf, "implicit": fit_implicit, "cornac": fit_cornac}
 
 
@@ -121,6 +132,10 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=CONFIG["epochs"])
     parser.add_argument("--factors", type=int, default=CONFIG["factors"])
     parser.add_argument("--cornac", action="store_true", help="also fit cornac's BPR")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="fit fastmf only (no implicit, no cornac)")
+    parser.add_argument("--softmax-epochs", type=int, default=0,
+                        help="also fit fastmf's sampled softmax for this many epochs")
     parser.add_argument("--output", default="ranking_peers",
                         help="results name, written as bench/results/<name>.json")
     args = parser.parse_args(argv)
@@ -128,7 +143,8 @@ def main(argv=None) -> int:
     train, test = load_gowalla(args.gowalla)
     load = os.getloadavg()[0]
     rows = []
-    libraries = ["fastmf", "implicit"] + (["cornac"] if args.cornac else [])
+    libraries = (["fastmf"] if args.no_peers
+                 else ["fastmf", "implicit"] + (["cornac"] if args.cornac else []))
     for threads in args.threads:
         for library in libraries:
             if library == "cornac" and threads != 1:
@@ -147,8 +163,25 @@ def main(argv=None) -> int:
                   f"{load_before:.2f}" + (f", recall@20 {row['recall']:.4f}, ndcg@20 "
                                           f"{row['ndcg']:.4f}" if "recall" in row else ""),
                   flush=True)
+    if args.softmax_epochs:
+        threads = max(args.threads)
+        load_before = os.getloadavg()[0]
+        model, seconds = fit_softmax(train, args.softmax_epochs, args.factors, threads)
+        params = model.get_params()
+        row = {"library": "fastmf", "loss": "softmax", "threads": threads,
+               "fit_s": round(seconds, 3),
+               "positives_per_s": train.nnz * args.softmax_epochs / seconds,
+               "load_before": round(load_before, 2),
+               "config": {"factors": args.factors, "epochs": args.softmax_epochs,
+                          "negatives": params["negatives"] or "default",
+                          "temperature": params["temperature"]},
+               **ranking_metrics(model, train, test, threads=threads)}
+        rows.append(row)
+        print(f"softmax  t{threads}: {seconds:7.2f} s, recall@20 {row['recall']:.4f}, "
+              f"ndcg@20 {row['ndcg']:.4f}, load {load_before:.2f}", flush=True)
     for threads in args.threads:
-        mine = [r for r in rows if r["library"] == "fastmf" and r["threads"] == threads]
+        mine = [r for r in rows if r["library"] == "fastmf" and r["loss"] == "bpr"
+                and r["threads"] == threads]
         peer = [r for r in rows if r["library"] == "implicit" and r["threads"] == threads]
         if mine and peer:
             print(f"t{threads}: fastmf / implicit throughput "
