@@ -143,13 +143,18 @@ def test_ranking_fit_is_bit_identical_for_any_thread_count(loss, dtype, monkeypa
     assert not np.array_equal(a.item_factors_, d.item_factors_)
 
 
-def test_bpr_learns_the_planted_ranking():
+def _held_out():
+    """Fresh planted interactions, 20 % of them held out: (train, held)."""
     X = interactions(300, 150, 0.08, seed=None)
-    rng = np.random.default_rng()
     coo = X.tocoo()
-    test = rng.random(coo.nnz) < 0.2
+    test = np.random.default_rng().random(coo.nnz) < 0.2
     train = sp.csr_matrix((coo.data[~test], (coo.row[~test], coo.col[~test])), shape=X.shape)
     held = sp.csr_matrix((coo.data[test], (coo.row[test], coo.col[test])), shape=X.shape)
+    return train, held
+
+
+def test_bpr_learns_the_planted_ranking():
+    train, held = _held_out()
     model = MatrixFactorization(8, loss="bpr", feedback="implicit", epochs=40,
                                 learning_rate=0.05, random_state=0).fit(train)
     curve = np.array(model.training_loss_)
@@ -258,12 +263,7 @@ def test_softmax_plan_shares_a_draw_per_user_run():
 
 
 def test_softmax_learns_the_planted_ranking_with_unit_rows():
-    X = interactions(300, 150, 0.08, seed=None)
-    rng = np.random.default_rng()
-    coo = X.tocoo()
-    test = rng.random(coo.nnz) < 0.2
-    train = sp.csr_matrix((coo.data[~test], (coo.row[~test], coo.col[~test])), shape=X.shape)
-    held = sp.csr_matrix((coo.data[test], (coo.row[test], coo.col[test])), shape=X.shape)
+    train, held = _held_out()
     model = MatrixFactorization(8, loss="softmax", feedback="implicit", epochs=30,
                                 negatives=32, temperature=0.2, random_state=0).fit(train)
     assert model.training_loss_[-1] < 0.8 * model.training_loss_[0]
