@@ -3,11 +3,11 @@
 Groups put fastmf beside its baseline on the same data:
 
 * ``epoch <set> k=<k> <dtype>``: one SGD epoch (``fastmf._sgd.epoch`` on a prepared
-  block layout, so the one-off layout is not timed) for the squared, logistic, BPR and
-  sampled-softmax losses at 1 thread and all cores, next to one epoch of the pure-NumPy
-  ``reference.sgd_epoch`` (``reference.bpr_epoch`` and ``reference.softmax_epoch`` for
-  the ranking losses, every rating a positive) on a 20,000-rating slice of the same
-  training set (2,000 for the softmax; the baseline of its loss);
+  block layout, so the one-off layout is not timed) for the squared, logistic, BPR,
+  sampled-softmax and WARP losses at 1 thread and all cores, next to one epoch of the
+  pure-NumPy ``reference.sgd_epoch`` (``reference.bpr_epoch``, ``softmax_epoch`` and
+  ``warp_epoch`` for the ranking losses, every rating a positive) on a 20,000-rating
+  slice of the same training set (2,000 for the softmax; the baseline of its loss);
 * ``fit movielens-100k``: a full fit with Surprise's SVD defaults next to ``surprise.SVD``;
 * ``loss synth-1M``: full fits with the squared and the logistic loss on the same pairs.
 
@@ -38,14 +38,14 @@ SMOKE_REFERENCE_SLICE = 2_000
 EPOCH_ROUNDS = 5
 # Hyperparameters of the epoch benchmarks (they do not change the work per rating).
 EPOCH_PARAMS = {"learning_rate": 0.01, "l2": 0.02}
-LOSSES = ("squared", "logistic", "bpr", "softmax")
+LOSSES = ("squared", "logistic", "bpr", "softmax", "warp")
 SOFTMAX_NEGATIVES = 64      # per user and block, in the kernel and the reference
 
 
 def _kind(loss: str) -> dict:
     """The estimator arguments of a loss's kind of fit: the ranking losses (BPR, sampled
     softmax) rank implicit feedback."""
-    if loss == "bpr":
+    if loss in ("bpr", "warp"):
         return {"loss": loss, "feedback": "implicit", "biases": False}
     if loss == "softmax":
         return {"loss": loss, "feedback": "implicit", "biases": False,
@@ -176,7 +176,8 @@ def test_reference_epoch(benchmark, record_throughput, request, set_name, loss, 
 
     # BPR: one negative per positive, uniform over the items (the work of the kernel's);
     # softmax: the runs of one user in the kernel's block order share their negatives
-    count = SOFTMAX_NEGATIVES if loss == "softmax" else 1
+    # WARP: the kernel's 10 candidates per positive
+    count = {"softmax": SOFTMAX_NEGATIVES, "warp": 10}.get(loss, 1)
     negatives = np.random.default_rng(2).integers(0, split.n_items, size=(n, count))
     run_users = prep.blocked.users[:n]
     first = np.concatenate(([True], run_users[1:] != run_users[:-1]))
@@ -186,6 +187,9 @@ def test_reference_epoch(benchmark, record_throughput, request, set_name, loss, 
         if loss == "bpr":
             return ((users, items, order, negatives, s.user_factors, s.item_factors),
                     dict(EPOCH_PARAMS))
+        if loss == "warp":
+            return ((users, items, order, negatives, s.user_factors, s.item_factors),
+                    dict(EPOCH_PARAMS, n_items=split.n_items))
         if loss == "softmax":
             return ((prep.blocked.users, prep.blocked.items, np.arange(n), first, negatives,
                      s.user_factors, s.item_factors), dict(EPOCH_PARAMS, temperature=0.1))
@@ -193,8 +197,8 @@ def test_reference_epoch(benchmark, record_throughput, request, set_name, loss, 
                 s.item_bias, state.global_bias)
         return args, dict(l2_bias=EPOCH_PARAMS["l2"], loss=loss, **EPOCH_PARAMS)
 
-    run = {"bpr": reference.bpr_epoch,
-           "softmax": reference.softmax_epoch}.get(loss, reference.sgd_epoch)
+    run = {"bpr": reference.bpr_epoch, "softmax": reference.softmax_epoch,
+           "warp": reference.warp_epoch}.get(loss, reference.sgd_epoch)
     total = benchmark.pedantic(run, setup=setup, rounds=1 if benchmark.disabled else 3)
     assert np.isfinite(total)
     record_throughput(n, baseline=True, loss=loss, threads=1, train_loss=total / n)

@@ -72,13 +72,13 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         Optimiser.  ``"als"`` alternates exact solves of every user's and every item's
         regularised problem with the other side fixed (see Notes); it fits the same model
         and sets the same attributes.
-    loss : {"squared", "logistic", "bpr", "softmax"}, default="squared"
+    loss : {"squared", "logistic", "bpr", "softmax", "warp"}, default="squared"
         Per-rating loss :math:`\ell`.  With float32 parameters, SGD's logistic steps
         take :math:`e^{-|s|}` from an inline approximation (within 2 ulp; the sigmoid
         within 2.4e-7 relative), so they differ from steps with the exact sigmoid in the
-        last bits; predictions always use the exact sigmoid.  ``"bpr"`` and
-        ``"softmax"`` are ranking losses for implicit feedback (``solver="sgd"``,
-        ``feedback="implicit"``; see "Ranking losses" in the Notes).
+        last bits; predictions always use the exact sigmoid.  ``"bpr"``,
+        ``"softmax"`` and ``"warp"`` are ranking losses for implicit feedback
+        (``solver="sgd"``, ``feedback="implicit"``; see "Ranking losses" in the Notes).
     epochs : int, default=20
         Passes over the ratings (0 leaves the initial parameters).  For ALS, sweeps: one
         sweep solves all users, then all items.
@@ -103,8 +103,9 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         interaction with preference 1 and confidence :math:`1 + \alpha r_{ui}`, every
         other cell preference 0 and confidence 1, and the squared error runs over all
         cells (Hu, Koren & Volinsky 2008; see the user guide, "Implicit feedback").
-        ``"implicit"`` with ``solver="sgd"`` needs a ranking loss (``loss="bpr"`` or
-        ``"softmax"``): every stored entry is a positive, whatever its value.
+        ``"implicit"`` with ``solver="sgd"`` needs a ranking loss (``loss="bpr"``,
+        ``"softmax"`` or ``"warp"``): every stored entry is a positive, whatever its
+        value.
     alpha : float or None, default=None
         Confidence scale :math:`\alpha \ge 0` of implicit feedback.  ``None``: the
         default (see "Defaults" in the Notes).
@@ -168,8 +169,9 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         returns are not clipped.
     negatives : int or None, default=None
         ``loss="softmax"``: negatives drawn for each user in each block, shared by the
-        user's positives there; ``None`` means 256.  Other losses: ``None`` (BPR draws
-        one negative per positive).
+        user's positives there; ``None`` means 256.  ``loss="warp"``: the most draws
+        per positive (LightFM's ``max_sampled``); ``None`` means 10.  Other losses:
+        ``None`` (BPR draws one negative per positive).
     temperature : float, default=0.1
         ``loss="softmax"``: the temperature :math:`\tau \ge 0.01` that divides the
         cosine scores.
@@ -271,6 +273,16 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     the hardest negatives count most, and has a single knob, :math:`\tau`.  A draw
     whose item has zero factors (an item without interactions) is left out.
 
+    ``loss="warp"`` is WARP as LightFM defines it (Weston et al. 2011), without biases:
+    for a positive :math:`(u, i)` it draws candidates :math:`j` (as above, at most
+    ``negatives`` of them, a dropped draw counting as one) until one violates the margin,
+    :math:`s_{uj} > s_{ui} - 1`.  With :math:`d` draws made, the rank of :math:`i` is
+    estimated as :math:`\lfloor (n_{items} - 1)/d \rfloor` and the step is BPR's with
+    :math:`g` replaced by the weight :math:`w = \log \max(1, \lfloor (n_{items} - 1)/d
+    \rfloor)` of the hinge :math:`w (1 - s_{ui} + s_{uj})`; no violator, no step.  The
+    candidates come from the block's item group, a uniform random subset of the
+    catalogue, so the estimate stays one of the rank among all items.
+
     **Defaults.**  ``learning_rate``, ``l2``, ``weighted_l2``, ``init_scale`` and
     ``alpha`` left at ``None`` take the values of the kind of fit, chosen at the default
     32 factors and 20 epochs against a grid on MovieLens 100K (folds u1-u5), 1M
@@ -284,6 +296,7 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     SGD, logistic  0.05           0.02               0.01
     SGD, BPR       0.05           0.001              0.1
     SGD, softmax   0.05           0                  0.1
+    SGD, WARP      0.05           0.001              0.1
     ALS, explicit                 0.1   True         0.01
     ALS, implicit                 3.0   True         0.01        160
     ALS, logistic                 0.05  True         0.01
@@ -303,8 +316,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     synthetic labels.  The ranking losses' gradients vanish when every item has the
     same factors, so their factors start larger (0.1).  The BPR values are those of
     the Gowalla comparison with implicit's BPR in ``bench/README.md`` (not tuned by a
-    grid); the softmax's are a starting point (temperature 0.1, step 0.05, no decay),
-    not tuned.
+    grid); the softmax's (temperature 0.1, step 0.05, no decay) and WARP's (BPR's) are
+    starting points, not tuned.
 
     Examples
     --------

@@ -75,7 +75,8 @@ class Loss:
     code: int                               # kernel code (the kernel module's LOSSES)
     value: _Formula | None                  # (y, s) -> per-rating loss
     neg_grad: _Formula | None               # (y, s) -> -dl/ds; None for a loss of many
-                                            # scores at once (softmax: see its reference)
+                                            # scores at once (softmax, WARP: see their
+                                            # references)
     ranking: bool = False                   # a ranking loss of implicit feedback (BPR: s
                                             # is the positive's score minus a negative's)
 
@@ -87,4 +88,5 @@ LOSSES: dict[str, Loss] = {
     "logistic": Loss("logistic", _CODES["logistic"], logistic_value, logistic_neg_grad),
     "bpr": Loss("bpr", _CODES["bpr"], bpr_value, bpr_neg_grad, ranking=True),
     "softmax": Loss("softmax", _CODES["softmax"], None, None, ranking=True),
+    "warp": Loss("warp", _CODES["warp"], None, None, ranking=True),
 }

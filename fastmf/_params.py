@@ -42,7 +42,7 @@ class Params:
 
     factors: int
     solver: str                 # "sgd" or "als"
-    loss: str                   # "squared", "logistic", "bpr" or "softmax"
+    loss: str                   # "squared", "logistic", "bpr", "softmax" or "warp"
     epochs: int
     learning_rate: float
     l2: float
@@ -61,7 +61,7 @@ class Params:
     columns: tuple[Any, ...] | None     # a DataFrame's (user, item[, value]) columns
     unknown: str                # "bias" or "raise"
     clip: bool | tuple[float, float]
-    negatives: int = 1          # softmax: negatives per user and block (never None)
+    negatives: int = 1          # softmax: per user and block; WARP: most draws (never None)
     temperature: float = 1.0    # softmax: tau
 
     @property
@@ -124,7 +124,7 @@ def default_settings(solver: str, feedback: str, loss: str) -> dict[str, Any]:
 
 def default_kind(solver: str, feedback: str, loss: str) -> str:
     """The row of :data:`DEFAULTS` of a fit: "sgd", "sgd-logistic", "sgd-bpr",
-    "sgd-softmax", "als-explicit", "als-implicit" or "als-logistic"."""
+    "sgd-softmax", "sgd-warp", "als-explicit", "als-implicit" or "als-logistic"."""
     if solver == "sgd":
         return "sgd" if loss == "squared" else "sgd-" + loss
     return "als-" + als_model(feedback, loss)
@@ -138,6 +138,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd-logistic": {"learning_rate": 0.05, "l2": 0.02, "init_scale": 0.01},
     "sgd-bpr": {"learning_rate": 0.05, "l2": 0.001, "init_scale": 0.1},
     "sgd-softmax": {"learning_rate": 0.05, "l2": 0.0, "init_scale": 0.1},
+    "sgd-warp": {"learning_rate": 0.05, "l2": 0.001, "init_scale": 0.1},
     "als-explicit": {"l2": 0.1, "weighted_l2": True, "init_scale": 0.01},
     "als-implicit": {"l2": 3.0, "weighted_l2": True, "alpha": 160.0, "init_scale": 0.01},
     "als-logistic": {"l2": 0.05, "weighted_l2": True, "init_scale": 0.01},
@@ -193,7 +194,7 @@ def check_params(estimator: Any) -> Params:
                          f"loss, got loss={loss!r}")
     if implicit and solver == "sgd" and not ranking:
         raise ValueError("feedback='implicit' with solver='sgd' needs a ranking loss "
-                         f"(loss='bpr' or 'softmax'), got loss={loss!r}")
+                         f"(loss='bpr', 'softmax' or 'warp'), got loss={loss!r}")
     if implicit and e.biases:
         raise ValueError(
             "biases=True is not available with feedback='implicit' (implicit models have "
@@ -212,26 +213,29 @@ def check_params(estimator: Any) -> Params:
         clip=_check_clip(e.clip), negatives=negatives, temperature=temperature)
 
 
-#: Negatives per user and block of ``loss="softmax"`` when ``negatives`` is None.
+#: ``negatives`` when None: per user and block for ``loss="softmax"``, the most draws per
+#: positive for ``loss="warp"`` (LightFM's ``max_sampled``).
 SOFTMAX_NEGATIVES = 256
+WARP_DRAWS = 10
 # The kernel's scratch holds a thread's negatives (36 bytes each): this bounds it to
 # about 36 MiB per thread.
 _MAX_NEGATIVES = 1 << 20
 
 
 def _check_negatives(negatives: Any, loss: str) -> int:
-    """The number of negatives a ranking step draws: softmax's ``negatives`` (default
-    :data:`SOFTMAX_NEGATIVES`); BPR draws one (``None`` or 1)."""
-    if loss == "softmax":
+    """The number of negatives a ranking step draws: softmax's and WARP's ``negatives``
+    (default :data:`SOFTMAX_NEGATIVES`, :data:`WARP_DRAWS`); BPR draws one (``None`` or
+    1)."""
+    if loss in ("softmax", "warp"):
         if negatives is None:
-            return SOFTMAX_NEGATIVES
+            return SOFTMAX_NEGATIVES if loss == "softmax" else WARP_DRAWS
         return check_int("negatives", negatives, low=1, high=_MAX_NEGATIVES)
     if negatives is None:
         return 1
     value = check_int("negatives", negatives, low=1, high=_MAX_NEGATIVES)
     if value != 1:
-        raise ValueError(f"negatives={value} is for loss='softmax' (loss={loss!r} draws one "
-                         "negative per positive, or none): leave it None")
+        raise ValueError(f"negatives={value} is for loss='softmax' or 'warp' (loss={loss!r} "
+                         "draws one negative per positive, or none): leave it None")
     return value
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._batched import logistic_newton, squared_solve
 from ._loss_table import sigmoid
-from ._reference_rank import bpr_epoch, softmax_epoch
+from ._reference_rank import bpr_epoch, softmax_epoch, warp_epoch
 from ._validation import _binary_labels, check_fold_in, check_int
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ._typing import FloatArray, SparseMatrix
 
 __all__ = ["als_half_sweep", "als_objective", "bpr_epoch", "fold_in", "predict", "sgd_epoch",
-           "softmax_epoch"]
+           "softmax_epoch", "warp_epoch"]
 
 
 def _squared(y: float, s: float) -> tuple[float, float]:

@@ -37,6 +37,7 @@ cdef enum:
     LOSS_LOGISTIC = 1
     LOSS_BPR = 2            # ranking, implicit feedback (_sgd_rank.pxd)
     LOSS_SOFTMAX = 3        # ranking, implicit feedback (_sgd_rank.pxd)
+    LOSS_WARP = 4           # ranking, implicit feedback (_sgd_rank.pxd)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:

@@ -35,22 +35,33 @@
 #     q_j <- decay q_j - lr G_j dc/dq_j
 #     p   <- (1 - m lr l2) p - lr (sum_i g_i dc/dp + sum_j G_j dc/dp)     (m positives)
 # with dc(p, q)/dp = (q/|q| - c p/|p|) / |p| and dc/dq = (p/|p| - c q/|q|) / |q|.
+#
+# WARP (Weston et al. 2011, as LightFM defines it), for each positive i with score s_i:
+# draw candidates j one at a time (at most N), skipping dropped draws, until one
+# violates the margin, s_j > s_i - 1.  With d draws made by then, the rank of i is
+# estimated as floor((n_items - 1) / d) and the step is BPR's with g replaced by the
+# weight w = log(max(1, floor((n_items - 1) / d))) of the hinge w (1 - s_i + s_j):
+#     p_u <- decay p_u + lr w (q_i - q_j),  q_i <- decay q_i + lr w p_u,
+#     q_j <- decay q_j - lr w p_u
+# No violator in N draws: no step.  The stream always advances by N draws per positive
+# (the unused ones are skipped at once: SplitMix64 jumps by adding the increment), so
+# `draw_negatives` with count N lists every candidate the walk may look at.
 from cython cimport floating
 from libc.math cimport exp, log, sqrt
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
-from _losses cimport LOSS_BPR, Logistic, LossSum, loss_grad, loss_sum_init, loss_sum_value
+from _losses cimport LOSS_BPR, LOSS_WARP, Logistic, LossSum, loss_grad, loss_sum_init, loss_sum_value
 from _rng cimport rng_below
 from _sgd_update cimport SGDParams, _second_half
-from _vec cimport (K16, K32, K64, K100, K128, KAny, fmf_dot_tree_d, fmf_dot_tree_f,
+from _vec cimport (K16, K32, K64, K100, K128, KAny, dot, fmf_dot_tree_d, fmf_dot_tree_f,
                    width_of, width_t)
 
 
 cdef struct RankParams:
     # What a ranking epoch needs besides SGDParams.
-    int loss                # LOSS_BPR or LOSS_SOFTMAX
+    int loss                # LOSS_BPR, LOSS_SOFTMAX or LOSS_WARP
     int64_t n_items         # rows of the item factors
-    int negatives           # softmax: negatives per user and block
+    int negatives           # softmax: negatives per user and block; WARP: most draws
     double temperature      # softmax: tau
     char *scratch           # per-thread scratch (rank_scratch_bytes each), thread t at
     int64_t stride          # scratch + t * stride
@@ -310,6 +321,55 @@ cdef inline double _walk_softmax(const int32_t *users, const int32_t *items, int
     return total
 
 
+cdef inline double _walk_warp(const int32_t *users, const int32_t *items, int64_t begin,
+                              int64_t n, int64_t start, bint backward, floating *P,
+                              floating *Q, const SGDParams *prm, const RankParams *rank,
+                              int64_t item_lo, int64_t item_n,
+                              uint64_t seed) noexcept nogil:
+    """WARP over the block [begin, begin + n) in the walk's order (rule at the top);
+    returns the summed hinge loss of the steps taken."""
+    cdef int k = prm.k
+    cdef floating lr = <floating> prm.learning_rate
+    cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)
+    cdef uint64_t state = seed
+    cdef double total = 0, w
+    cdef floating si, sj, step, pf, a, b
+    cdef floating *p
+    cdef floating *qi
+    cdef floating *qj
+    cdef int64_t j, idx
+    cdef int t, f
+    cdef int32_t neg
+    for j in range(n):
+        idx = begin + visit_position(j, n, start, backward)
+        p = P + <int64_t> users[idx] * k
+        qi = Q + <int64_t> items[idx] * k
+        si = dot(p, qi, k)
+        t = 0
+        while t < rank.negatives:
+            draw_negatives(&state, item_lo, item_n, users, items, begin, n, idx, &neg, 1)
+            t += 1
+            if neg < 0:
+                continue
+            qj = Q + <int64_t> neg * k
+            sj = dot(p, qj, k)
+            if sj > si - 1:
+                w = log(max(1.0, <double> ((rank.n_items - 1) // t)))
+                total += w * (1.0 - si + sj)
+                step = <floating> (lr * w)
+                for f in range(k):
+                    pf = p[f]
+                    a = qi[f]
+                    b = qj[f]
+                    p[f] = decay * pf + step * (a - b)
+                    qi[f] = decay * a + step * pf
+                    qj[f] = decay * b - step * pf
+                break
+        # skip the draws not made: every positive takes N from the stream
+        state += <uint64_t> (rank.negatives - t) * <uint64_t> 0x9E3779B97F4A7C15
+    return total
+
+
 cdef inline double run_rank_block(const int32_t *users, const int32_t *items,
                                   int64_t begin, int64_t n, int64_t start, bint backward,
                                   floating *P, floating *Q, const SGDParams *prm,
@@ -323,6 +383,9 @@ cdef inline double run_rank_block(const int32_t *users, const int32_t *items,
     cdef K100 k100
     cdef K128 k128
     cdef KAny other
+    if rank.loss == LOSS_WARP:
+        return _walk_warp(users, items, begin, n, start, backward, P, Q, prm, rank,
+                          item_lo, item_n, seed)
     if rank.loss != LOSS_BPR:
         return _walk_softmax(users, items, begin, n, start, backward, P, Q, prm, rank,
                              item_lo, item_n, seed, scratch)

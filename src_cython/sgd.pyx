@@ -30,10 +30,9 @@
 #     so that only one multiply-add separates g from the next score.  Same updates in the
 #     same order; the scores differ from directly computed ones by rounding only (the
 #     models of tools/fit_grid.py moved by 2e-7 relative in float32, 3e-16 in float64).
-#     Ranking losses for implicit feedback (BPR, sampled softmax) have walks of their own,
-#     with negatives
-#     drawn inside the block's item group from a stream per block (_sgd_rank.pxd): the
-#     same wavefront, and the same independence of the thread count.
+#     Ranking losses for implicit feedback (BPR, sampled softmax, WARP) have walks of their
+#     own, with negatives drawn inside the block's item group from a stream per block
+#     (_sgd_rank.pxd): the same wavefront, and the same independence of the thread count.
 # (e) Errors never raise inside the parallel region: a non-finite loss in a block is
 #     reported as a status after the epoch and the Python layer raises.
 #
@@ -53,7 +52,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from _openmp cimport (fmf_pause, fmf_yield, omp_destroy_lock, omp_init_lock, omp_lock_t, omp_set_lock,
                       omp_unset_lock)
-from _losses cimport (LOSS_BPR, LOSS_LOGISTIC, LOSS_SOFTMAX, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
+from _losses cimport (LOSS_BPR, LOSS_LOGISTIC, LOSS_SOFTMAX, LOSS_SQUARED, LOSS_WARP,
+                      Logistic, LossSum, Squared, loss_grad,
                       loss_sum_init, loss_sum_value, loss_t)
 from _common cimport STATUS_NONFINITE, STATUS_OK
 from _rng cimport rng_below, rng_next
@@ -73,7 +73,7 @@ cdef enum:
 
 # The codes as the Python layer reads them (fastmf._loss_table, fastmf._sgd), never copied.
 LOSSES = {"squared": LOSS_SQUARED, "logistic": LOSS_LOGISTIC, "bpr": LOSS_BPR,
-          "softmax": LOSS_SOFTMAX}
+          "softmax": LOSS_SOFTMAX, "warp": LOSS_WARP}
 STATUS = {"ok": STATUS_OK, "nonfinite": STATUS_NONFINITE}   # nonfinite: the epoch stopped
 
 
@@ -286,7 +286,7 @@ def sgd_epoch(const int32_t[::1] users,        # IN  user of each rating, block 
               EpochSettings settings,          # IN  the scalars (EpochSettings)
               uint64_t[::1] rng_state,         # IN/OUT  one word, advanced by the epoch
               int num_threads,
-              int negatives=1,                 # IN  softmax: negatives per user and block
+              int negatives=1,                 # IN  softmax: per user and block; WARP: draws
               double temperature=1.0):         # IN  softmax: tau
     """Run one SGD epoch in place.  Returns ``(loss_sum, status)``: the sum over ratings of
     the loss seen just before each update, and ``STATUS["ok"]`` or ``STATUS["nonfinite"]``
@@ -317,7 +317,8 @@ def sgd_epoch(const int32_t[::1] users,        # IN  user of each rating, block 
     cdef RankParams rank
     cdef RankParams *ranking = NULL
     cdef double[::1] scratch
-    if settings.loss_code == LOSS_BPR or settings.loss_code == LOSS_SOFTMAX:
+    if (settings.loss_code == LOSS_BPR or settings.loss_code == LOSS_SOFTMAX
+            or settings.loss_code == LOSS_WARP):
         rank.loss = settings.loss_code
         rank.n_items = item_factors.shape[0]
         rank.negatives = negatives

@@ -14,6 +14,9 @@ whole catalogue, checked against the user's items (``verify_negative_samples``);
 item factors carry one extra column, an item bias.  fastmf draws its negatives inside
 the DSGD block (a random 1/B of the items, a new one every epoch) and has no biases.
 cornac's BPR is added with ``--cornac`` (one thread: cornac's BPR is serial Cython).
+``--warp`` adds fastmf's WARP beside LightFM's (``loss="warp"``, ``max_sampled`` 10 as
+fastmf's ``negatives``, its default AdaGrad schedule with step 0.05, no L2: each library
+at its own defaults but for k and epochs), interleaved, at the given thread counts.
 ``--softmax-epochs N`` adds a row for fastmf's sampled softmax (``loss="softmax"`` at its
 defaults, N epochs, all the given threads), which no peer offers on the CPU.
 
@@ -118,7 +121,34 @@ def fit_softmax(train, epochs: int, factors: int, threads: int):
     return model, time.perf_counter() - start
 
 
-FITTERS = {"fastmf": fit_fastmf, "implicit": fit_implicit, "cornac": fit_cornac}
+def fit_fastmf_warp(train, config: dict, threads: int):
+    model = fastmf.MatrixFactorization(
+        config["factors"], solver="sgd", loss="warp", feedback="implicit",
+        epochs=config["epochs"], num_threads=threads, random_state=SEED)
+    start = time.perf_counter()
+    model.fit(train)
+    return model, time.perf_counter() - start
+
+
+def fit_lightfm_warp(train, config: dict, threads: int):
+    from lightfm import LightFM
+
+    model = LightFM(no_components=config["factors"], loss="warp", learning_rate=0.05,
+                    max_sampled=10, random_state=SEED)
+    coo = train.tocoo()
+    start = time.perf_counter()
+    model.fit(coo, epochs=config["epochs"], num_threads=threads)
+    seconds = time.perf_counter() - start
+    user_bias, users = model.get_user_representations()
+    item_bias, items = model.get_item_representations()
+    # score = p.q + b_i (+ b_u, which does not change a user's ranking)
+    users = np.hstack([users, np.ones((users.shape[0], 1), np.float32)])
+    items = np.hstack([items, item_bias[:, None]])
+    return _Factors(users, items), seconds
+
+
+FITTERS = {"fastmf": fit_fastmf, "implicit": fit_implicit, "cornac": fit_cornac,
+           "fastmf-warp": fit_fastmf_warp, "lightfm-warp": fit_lightfm_warp}
 
 
 def main(argv=None) -> int:
@@ -132,6 +162,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=CONFIG["epochs"])
     parser.add_argument("--factors", type=int, default=CONFIG["factors"])
     parser.add_argument("--cornac", action="store_true", help="also fit cornac's BPR")
+    parser.add_argument("--warp", action="store_true",
+                        help="fastmf's WARP beside LightFM's, instead of the BPR rows")
     parser.add_argument("--no-peers", action="store_true",
                         help="fit fastmf only (no implicit, no cornac)")
     parser.add_argument("--softmax-epochs", type=int, default=0,
@@ -145,17 +177,20 @@ def main(argv=None) -> int:
     rows = []
     libraries = (["fastmf"] if args.no_peers
                  else ["fastmf", "implicit"] + (["cornac"] if args.cornac else []))
+    if args.warp:
+        libraries = ["fastmf-warp", "lightfm-warp"]
     for threads in args.threads:
         for library in libraries:
             if library == "cornac" and threads != 1:
                 continue
             load_before = os.getloadavg()[0]
             model, seconds = FITTERS[library](train, config, threads)
-            row = {"library": library, "loss": "bpr", "threads": threads,
+            row = {"library": library.split("-")[0],
+                   "loss": "warp" if library.endswith("warp") else "bpr", "threads": threads,
                    "fit_s": round(seconds, 3),
                    "positives_per_s": train.nnz * config["epochs"] / seconds,
                    "load_before": round(load_before, 2), "config": config}
-            if library != "fastmf" or threads == args.threads[-1]:
+            if not library.startswith("fastmf") or threads == args.threads[-1]:
                 row.update(ranking_metrics(model, train, test, threads=max(args.threads)))
             rows.append(row)
             print(f"{library:8s} t{threads}: {seconds:7.2f} s, "
