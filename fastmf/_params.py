@@ -138,7 +138,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd-logistic": {"learning_rate": 0.05, "l2": 0.02, "init_scale": 0.01},
     "sgd-bpr": {"learning_rate": 0.05, "l2": 0.001, "init_scale": 0.1},
     "sgd-softmax": {"learning_rate": 0.05, "l2": 0.0, "init_scale": 0.1},
-    "sgd-warp": {"learning_rate": 0.05, "l2": 0.001, "init_scale": 0.1},
+    "sgd-warp": {"learning_rate": 0.005, "l2": 0.001, "init_scale": 0.1},
     "als-explicit": {"l2": 0.1, "weighted_l2": True, "init_scale": 0.01},
     "als-implicit": {"l2": 3.0, "weighted_l2": True, "alpha": 160.0, "init_scale": 0.01},
     "als-logistic": {"l2": 0.05, "weighted_l2": True, "init_scale": 0.01},

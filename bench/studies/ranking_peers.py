@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 import fastmf
+from fastmf._params import DEFAULTS, WARP_DRAWS
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))               # quality: the Gowalla loader and metrics
@@ -147,6 +148,13 @@ def fit_lightfm_warp(train, config: dict, threads: int):
     return _Factors(users, items), seconds
 
 
+#: What the WARP rows fit with besides ``factors`` and ``epochs``: each library's defaults.
+WARP_CONFIGS = {
+    "fastmf-warp": {**DEFAULTS["sgd-warp"], "negatives": WARP_DRAWS},
+    "lightfm-warp": {"learning_rate": 0.05, "l2": 0.0, "learning_schedule": "adagrad",
+                     "max_sampled": 10},
+}
+
 FITTERS = {"fastmf": fit_fastmf, "implicit": fit_implicit, "cornac": fit_cornac,
            "fastmf-warp": fit_fastmf_warp, "lightfm-warp": fit_lightfm_warp}
 
@@ -189,7 +197,8 @@ def main(argv=None) -> int:
                    "loss": "warp" if library.endswith("warp") else "bpr", "threads": threads,
                    "fit_s": round(seconds, 3),
                    "positives_per_s": train.nnz * config["epochs"] / seconds,
-                   "load_before": round(load_before, 2), "config": config}
+                   "load_before": round(load_before, 2),
+                   "config": {**config, **WARP_CONFIGS.get(library, {})}}
             if not library.startswith("fastmf") or threads == args.threads[-1]:
                 row.update(ranking_metrics(model, train, test, threads=max(args.threads)))
             rows.append(row)
