@@ -188,8 +188,9 @@ def warp_epoch(
     >>> loss = reference.warp_epoch(np.array([0]), np.array([0]), np.arange(1),
     ...                             np.array([[2, 1]]), P, Q, learning_rate=0.1, l2=0.0,
     ...                             n_items=3)
-    >>> round(loss, 6)                 # item 1 violates at the second draw: w = log(1) = 0
-    0.0
+    >>> # item 2 violates at the first draw (0 > 0.5 - 1): w = log((3 - 1) // 1) = log 2
+    >>> bool(np.isclose(loss, np.log(2) * (1 - 0.5 + 0)))
+    True
     """
     lr = learning_rate
     total = 0.0
