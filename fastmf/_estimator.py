@@ -138,7 +138,20 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     early_stopping : int or None, default=None
         Patience: stop when the validation metric has not improved for this many
         epochs, and keep the parameters of the best epoch.  Needs ``fit(X,
-        validation=...)``.
+        validation=...)``.  The metric is the RMSE (squared loss) or log loss (logistic
+        loss) of explicit fits, lower being better, and ndcg@``validation_k`` of
+        implicit fits, higher being better.
+    validation_k : int, default=20
+        Implicit feedback: the length of the ranked list that the validation metrics
+        (recall and ndcg at k) score.  A constructor parameter rather than a ``fit``
+        argument because it chooses the epoch that early stopping keeps, so it is part
+        of what a model is (``get_params``, ``clone``, searches, the model file).
+    validation_users : int or None, default=None
+        Implicit feedback: score the validation data of this many users, drawn once per
+        fit (with ``random_state``, without changing what training draws), instead of
+        all of them.  Each epoch ranks every item for every validation user, which
+        costs about one ``recommend`` call for them; sampling makes it cheaper and the
+        metrics noisier.
     verbose : bool, default=False
         Show a progress bar (when tqdm is installed).  Per-epoch metrics, and where
         early stopping stopped, are always logged to the ``"fastmf"`` logger at DEBUG
@@ -193,7 +206,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     history_ : dict of str to list of float
         Per-epoch record: ``"loss"`` (the same list as ``training_loss_``) and, when
         ``fit`` was given validation data, ``"val_rmse"`` (squared loss) or
-        ``"val_log_loss"`` (logistic loss).
+        ``"val_log_loss"`` (logistic loss), or for implicit feedback
+        ``"val_recall@k"`` and ``"val_ndcg@k"`` (k = ``validation_k``).
     best_epoch_ : int or None
         With ``early_stopping``, the epoch whose parameters the model holds.
     n_threads_ : int
@@ -365,6 +379,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         newton_steps: int = 1,
         init_scale: float | None = None,
         early_stopping: int | None = None,
+        validation_k: int = 20,
+        validation_users: int | None = None,
         verbose: bool = False,
         num_threads: int | None = None,
         random_state: RandomStateLike = None,
@@ -391,6 +407,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         self.newton_steps = newton_steps
         self.init_scale = init_scale
         self.early_stopping = early_stopping
+        self.validation_k = validation_k
+        self.validation_users = validation_users
         self.verbose = verbose
         self.num_threads = num_threads
         self.random_state = random_state
@@ -428,7 +446,13 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         validation : same forms as X, optional
             Held-out ratings of users and items of X, scored after every epoch into
             ``history_`` (RMSE for the squared loss, log loss for the logistic loss);
-            needed by ``early_stopping``.  Not available for implicit feedback.
+            needed by ``early_stopping``.  For implicit feedback, held-out interactions
+            (entries with a value > 0): every item is ranked for each of their users
+            (``validation_users`` of them if set), the user's training interactions left
+            out, and recall and ndcg at ``validation_k`` are recorded, as
+            :func:`fastmf.metrics.recall_at_k` and :func:`~fastmf.metrics.ndcg_at_k`
+            compute them; interactions of users or items that X lacks are left out (as
+            ``score`` leaves them out), or refused with ``unknown="raise"``.
         callback : callable, optional
             ``callback(epoch, model, metrics)`` after every epoch, with the model usable
             (predict works) and ``metrics`` a dict of this epoch's values; returning

@@ -27,6 +27,7 @@ from . import _als, _sgd, _training
 from ._ids import IdMap
 from ._inputs import raw_triples, read_ratings
 from ._loss_table import LOSSES
+from ._ranked_validation import ranking_validation
 from ._state import (
     FittedState,
     SeenPairs,
@@ -38,6 +39,7 @@ from ._state import (
     training_view,
 )
 from ._threads import effective_n_threads
+from ._training import Validation
 from ._validation import Ratings, check_int, check_random_state, check_ratings
 from ._warnings import warn_about
 
@@ -56,8 +58,8 @@ def fit(model: MatrixFactorization, params: Params, X: RatingsLike, *,
     data = check_ratings(read.X, params.dtype, loss=params.loss)
     warn_about(params, data)
     facts = _facts(params, data, read.user_ids, read.item_ids)
-    evaluate, monitor = _validation_metric(model, params, validation, data, facts)
     rng = check_random_state(model.random_state)
+    check = _validation_metric(model, params, validation, data, facts, rng)
     n_threads = effective_n_threads(model.num_threads)
     arrays = initial_arrays(params, data, rng)
     step, mu, pairs = solver_step(params, data, arrays, rng, n_threads)
@@ -65,8 +67,7 @@ def fit(model: MatrixFactorization, params: Params, X: RatingsLike, *,
         facts["seen"] = _seen(pairs)
     del data       # the solver holds its own layout: free the triples while training
     _train(model, params, step, params.epochs,
-           WorkingState(arrays, mu, n_threads, {"loss": []}, rng, facts), evaluate,
-           monitor, callback)
+           WorkingState(arrays, mu, n_threads, {"loss": []}, rng, facts), check, callback)
 
 
 def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
@@ -89,11 +90,11 @@ def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
         n_items=max(data.n_items, old.item_factors.shape[0]))
     warn_about(params, data)
     facts = _facts(params, data, read.user_ids, read.item_ids, old)
-    evaluate, monitor = _validation_metric(model, params, validation, data, facts)
     # private copies: the published state stays as it is until training succeeds
     arrays, history, rng = old.working_copy()
     if rng is None:
         rng = check_random_state(model.random_state)
+    check = _validation_metric(model, params, validation, data, facts, rng)
     n_threads = effective_n_threads(model.num_threads)
     arrays = grown_arrays(params, arrays, data, rng)
     step, _, pairs = solver_step(params, data, arrays, rng, n_threads, mu=old.global_bias)
@@ -103,8 +104,8 @@ def partial_fit(model: MatrixFactorization, params: Params, old: FittedState,
         step = _keep_unrated_rows(step, arrays, data)
     del data
     _train(model, params, step, n_epochs,
-           WorkingState(arrays, old.global_bias, n_threads, history, rng, facts), evaluate,
-           monitor, callback)
+           WorkingState(arrays, old.global_bias, n_threads, history, rng, facts), check,
+           callback)
 
 
 def _facts(params: Params, data: Ratings, user_ids: IdMap | None, item_ids: IdMap | None,
@@ -191,21 +192,47 @@ def _keep_unrated_rows(step: Step, arrays: list[np.ndarray], data: Ratings) -> S
 
 def _validation_metric(model: MatrixFactorization, params: Params,
                        validation: RatingsLike | None, data: Ratings, facts: dict[str, Any],
-                       ) -> tuple[Callable[[], dict[str, float]] | None, str | None]:
-    """``(evaluate, monitor)`` for the validation data, or ``(None, None)``.  Validation
-    ratings of users or items the training data lacks are scored as predictions are
-    (the ``unknown`` policy), so ``unknown="raise"`` refuses them here at once."""
+                       rng: np.random.Generator) -> Validation:
+    """How the validation data are scored after each epoch (a :class:`Validation`
+    without ``evaluate`` when there are none).  Explicit ratings: the RMSE (squared loss)
+    or log loss of the predictions; implicit feedback: top-k ranking quality
+    (:func:`fastmf._ranked_validation.ranking_validation`).  Validation ratings of users
+    or items the training data lack follow the ``unknown`` policy, so ``unknown="raise"``
+    refuses them here at once."""
     if validation is None:
         if params.early_stopping is not None:
             raise ValueError(
                 f"early_stopping={params.early_stopping} needs validation data: "
                 "call fit(X, validation=X_val)")
-        return None, None
+        return Validation()
+    users, items, values = _validation_pairs(params, validation, data, facts)
     if params.feedback == "implicit":
-        raise ValueError("validation is not available for feedback='implicit'")
+        return ranking_validation(model, params, users, items, values,
+                                  (data.n_users, data.n_items), rng)
+    logistic = params.loss == "logistic"
+    name = "val_log_loss" if logistic else "val_rmse"
+    metric = LOSSES[params.loss].value
+
+    def evaluate() -> dict[str, float]:
+        if logistic:
+            scores = model.decision_function(users, items, raw_ids=False)
+            return {name: float(np.mean(metric(values, scores.astype(np.float64))))}
+        # the predictions themselves (clipped), as predict and score give them
+        predicted = model.predict(users, items, raw_ids=False).astype(np.float64)
+        return {name: float(np.sqrt(np.mean((values - predicted) ** 2)))}
+
+    return Validation(evaluate, name)
+
+
+def _validation_pairs(params: Params, validation: RatingsLike, data: Ratings,
+                      facts: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(users, items, values)`` of the validation ratings in the training rows; users
+    and items the training data lack get the index one past the last row (as predictions
+    treat unknown ids), or raise under ``unknown="raise"``."""
     maps = facts["user_ids"], facts["item_ids"]
     if maps[0] is None:
-        val = check_ratings(validation, params.dtype, loss=params.loss)
+        val = check_ratings(validation, params.dtype, loss=params.loss, allow_empty=True,
+                            name="validation")
         users, items = val.users.astype(np.int64), val.items.astype(np.int64)
     else:
         raw = raw_triples(validation, params.columns)
@@ -215,7 +242,10 @@ def _validation_metric(model: MatrixFactorization, params: Params,
         users, items = (m.to_index(ids, missing="ignore") for m, ids in zip(
             maps, raw[:2], strict=True))
         val = check_ratings((np.zeros(len(users), np.int64), np.zeros(len(users), np.int64),
-                             raw[2]), params.dtype, loss=params.loss)
+                             raw[2]), params.dtype, loss=params.loss, allow_empty=True,
+                             name="validation")
+    if not val.nnz:
+        raise ValueError("the validation data hold no ratings")
     # ids the training data lacks: beyond its rows, so that predictions treat them as
     # unknown ids
     users = np.where((users < 0) | (users >= data.n_users), data.n_users, users)
@@ -224,24 +254,11 @@ def _validation_metric(model: MatrixFactorization, params: Params,
                                       or (items == data.n_items).any()):
         raise ValueError("the validation ratings hold users or items that the training "
                          "ratings lack (unknown='raise')")
-    logistic = params.loss == "logistic"
-    name = "val_log_loss" if logistic else "val_rmse"
-    metric = LOSSES[params.loss].value
-
-    def evaluate() -> dict[str, float]:
-        if logistic:
-            scores = model.decision_function(users, items, raw_ids=False)
-            return {name: float(np.mean(metric(val.values, scores.astype(np.float64))))}
-        # the predictions themselves (clipped), as predict and score give them
-        predicted = model.predict(users, items, raw_ids=False).astype(np.float64)
-        return {name: float(np.sqrt(np.mean((val.values - predicted) ** 2)))}
-
-    return evaluate, name
+    return users, items, val.values
 
 
 def _train(model: MatrixFactorization, params: Params, step: Step, epochs: int,
-           work: WorkingState, evaluate: Callable[[], dict[str, float]] | None,
-           monitor: str | None, callback: Any) -> None:
+           work: WorkingState, check: Validation, callback: Any) -> None:
     """Run the epochs on the private arrays of ``work`` and publish the result.  This
     thread sees the parameters as they train; other threads see the published state
     until the end.  A failure publishes nothing; a Ctrl-C publishes the whole epochs
@@ -250,7 +267,8 @@ def _train(model: MatrixFactorization, params: Params, step: Step, epochs: int,
         try:
             best = _training.run_epochs(
                 step, epochs, history=work.history, arrays=work.arrays,
-                evaluate=evaluate, monitor=monitor, patience=params.early_stopping,
+                evaluate=check.evaluate, monitor=check.monitor,
+                patience=params.early_stopping, higher_is_better=check.higher_is_better,
                 callback=callback, model=model, progress=params.verbose,
                 desc=f"fastmf {params.solver}",
                 sync=step.sync if isinstance(step, _sgd.Training) else None)

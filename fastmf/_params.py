@@ -49,6 +49,8 @@ class Params:
     l2_bias: float              # l2 when the estimator's l2_bias is None
     init_scale: float
     early_stopping: int | None
+    validation_k: int           # cut-off of the ranking metrics of implicit validation
+    validation_users: int | None    # validation users sampled per fit (None: all)
     dtype: np.dtype[Any]
     feedback: str               # "explicit" or "implicit"
     alpha: float
@@ -169,6 +171,9 @@ def check_params(estimator: Any) -> Params:
     init_scale = check_float("init_scale", given("init_scale"))
     early_stopping = (None if e.early_stopping is None
                       else check_int("early_stopping", e.early_stopping, low=1))
+    validation_k = check_int("validation_k", e.validation_k, low=1, high=_INT_MAX)
+    validation_users = (None if e.validation_users is None
+                        else check_int("validation_users", e.validation_users, low=1))
     dtype = check_dtype(e.dtype)
     l2_bias = l2 if e.l2_bias is None else check_float("l2_bias", e.l2_bias)
     alpha = check_float("alpha", given("alpha"))
@@ -205,7 +210,8 @@ def check_params(estimator: Any) -> Params:
     return Params(
         factors=factors, solver=solver, loss=loss, epochs=epochs,
         learning_rate=learning_rate, l2=l2, l2_bias=l2_bias, init_scale=init_scale,
-        early_stopping=early_stopping, dtype=dtype, feedback=feedback, alpha=alpha,
+        early_stopping=early_stopping, validation_k=validation_k,
+        validation_users=validation_users, dtype=dtype, feedback=feedback, alpha=alpha,
         cg_steps=cg_steps, newton_steps=newton_steps, linear_solver=linear_solver,
         weighted_l2=bool(weighted_l2), verbose=bool(e.verbose),
         biases=(not implicit) if e.biases is None else bool(e.biases),

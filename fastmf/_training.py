@@ -11,10 +11,21 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 
 logger = logging.getLogger("fastmf")
+
+
+class Validation(NamedTuple):
+    """How a fit scores its validation data after each epoch: ``evaluate()`` returns the
+    metrics by their history names, ``monitor`` names the one early stopping watches and
+    ``higher_is_better`` its direction.  No ``evaluate``: no validation data."""
+
+    evaluate: Callable[[], dict[str, float]] | None = None
+    monitor: str | None = None
+    higher_is_better: bool = False
 
 
 class Interrupted(KeyboardInterrupt):
@@ -79,6 +90,7 @@ def run_epochs(
     evaluate: Callable[[], dict[str, float]] | None = None,
     monitor: str | None = None,
     patience: int | None = None,
+    higher_is_better: bool = False,
     callback: Callable | None = None,
     model=None,
     progress: bool = False,
@@ -89,9 +101,10 @@ def run_epochs(
 
     ``history["loss"]`` receives each epoch's training loss and, with ``evaluate``, every
     validation metric it returns gets a list of its own.  With ``patience``, training
-    stops once ``history[monitor]`` (lower is better) has not improved for that many
-    epochs, and ``arrays`` (the model's parameters, updated in place by ``step``) are
-    restored to the best epoch's values.  ``callback(epoch, model, metrics)`` returning
+    stops once ``history[monitor]`` (lower is better, or higher with
+    ``higher_is_better``) has not improved for that many epochs, and ``arrays`` (the
+    model's parameters, updated in place by ``step``) are restored to the best epoch's
+    values.  ``callback(epoch, model, metrics)`` returning
     ``False`` stops training after that epoch.  Returns the best epoch when early stopping
     is on, else None.
 
@@ -110,8 +123,8 @@ def run_epochs(
         with _deferred_sigint() as interrupted:
             best_epoch, best_arrays = _loop(
                 step, epochs, interrupted, history=history, arrays=arrays, evaluate=evaluate,
-                monitor=monitor, patience=patience, callback=callback, model=model,
-                progress=progress, desc=desc, sync=sync)
+                monitor=monitor, patience=patience, higher_is_better=higher_is_better,
+                callback=callback, model=model, progress=progress, desc=desc, sync=sync)
         if interrupted[0]:          # also a Ctrl-C after the last epoch's check
             raise Interrupted
     except KeyboardInterrupt as exc:
@@ -125,10 +138,12 @@ def run_epochs(
 
 
 def _loop(step, epochs: int, interrupted: list, *, history, arrays, evaluate, monitor,
-          patience, callback, model, progress: bool, desc: str, sync) -> tuple:
+          patience, higher_is_better: bool, callback, model, progress: bool, desc: str,
+          sync) -> tuple:
     """The epochs themselves (arguments as for :func:`run_epochs`); returns
     ``(best_epoch, best_arrays)``, or ``(None, None)`` once ``interrupted[0]`` is set."""
     best_score, best_epoch, best_arrays, waited = np.inf, None, None, 0
+    sign = -1.0 if higher_is_better else 1.0     # best_score is the lowest sign * metric
     bar = _Progress(epochs, progress, desc)
     reads_model = evaluate is not None or callback is not None or patience is not None
     try:
@@ -148,8 +163,8 @@ def _loop(step, epochs: int, interrupted: list, *, history, arrays, evaluate, mo
             logger.debug("epoch %d/%d: %s", epoch, epochs,
                         ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))
             if patience is not None:
-                if metrics[monitor] < best_score:
-                    best_score, best_epoch, waited = metrics[monitor], epoch, 0
+                if sign * metrics[monitor] < best_score:
+                    best_score, best_epoch, waited = sign * metrics[monitor], epoch, 0
                     best_arrays = [a.copy() for a in arrays]
                 else:
                     waited += 1

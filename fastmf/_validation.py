@@ -134,7 +134,7 @@ def check_ids(name: str, ids: Any, n: int) -> np.ndarray:
 
 
 def check_ratings(X: Any, dtype: np.dtype[Any], *, loss: str = "squared",
-                  allow_empty: bool = False) -> Ratings:
+                  allow_empty: bool = False, name: str = "X") -> Ratings:
     """Turn a sparse users x items matrix, or a ``(users, items, values)`` triple, into
     validated :class:`Ratings`.  A triple's matrix has the triple's ``shape`` when it has
     one (:class:`fastmf.data.Triples`), else one more than its largest indices.
@@ -142,7 +142,7 @@ def check_ratings(X: Any, dtype: np.dtype[Any], *, loss: str = "squared",
     Stored entries are ratings, explicit zeros included; duplicate (user, item) pairs are
     an error rather than being summed silently.  Values must be real numbers (or bools);
     complex values are refused rather than losing their imaginary part.  No ratings at
-    all is an error unless ``allow_empty``.
+    all is an error unless ``allow_empty``.  Errors call the ratings ``name``.
     """
     if sp.issparse(X):
         coo = X.tocoo() if X.format != "coo" else X
@@ -161,9 +161,9 @@ def check_ratings(X: Any, dtype: np.dtype[Any], *, loss: str = "squared",
                 f"{len(users)}, {len(items)} and {len(values)}"
             )
         _check_real(values)
-        for name, a in (("users", users), ("items", items)):
+        for axis, a in (("users", users), ("items", items)):
             if a.size and a.min() < 0:
-                raise ValueError(f"{name} contains negative index {int(a.min())}")
+                raise ValueError(f"{axis} contains negative index {int(a.min())}")
         n_users = int(users.max()) + 1 if users.size else 0
         n_items = int(items.max()) + 1 if items.size else 0
         shape = getattr(X, "shape", None)        # fastmf.data.Triples know their matrix
@@ -174,33 +174,33 @@ def check_ratings(X: Any, dtype: np.dtype[Any], *, loss: str = "squared",
             n_users, n_items = int(shape[0]), int(shape[1])
     elif isinstance(X, np.ndarray | list):
         raise TypeError(
-            "X must be a scipy.sparse matrix (users x items) or a (users, items, values) "
-            f"tuple; got a dense {type(X).__name__}. Use scipy.sparse.csr_matrix(X) if "
+            f"{name} must be a scipy.sparse matrix (users x items) or a (users, items, "
+            f"values) tuple; got a dense {type(X).__name__}. Use scipy.sparse.csr_matrix(X) if "
             "every entry, zeros included, is a rating."
         )
     else:
         raise TypeError(
-            "X must be a scipy.sparse matrix (users x items) or a (users, items, values) "
-            f"tuple, got {type(X).__name__}"
+            f"{name} must be a scipy.sparse matrix (users x items) or a (users, items, "
+            f"values) tuple, got {type(X).__name__}"
         )
 
     if len(values) == 0 and not allow_empty:
-        raise ValueError("X holds no ratings: at least one rating is needed to fit")
+        raise ValueError(f"{name} holds no ratings: at least one rating is needed to fit")
     if n_users > _INDEX_MAX or n_items > _INDEX_MAX:
-        raise ValueError(f"X has shape ({n_users}, {n_items}); at most 2**31 - 1 per axis")
+        raise ValueError(f"{name} has shape ({n_users}, {n_items}); at most 2**31 - 1 per axis")
     with np.errstate(over="ignore"):              # reported below, with its position
         cast = values.astype(dtype, copy=True)    # never a view of the caller's data
     if not np.all(np.isfinite(cast)):
         bad = int(np.flatnonzero(~np.isfinite(cast))[0])
         where = f"at user {int(users[bad])}, item {int(items[bad])}"
         if np.isfinite(values[bad]):
-            raise ValueError(f"X contains a rating ({values[bad]}) {where} beyond the range "
+            raise ValueError(f"{name} contains a rating ({values[bad]}) {where} beyond the range "
                              f"of {np.dtype(dtype).name} (magnitude <= "
                              f"{np.finfo(dtype).max:.4g})")
-        raise ValueError(f"X contains a non-finite rating ({values[bad]}) {where}")
+        raise ValueError(f"{name} contains a non-finite rating ({values[bad]}) {where}")
     values = cast
     if loss == "logistic":
-        values = _binary_labels(values)
+        values = _binary_labels(values, name)
     # contiguous, aligned int32 ids are used as they are (nothing writes to them): no copy
     return Ratings(np.require(users, dtype=np.int32, requirements=["C", "A"]),
                    np.require(items, dtype=np.int32, requirements=["C", "A"]),
@@ -215,7 +215,7 @@ def _check_real(values: np.ndarray) -> None:
         raise TypeError(f"ratings must be real numbers, got values {what}")
 
 
-def _binary_labels(values: np.ndarray) -> np.ndarray:
+def _binary_labels(values: np.ndarray, name: str = "X") -> np.ndarray:
     """Labels in {0, 1} or {-1, +1} mapped to {0, 1}."""
     labels = np.unique(values)
     if np.all(np.isin(labels, (0, 1))):
@@ -223,7 +223,7 @@ def _binary_labels(values: np.ndarray) -> np.ndarray:
     if np.all(np.isin(labels, (-1, 1))):
         return (values > 0).astype(values.dtype)
     raise ValueError(
-        "loss='logistic' needs binary labels in {0, 1} or {-1, +1}; X contains "
+        f"loss='logistic' needs binary labels in {{0, 1}} or {{-1, +1}}; {name} contains "
         f"{labels[:6].tolist()}{' ...' if labels.size > 6 else ''}"
     )
 

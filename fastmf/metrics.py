@@ -153,18 +153,30 @@ def _factor_arrays(model: Any) -> tuple[Any, Any, Any]:
     return model.user_factors_, model.item_factors_, getattr(model, "item_bias_", None)
 
 
+_PerUser = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+
+
 def _top_k_metric(model: Any, test: Any, k: Any, train: Any, num_threads: int | None,
-                  per_user: Callable[[np.ndarray, np.ndarray, int], np.ndarray]) -> float:
+                  per_user: _PerUser) -> float:
+    return _top_k_metrics(model, test, k, train, num_threads, {"": per_user})[""]
+
+
+def _top_k_metrics(model: Any, test: Any, k: Any, train: Any, num_threads: int | None,
+                   per_user: dict[str, _PerUser]) -> dict[str, float]:
+    """Several top-k metrics (``{name: per-user function}``, e.g. :data:`_TOP_K`) from one
+    ranking pass: their means over the users of ``test`` with a relevant item."""
     k = check_int("k", k, low=1)
     ranking = _Ranking(model, test, train, num_threads)
     n_rel = np.diff(ranking.test.indptr)
-    total = 0.0
+    totals = dict.fromkeys(per_user, 0.0)
     width = min(k, ranking.n_items)     # ranks past the last item hold no hit
     with single_threaded_blas():
         for users in ranking.batches(_BATCH_USERS):
             ids, _ = ranking.top(users, width)
-            total += float(per_user(ranking.hits(users, ids), n_rel[users], k).sum())
-    return total / ranking.eval_users.size
+            hits = ranking.hits(users, ids)
+            for name, metric in per_user.items():
+                totals[name] += float(metric(hits, n_rel[users], k).sum())
+    return {name: total / ranking.eval_users.size for name, total in totals.items()}
 
 
 def _precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
@@ -190,6 +202,12 @@ def _average_precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarra
     width = hits.shape[1]
     precision_at = np.cumsum(hits, axis=1) / np.arange(1, width + 1)
     return np.asarray((precision_at * hits).sum(axis=1) / np.minimum(n_rel, width))
+
+
+#: The per-user functions of the top-k metrics, by the short name ``_top_k_metrics``
+#: reports them under.
+_TOP_K: dict[str, _PerUser] = {"precision": _precision, "recall": _recall, "ndcg": _ndcg,
+                               "map": _average_precision}
 
 
 _RANKING_PARAMS = """

@@ -71,9 +71,6 @@ def test_validation_checks(ratings):
     with pytest.raises(ValueError, match="validation ratings hold users or items that the "
                                          "training ratings lack"):
         MatrixFactorization(epochs=1, unknown="raise").fit(ratings, validation=big)
-    with pytest.raises(ValueError, match="not available for feedback='implicit'"):
-        MatrixFactorization(solver="als", feedback="implicit", epochs=1).fit(
-            ratings, validation=ratings)
 
 
 def test_callback_sees_usable_model_and_can_stop(ratings):

@@ -18,17 +18,23 @@ on fold u1 alone (its test set served as the validation set); all five folds are
 each user's training items excluded, averaged over test users (recall = hits / |test
 items|; ndcg with the ideal DCG over min(|test items|, 20) positions), with fit time, for
 
-* fastmf implicit ALS at 128 and 256 factors (tuned, ``GOWALLA_CONFIGS``), and at 512
-  with the same settings;
+* the fastmf rows of ``GOWALLA_ROWS`` (implicit ALS at 128, 256 and 512 factors), one
+  line each;
 * the ``implicit`` library's ALS with the target settings (``IMPLICIT_CONFIGS``),
   measured in the same run with the same thread count;
 
 next to the LightGCN paper's table (``LIGHTGCN_PUBLISHED``).  The standard split has no
-validation set, so the fastmf settings were tuned on a split carved from the training
-set: 20 % of each user's training items held out (``holdout_split``, seed 0), models fitted
-on the other 80 % and compared there.  The test set only reports the chosen settings;
-nothing was selected on it.  ``--validate`` reruns the Gowalla part on that carved split
-instead of the test set.
+validation set, so each fastmf row is tuned on a hold-out carved from the training set:
+20 % of each user's training items (``holdout_split``, ``HOLDOUT_SEED``).  Every point of
+the row's grid is fitted on the other 80 % with the hold-out as validation data
+(``fit(validation=...)``) and early stopping on its ndcg@20, which also picks the number
+of epochs; the point with the best hold-out ndcg@20 is then fitted on the whole training
+set once per seed of ``SEEDS`` and scored on the test set: the table gives the mean and
+the range over the seeds, and ``quality.json`` keeps each row's full
+``MatrixFactorization`` parameters (``config``), the seeds, every seed's figures
+(``runs``), the hold-out figures and every grid point tried (``tuning``).  Nothing is
+selected on the test set.  ``--validate`` scores the carved hold-out instead of the test
+set.
 
 Confidence: fastmf weighs an observed interaction by ``1 + alpha * r``, ``implicit`` 0.7 by
 ``alpha * r`` (its ``alpha`` multiplies the stored values), so fastmf's ``alpha=39``
@@ -47,10 +53,12 @@ Results are printed and written to ``bench/results/quality.json``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -112,16 +120,34 @@ ML_CONFIGS = {
 }
 """fastmf settings run on the MovieLens folds (keyword arguments of MatrixFactorization)."""
 
-GOWALLA_CONFIGS = {
-    128: dict(factors=128, l2=3.0, weighted_l2=True, alpha=39.0, epochs=4,
-              linear_solver="cg", cg_steps=6, init_scale=0.01),
-    256: dict(factors=256, l2=3.0, weighted_l2=True, alpha=39.0, epochs=4,
-              linear_solver="cg", cg_steps=6, init_scale=0.01),
-    512: dict(factors=512, l2=3.0, weighted_l2=True, alpha=39.0, epochs=4,
-              linear_solver="cg", cg_steps=6, init_scale=0.01),
-}
-"""fastmf implicit ALS settings on Gowalla, by number of factors (512 goes beyond the
-issue's sizes, towards LightGCN's figure; ``implicit`` is not run at that size)."""
+@dataclass(frozen=True)
+class Row:
+    """One fastmf row of the Gowalla table: its ``config`` (``MatrixFactorization``
+    parameters; ``epochs`` is the most the tuning runs, and ``num_threads``,
+    ``random_state`` and ``dtype`` are set by the run), a ``grid`` of values tried on the
+    hold-out (parameter -> values; empty: the config as it is), and the ``patience`` of
+    early stopping on the hold-out's ndcg@20, which picks the number of epochs (None:
+    ``epochs`` as given)."""
+
+    name: str
+    config: dict
+    grid: dict = field(default_factory=dict)
+    patience: int | None = 2
+
+
+IALS = dict(solver="als", feedback="implicit", l2=3.0, weighted_l2=True, alpha=39.0,
+            epochs=8, linear_solver="cg", cg_steps=6, init_scale=0.01)
+"""Implicit ALS as tuned for issue #5 (``bench/README.md``), epochs left to early
+stopping."""
+
+GOWALLA_ROWS = [
+    Row("fastmf implicit ALS k=128", dict(IALS, factors=128)),
+    Row("fastmf implicit ALS k=256", dict(IALS, factors=256)),
+    Row("fastmf implicit ALS k=512", dict(IALS, factors=512)),
+]
+"""The fastmf models on Gowalla, one line each: every row is tuned on the hold-out
+carved from the training set (``HOLDOUT_SEED``) and reported once on the test set,
+fitted with each of ``SEEDS``."""
 
 IMPLICIT_CONFIGS = {
     128: dict(factors=128, regularization=30.0, alpha=40.0, iterations=15),
@@ -131,6 +157,10 @@ IMPLICIT_CONFIGS = {
 
 SEED = 42
 K = 20
+SEEDS = (0, 1, 2)
+"""Seeds of the Gowalla fastmf rows: the first also tunes; the table has their mean and
+range."""
+HOLDOUT_SEED, HOLDOUT_FRACTION = 0, 0.2
 
 
 # ---------------------------------------------------------------------------------------
@@ -278,15 +308,58 @@ def ranking_metrics(model, train, test, threads: int = 1) -> dict[str, float]:
             "ndcg": ndcg_at_k(model, test=test, train=train, k=K, num_threads=threads)}
 
 
-def fit_fastmf_implicit(config: dict, train: sp.csr_matrix, threads: int,
-                        seed: int = SEED, callback=None):
-    """Fit fastmf's implicit ALS; the model and the fit time in seconds."""
-    model = fastmf.MatrixFactorization(solver="als", feedback="implicit", **config,
-                                       num_threads=threads, random_state=seed,
-                                       dtype=np.float32)
-    start = time.perf_counter()
-    model.fit(train, callback=callback)
-    return model, time.perf_counter() - start
+def _model(params: dict, threads: int, seed: int, **extra) -> fastmf.MatrixFactorization:
+    return fastmf.MatrixFactorization(**{"dtype": np.float32, **params, **extra},
+                                      num_threads=threads, random_state=seed)
+
+
+def full_config(model: fastmf.MatrixFactorization) -> dict:
+    """Every parameter of ``model`` but the thread count and the seed (recorded beside
+    it), as JSON values: what reproduces a row with ``MatrixFactorization(**config)``."""
+    params = model.get_params()
+    for name in ("num_threads", "random_state"):
+        params.pop(name)
+    params["dtype"] = np.dtype(params["dtype"]).name
+    return params
+
+
+def tune(row: Row, fit_part: sp.csr_matrix, holdout: sp.csr_matrix, threads: int,
+         quick: bool = False) -> tuple[dict, dict, list[dict]]:
+    """Tune ``row`` on the hold-out: every point of its grid (only the config itself with
+    ``quick``) is fitted on ``fit_part`` with the first seed, ``holdout`` as validation
+    data and early stopping on ndcg@20, which also picks the epochs.  Returns the chosen
+    parameters (epochs included), its hold-out figures and every point tried."""
+    grid = {} if quick else row.grid
+    tried = []
+    for values in itertools.product(*grid.values()):
+        params = {**row.config, **dict(zip(grid, values, strict=True))}
+        model = _model(params, threads, SEEDS[0], validation_k=K,
+                       early_stopping=row.patience)
+        model.fit(fit_part, validation=holdout)
+        epoch = model.best_epoch_ or params["epochs"]
+        if row.patience is not None and epoch == params["epochs"]:
+            print(f"{row.name}: the hold-out was still improving at the last of "
+                  f"{epoch} epochs; give the row more")
+        tried.append({"params": {**params, "epochs": epoch},
+                      "recall": model.history_[f"val_recall@{K}"][epoch - 1],
+                      "ndcg": model.history_[f"val_ndcg@{K}"][epoch - 1]})
+    best = max(tried, key=lambda t: t["ndcg"])
+    return best["params"], {"recall": best["recall"], "ndcg": best["ndcg"]}, tried
+
+
+def report(params: dict, train: sp.csr_matrix, test: sp.csr_matrix, threads: int,
+           seeds) -> tuple[dict, list[dict]]:
+    """Fit ``params`` on ``train`` once per seed and score each fit on ``test``: the full
+    config and the per-seed recall, ndcg and fit seconds."""
+    runs = []
+    for seed in seeds:
+        model = _model(params, threads, seed)
+        start = time.perf_counter()
+        model.fit(train)
+        seconds = time.perf_counter() - start
+        runs.append({"seed": seed, "seconds": seconds,
+                     **ranking_metrics(model, train, test, threads=threads)})
+    return full_config(model), runs
 
 
 def fit_implicit(config: dict, train: sp.csr_matrix, threads: int, seed: int = SEED):
@@ -307,48 +380,72 @@ def fit_implicit(config: dict, train: sp.csr_matrix, threads: int, seed: int = S
     return (np.asarray(model.user_factors), np.asarray(model.item_factors)), seconds
 
 
-def run_gowalla(folder: Path, threads: int, sizes, validate: bool,
-                with_implicit: bool) -> list[dict]:
-    """Every Gowalla row, printed as a table."""
+def run_gowalla(folder: Path, threads: int, rows, validate: bool, with_implicit: bool,
+                quick: bool = False) -> list[dict]:
+    """Every Gowalla row, printed as a table: each fastmf row tuned on the hold-out and
+    reported on the test set (with ``validate``, on the hold-out: the test set is not
+    read), its mean over the seeds and their range."""
     train, test = load_gowalla(folder)
+    fit_part, holdout = holdout_split(train, HOLDOUT_FRACTION, seed=HOLDOUT_SEED)
     split = "test"
     if validate:
-        train, test = holdout_split(train)
-        split = "validation (20 % of train, seed 0)"
-    rows = []
+        train, test = fit_part, holdout
+        split = f"validation ({HOLDOUT_FRACTION:.0%} of train, seed {HOLDOUT_SEED})"
+    seeds = SEEDS[:1] if quick else SEEDS
+    out = []
     print(f"\nGowalla (LightGCN split), {train.shape[0]} users x {train.shape[1]} items, "
-          f"{train.nnz} training interactions, evaluated on {split}; {threads} thread(s)")
-    print(f"{'model':<34} {'recall@20':>9} {'ndcg@20':>8} {'fit s':>7}")
+          f"{train.nnz} training interactions, evaluated on {split}; {threads} thread(s); "
+          f"fastmf: mean [min, max] over seeds {list(seeds)}")
+    print(f"{'model':<34} {'recall@20':>24} {'ndcg@20':>24} {'fit s':>7}  hold-out r / n")
 
-    def add(name, library, config, factors, scores, seconds, source="measured"):
-        print(f"{name:<34} {scores['recall']:9.4f} {scores['ndcg']:8.4f} "
-              + (f"{seconds:7.1f}" if seconds is not None else f"{'':>7}"))
-        rows.append({"group": "gowalla", "model": name, "library": library,
-                     "source": source, "split": split, "factors": factors,
-                     "recall_at_20": scores["recall"], "ndcg_at_20": scores["ndcg"],
-                     "seconds": seconds, "threads": threads if seconds is not None else None,
-                     "config": json.dumps(config) if config else None})
+    def add(name, library, config, factors, scores, seconds, source="measured", **extra):
+        print(f"{name:<34} {_spread(scores, 'recall', extra):>24} "
+              f"{_spread(scores, 'ndcg', extra):>24} "
+              + (f"{seconds:7.1f}" if seconds is not None else f"{'':>7}")
+              + (f"  {extra['val_recall_at_20']:.4f} / {extra['val_ndcg_at_20']:.4f}"
+                 if "val_recall_at_20" in extra else ""))
+        out.append({"group": "gowalla", "model": name, "library": library,
+                    "source": source, "split": split, "factors": factors,
+                    "recall_at_20": scores["recall"], "ndcg_at_20": scores["ndcg"],
+                    "seconds": seconds, "threads": threads if seconds is not None else None,
+                    "config": json.dumps(config) if config else None, **extra})
 
-    for factors in sizes:
-        config = GOWALLA_CONFIGS[factors]
-        model, seconds = fit_fastmf_implicit(config, train, threads)
-        add(f"fastmf implicit ALS k={factors}", "fastmf", config, factors,
-            ranking_metrics(as_model(model.user_factors_, model.item_factors_), train,
-                            test, threads=threads), seconds)
+    for row in rows:
+        params, val, tried = tune(row, fit_part, holdout, threads, quick)
+        config, runs = report(params, train, test, threads, seeds)
+        mean = {m: float(np.mean([r[m] for r in runs])) for m in ("recall", "ndcg")}
+        add(row.name, "fastmf", config, config["factors"], mean,
+            float(np.mean([r["seconds"] for r in runs])),
+            seeds=list(seeds), runs=runs,
+            recall_min=min(r["recall"] for r in runs),
+            recall_max=max(r["recall"] for r in runs),
+            ndcg_min=min(r["ndcg"] for r in runs), ndcg_max=max(r["ndcg"] for r in runs),
+            holdout_seed=HOLDOUT_SEED, holdout_fraction=HOLDOUT_FRACTION,
+            tuned_epochs=params["epochs"], val_recall_at_20=val["recall"],
+            val_ndcg_at_20=val["ndcg"], tuning=tried)
+        factors = config["factors"]
         if with_implicit and factors in IMPLICIT_CONFIGS:
-            config = IMPLICIT_CONFIGS[factors]
-            (uf, itf), seconds = fit_implicit(config, train, threads)
-            add(f"implicit ALS k={factors}", "implicit", config, factors,
+            peer = IMPLICIT_CONFIGS[factors]
+            (uf, itf), seconds = fit_implicit(peer, train, threads)
+            add(f"implicit ALS k={factors}", "implicit", peer, factors,
                 ranking_metrics(as_model(uf, itf), train, test, threads=threads), seconds)
     if not validate:
         for factors, fig in IMPLICIT_ISSUE.items():
             add(f"implicit ALS k={factors} (issue)", "implicit", IMPLICIT_CONFIGS[factors],
                 factors, fig, fig["seconds"], source="issue #5")
-            rows[-1]["threads"] = 2
+            out[-1]["threads"] = 2
         for name, (recall, ndcg) in LIGHTGCN_PUBLISHED.items():
             add(f"{name} (paper)", name, None, None, {"recall": recall, "ndcg": ndcg}, None,
                 source="published")
-    return rows
+    return out
+
+
+def _spread(scores: dict, metric: str, extra: dict) -> str:
+    """``mean [min, max]`` of a row measured with several seeds, else the figure."""
+    low, high = extra.get(f"{metric}_min"), extra.get(f"{metric}_max")
+    if low is None or low == high:
+        return f"{scores[metric]:.4f}"
+    return f"{scores[metric]:.4f} [{low:.4f}, {high:.4f}]"
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,10 +471,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for fastmf and implicit (default 2)")
     parser.add_argument("--quick", action="store_true",
-                        help="MovieLens fold u1 only, Gowalla 128 factors only, no SVD++")
-    parser.add_argument("--factors", type=int, nargs="+", choices=sorted(GOWALLA_CONFIGS),
-                        default=sorted(GOWALLA_CONFIGS),
-                        help="Gowalla model sizes (default: all; 128 with --quick)")
+                        help="MovieLens fold u1 only; Gowalla: the first row only, its "
+                             "config untuned but for the epochs, one seed; no SVD++")
+    parser.add_argument("--rows", nargs="+", default=None, metavar="TEXT",
+                        help="Gowalla: only the fastmf rows whose name contains one of "
+                             "these (default: all)")
     parser.add_argument("--no-surprise", action="store_true",
                         help="do not measure Surprise's SVD and SVD++")
     parser.add_argument("--no-svdpp", action="store_true",
@@ -385,8 +483,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-implicit", action="store_true",
                         help="do not measure the implicit library")
     parser.add_argument("--validate", action="store_true",
-                        help="Gowalla: evaluate on the validation split carved from train "
-                             "(the tuning protocol) instead of the test set")
+                        help="Gowalla: tune and evaluate on the hold-out carved from train "
+                             "only; the test set is not scored")
     parser.add_argument("--output", default=None,
                         help="results name, written as bench/results/<name>.json (default "
                              "quality, or quality_validation with --validate)")
@@ -421,9 +519,12 @@ def main(argv=None) -> int:
                 except ImportError:
                     print("implicit is not installed: it is not measured")
                     with_implicit = False
-            sizes = [128] if args.quick else args.factors
-            rows += run_gowalla(args.gowalla, args.threads, sizes, args.validate,
-                                with_implicit)
+            chosen = [row for row in GOWALLA_ROWS
+                      if args.rows is None or any(t in row.name for t in args.rows)]
+            if args.quick:
+                chosen = chosen[:1]
+            rows += run_gowalla(args.gowalla, args.threads, chosen, args.validate,
+                                with_implicit, quick=args.quick)
             ran.append("gowalla")
     if not ran:
         print("no data found: nothing was run")
