@@ -321,3 +321,19 @@ def test_warp_learns_the_planted_ranking():
     assert model.get_params()["negatives"] is None
     # random factors score about 0.07 here; WARP at its defaults 0.24 or more (12 draws)
     assert recall_at_k(model, test=held, train=train, k=10) > 2 * 10 / 150
+
+
+@pytest.mark.parametrize("loss", ["bpr", "softmax", "warp"])
+def test_ranking_fit_validates_and_stops_early(loss):
+    train, held = _held_out()
+    model = MatrixFactorization(8, loss=loss, feedback="implicit", epochs=12,
+                                early_stopping=2, validation_k=10, random_state=0)
+    model.fit(train, validation=held)
+    history = model.history_["val_ndcg@10"]
+    assert len(history) == len(model.history_["loss"]) >= 3
+    assert model.best_epoch_ == 1 + int(np.argmax(history))
+    # the kept parameters are the best epoch's: the metric recomputed on them agrees
+    assert model.score(held) == pytest.approx(
+        fastmf.metrics.ndcg_at_k(model, test=held, train=train, k=10), rel=1e-6)
+    assert history[model.best_epoch_ - 1] == pytest.approx(
+        fastmf.metrics.ndcg_at_k(model, test=held, train=train, k=10), rel=1e-6)
