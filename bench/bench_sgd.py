@@ -3,9 +3,11 @@
 Groups put fastmf beside its baseline on the same data:
 
 * ``epoch <set> k=<k> <dtype>``: one SGD epoch (``fastmf._sgd.epoch`` on a prepared
-  block layout, so the one-off layout is not timed) for the squared and logistic losses at
-  1 thread and all cores, next to one epoch of the pure-NumPy ``reference.sgd_epoch`` on a
-  20,000-rating slice of the same training set (the baseline);
+  block layout, so the one-off layout is not timed) for the squared, logistic, BPR,
+  sampled-softmax and WARP losses at 1 thread and all cores, next to one epoch of the
+  pure-NumPy ``reference.sgd_epoch`` (``reference.bpr_epoch``, ``softmax_epoch`` and
+  ``warp_epoch`` for the ranking losses, every rating a positive) on a 20,000-rating
+  slice of the same training set (2,000 for the softmax; the baseline of its loss);
 * ``fit movielens-100k``: a full fit with Surprise's SVD defaults next to ``surprise.SVD``;
 * ``loss synth-1M``: full fits with the squared and the logistic loss on the same pairs.
 
@@ -36,6 +38,19 @@ SMOKE_REFERENCE_SLICE = 2_000
 EPOCH_ROUNDS = 5
 # Hyperparameters of the epoch benchmarks (they do not change the work per rating).
 EPOCH_PARAMS = {"learning_rate": 0.01, "l2": 0.02}
+LOSSES = ("squared", "logistic", "bpr", "softmax", "warp")
+SOFTMAX_NEGATIVES = 64      # per user and block, in the kernel and the reference
+
+
+def _kind(loss: str) -> dict:
+    """The estimator arguments of a loss's kind of fit: the ranking losses (BPR, sampled
+    softmax) rank implicit feedback."""
+    if loss in ("bpr", "warp"):
+        return {"loss": loss, "feedback": "implicit", "biases": False}
+    if loss == "softmax":
+        return {"loss": loss, "feedback": "implicit", "biases": False,
+                "negatives": SOFTMAX_NEGATIVES}
+    return {"loss": loss, "biases": True}
 
 
 # --------------------------------------------------------------------------- epoch set-up
@@ -74,8 +89,8 @@ def prepare_epoch(split, loss: str, factors: int, dtype, n_threads: int) -> Prep
         matrix = split.train_matrix(binary=loss == "logistic")
         data = check_ratings(matrix, dtype, loss=loss)
         rng = np.random.default_rng(0)
-        params = check_params(MatrixFactorization(factors, loss=loss, init_scale=0.1,
-                                                  biases=True, dtype=dtype))
+        params = check_params(MatrixFactorization(factors, init_scale=0.1, dtype=dtype,
+                                                  **_kind(loss)))
         pu, qi, bu, bi = initial_arrays(params, data, rng)
         blocked = block_layout(data, n_blocks, rng)
         mu = global_bias(params, blocked.values)
@@ -94,7 +109,7 @@ def _epoch_cases(set_name: str, factor_list, dtypes) -> list:
     cases = []
     for factors in factor_list:
         for dtype in dtypes:
-            for loss in ("squared", "logistic"):
+            for loss in LOSSES:
                 for n in THREADS:
                     cases.append(pytest.param(
                         set_name, loss, factors, dtype, n, marks=_marks(set_name),
@@ -115,7 +130,7 @@ REFERENCE_CASES = [
     for set_name, factor_list, dtypes in GRID
     for factors in factor_list
     for dtype in dtypes
-    for loss in ("squared", "logistic")
+    for loss in LOSSES
 ]
 
 
@@ -131,7 +146,7 @@ def test_sgd_epoch(benchmark, record_throughput, request, set_name, loss, factor
     split = request.getfixturevalue(set_name)
     prep = prepare_epoch(split, loss, factors, dtype, n_threads)
     benchmark.group = _epoch_group(split, factors, dtype)
-    settings = check_params(MatrixFactorization(loss=loss, biases=True,
+    settings = check_params(MatrixFactorization(**_kind(loss),
                                                 **EPOCH_PARAMS)).sgd_settings()
     kwargs = dict(n_threads=n_threads)
 
@@ -152,19 +167,39 @@ def test_reference_epoch(benchmark, record_throughput, request, set_name, loss, 
     prep = prepare_epoch(split, loss, factors, dtype, 1)
     benchmark.group = _epoch_group(split, factors, dtype)
     n = SMOKE_REFERENCE_SLICE if benchmark.disabled else REFERENCE_SLICE
+    if loss == "softmax":
+        n //= 10
     data = prep.data
     order = np.random.default_rng(1).permutation(n)
     users, items, values = data.users[:n], data.items[:n], data.values[:n]
     state = prep.initial
 
+    # BPR: one negative per positive, uniform over the items (the work of the kernel's);
+    # softmax: the runs of one user in the kernel's block order share their negatives
+    # WARP: the kernel's 10 candidates per positive
+    count = {"softmax": SOFTMAX_NEGATIVES, "warp": 10}.get(loss, 1)
+    negatives = np.random.default_rng(2).integers(0, split.n_items, size=(n, count))
+    run_users = prep.blocked.users[:n]
+    first = np.concatenate(([True], run_users[1:] != run_users[:-1]))
+
     def setup():
         s = prep.fresh_state()
+        if loss == "bpr":
+            return ((users, items, order, negatives, s.user_factors, s.item_factors),
+                    dict(EPOCH_PARAMS))
+        if loss == "warp":
+            return ((users, items, order, negatives, s.user_factors, s.item_factors),
+                    dict(EPOCH_PARAMS, n_items=split.n_items))
+        if loss == "softmax":
+            return ((prep.blocked.users, prep.blocked.items, np.arange(n), first, negatives,
+                     s.user_factors, s.item_factors), dict(EPOCH_PARAMS, temperature=0.1))
         args = (users, items, values, order, s.user_factors, s.item_factors, s.user_bias,
                 s.item_bias, state.global_bias)
         return args, dict(l2_bias=EPOCH_PARAMS["l2"], loss=loss, **EPOCH_PARAMS)
 
-    total = benchmark.pedantic(reference.sgd_epoch, setup=setup, rounds=1 if
-                               benchmark.disabled else 3)
+    run = {"bpr": reference.bpr_epoch, "softmax": reference.softmax_epoch,
+           "warp": reference.warp_epoch}.get(loss, reference.sgd_epoch)
+    total = benchmark.pedantic(run, setup=setup, rounds=1 if benchmark.disabled else 3)
     assert np.isfinite(total)
     record_throughput(n, baseline=True, loss=loss, threads=1, train_loss=total / n)
 

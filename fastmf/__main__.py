@@ -24,7 +24,8 @@ from ._version import __version__
 # a request too large for memory.
 _USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, MemoryError)
 
-_KINDS = {"sgd": "SGD", "sgd-logistic": "logistic SGD", "als-explicit": "explicit ALS",
+_KINDS = {"sgd": "SGD", "sgd-logistic": "logistic SGD", "sgd-bpr": "BPR SGD",
+          "sgd-softmax": "softmax SGD", "sgd-warp": "WARP SGD", "als-explicit": "explicit ALS",
           "als-implicit": "implicit ALS", "als-logistic": "logistic ALS"}
 
 
@@ -66,7 +67,9 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     _option(p, "--factors", type=int, default=32, help="number of latent factors")
     _option(p, "--epochs", type=int, default=20, help="epochs (SGD) or sweeps (ALS)")
     _option(p, "--learning-rate", type=float,
-            auto=_auto("learning_rate", ("sgd", "sgd-logistic")), help="SGD step size")
+            auto=_auto("learning_rate",
+                       ("sgd", "sgd-logistic", "sgd-bpr", "sgd-softmax", "sgd-warp")),
+            help="SGD step size")
     _option(p, "--l2", type=float, auto=_auto("l2"),
             help="weight decay of the factors (ALS with --weighted-l2: per rating)")
     _option(p, "--weighted-l2", action=argparse.BooleanOptionalAction,
@@ -115,10 +118,13 @@ def _parser() -> _Parser:
                    "ratings.csv)")
     _option(p, "-o", "--output", default="model.npz", help="model file to write")
     _option(p, "--solver", choices=["sgd", "als"], default="sgd", help="optimiser")
-    _option(p, "--loss", choices=["squared", "logistic"], default="squared",
-            help="squared: ratings; logistic: ratings >= --threshold are positives")
+    _option(p, "--loss", choices=["squared", "logistic", "bpr", "softmax", "warp"],
+            default="squared",
+            help="squared: ratings; logistic: ratings >= --threshold are positives; "
+            "bpr, softmax, warp: rank interactions (--feedback implicit)")
     _option(p, "--feedback", choices=["explicit", "implicit"], default="explicit",
-            help="implicit: every rating is an interaction (needs --solver als)")
+            help="implicit: every rating is an interaction (--solver als, or a ranking "
+            "--loss)")
     _model_options(p)
     _option(p, "--alpha", type=float, auto=_auto("alpha", ("als-implicit",)),
             help="implicit feedback: confidence 1 + alpha * value")

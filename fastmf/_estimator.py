@@ -72,11 +72,13 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         Optimiser.  ``"als"`` alternates exact solves of every user's and every item's
         regularised problem with the other side fixed (see Notes); it fits the same model
         and sets the same attributes.
-    loss : {"squared", "logistic"}, default="squared"
+    loss : {"squared", "logistic", "bpr", "softmax", "warp"}, default="squared"
         Per-rating loss :math:`\ell`.  With float32 parameters, SGD's logistic steps
         take :math:`e^{-|s|}` from an inline approximation (within 2 ulp; the sigmoid
         within 2.4e-7 relative), so they differ from steps with the exact sigmoid in the
-        last bits; predictions always use the exact sigmoid.
+        last bits; predictions always use the exact sigmoid.  ``"bpr"``,
+        ``"softmax"`` and ``"warp"`` are ranking losses for implicit feedback
+        (``solver="sgd"``, ``feedback="implicit"``; see "Ranking losses" in the Notes).
     epochs : int, default=20
         Passes over the ratings (0 leaves the initial parameters).  For ALS, sweeps: one
         sweep solves all users, then all items.
@@ -96,11 +98,14 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         has no biases (``biases=True`` with ``feedback="implicit"`` is an error).
     feedback : {"explicit", "implicit"}, default="explicit"
         ``"explicit"``: the stored values are ratings (or binary labels with
-        ``loss="logistic"``) and only they enter the objective.  ``"implicit"`` (ALS
-        only, squared loss): every stored entry :math:`r_{ui} \ge 0` is an interaction
-        with preference 1 and confidence :math:`1 + \alpha r_{ui}`, every other cell
-        preference 0 and confidence 1, and the squared error runs over all cells (Hu,
-        Koren & Volinsky 2008; see the user guide, "Implicit feedback").
+        ``loss="logistic"``) and only they enter the objective.  ``"implicit"`` with
+        ``solver="als"`` (squared loss): every stored entry :math:`r_{ui} \ge 0` is an
+        interaction with preference 1 and confidence :math:`1 + \alpha r_{ui}`, every
+        other cell preference 0 and confidence 1, and the squared error runs over all
+        cells (Hu, Koren & Volinsky 2008; see the user guide, "Implicit feedback").
+        ``"implicit"`` with ``solver="sgd"`` needs a ranking loss (``loss="bpr"``,
+        ``"softmax"`` or ``"warp"``): every stored entry is a positive, whatever its
+        value.
     alpha : float or None, default=None
         Confidence scale :math:`\alpha \ge 0` of implicit feedback.  ``None``: the
         default (see "Defaults" in the Notes).
@@ -201,6 +206,14 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         of the training ratings (``True``, as Surprise does), to ``(low, high)``, or not
         (``False``).  Raw scores (``decision_function``) and the scores ``recommend``
         returns are not clipped.
+    negatives : int or None, default=None
+        ``loss="softmax"``: negatives drawn for each user in each block, shared by the
+        user's positives there; ``None`` means 256.  ``loss="warp"``: the most draws
+        per positive (LightFM's ``max_sampled``); ``None`` means 10.  Other losses:
+        ``None`` (BPR draws one negative per positive).
+    temperature : float, default=0.1
+        ``loss="softmax"``: the temperature :math:`\tau \ge 0.01` that divides the
+        cosine scores.
 
     Attributes
     ----------
@@ -253,6 +266,63 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     definite (e.g. ``l2=0`` with fewer ratings than unknowns) or non-finite raises
     :class:`fastmf.ALSError`.
 
+    **Ranking losses.**  With ``feedback="implicit"`` and ``solver="sgd"`` the model
+    scores :math:`s_{ui} = p_u \cdot q_i` (no biases) and learns to rank each user's
+    positives (the stored pairs) above the other items.  ``loss="bpr"`` (Bayesian
+    personalised ranking, Rendle et al. 2009) draws one negative item :math:`j` per
+    positive :math:`(u, i)` and each epoch minimises, one triple at a time,
+
+    .. math::
+        \log(1 + e^{-d}), \quad d = p_u \cdot q_i - p_u \cdot q_j,
+
+    with :math:`g = \sigma(-d)` and the per-update decay of the other losses:
+
+    .. math::
+        p_u \leftarrow p_u + \eta (g (q_i - q_j) - \lambda p_u), \quad
+        q_i \leftarrow q_i + \eta (g\, p_u - \lambda q_i), \quad
+        q_j \leftarrow q_j + \eta (-g\, p_u - \lambda q_j).
+
+    The negatives are drawn inside the DSGD block of the positive: uniformly among the
+    items of the block's item group (a random :math:`1/B` of the catalogue, a new one
+    every epoch), from a random stream per block seeded with the epoch's plan.  A draw
+    that is one of the user's own items is dropped (that step is skipped).  So the
+    blocks stay conflict-free and a ranking fit is bit-identical for any thread count,
+    like the other SGD fits.  ``predict`` and ``decision_function`` return
+    :math:`s_{ui}`, a score for ranking; ``score`` is the NDCG@10 of implicit feedback;
+    ``transform`` folds new users in by solving the implicit least-squares problem
+    (confidence :math:`1 + \alpha r`) against the fixed item factors.
+
+    ``loss="softmax"`` is a sampled softmax (InfoNCE) over cosine scores
+    :math:`c_{ui} = p_u \cdot q_i / (\lVert p_u \rVert \lVert q_i \rVert)` with a
+    temperature :math:`\tau`.  The user's positives in a block share ``negatives``
+    items :math:`J` drawn as above, and each positive adds
+
+    .. math::
+        -\log \frac{e^{c_{ui}/\tau}}{e^{c_{ui}/\tau} + \sum_{j \in J} e^{c_{uj}/\tau}}
+
+    (one step per user and block: the gradients are taken at the rows from before the
+    step, the decay :math:`\lambda` applies to every row the step touches).  Training
+    keeps the rows' norms, which the cosine does not see: as they grow, the steps the
+    cosine takes shrink, an annealing of its own (on Gowalla this ranked better than
+    rescaling the rows every epoch).  The model's factor rows are the trained ones
+    scaled to unit norm, so its scores :math:`p_u \cdot q_i` are the cosines it was
+    trained on (``partial_fit`` continues from those unit rows).  This is
+    the contrastive family of MF-CCL (SimpleX, Mao et al. 2021), whose cosine
+    contrastive loss pushes each negative cosine above a margin with a hinge and a
+    weight; the softmax weighs each negative by its share of the softmax instead, so
+    the hardest negatives count most, and has a single knob, :math:`\tau`.  A draw
+    whose item has zero factors (an item without interactions) is left out.
+
+    ``loss="warp"`` is WARP as LightFM defines it (Weston et al. 2011), without biases:
+    for a positive :math:`(u, i)` it draws candidates :math:`j` (as above, at most
+    ``negatives`` of them, a dropped draw counting as one) until one violates the margin,
+    :math:`s_{uj} > s_{ui} - 1`.  With :math:`d` draws made, the rank of :math:`i` is
+    estimated as :math:`\lfloor (n_{items} - 1)/d \rfloor` and the step is BPR's with
+    :math:`g` replaced by the weight :math:`w = \log \max(1, \lfloor (n_{items} - 1)/d
+    \rfloor)` of the hinge :math:`w (1 - s_{ui} + s_{uj})`; no violator, no step.  The
+    candidates come from the block's item group, a uniform random subset of the
+    catalogue, so the estimate stays one of the rank among all items.
+
     **Defaults.**  ``learning_rate``, ``l2``, ``weighted_l2``, ``init_scale`` and
     ``alpha`` left at ``None`` take the values of the kind of fit, chosen at the default
     32 factors and 20 epochs against a grid on MovieLens 100K (folds u1-u5), 1M
@@ -264,6 +334,9 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     =============  =============  ====  ===========  ==========  =====
     SGD, explicit  0.03           0.05               0.01
     SGD, logistic  0.05           0.02               0.01
+    SGD, BPR       0.05           0.001              0.1
+    SGD, softmax   0.05           0                  0.1
+    SGD, WARP      0.005          0.001              0.1
     ALS, explicit                 0.1   True         0.01
     ALS, implicit                 3.0   True         0.01        160
     ALS, logistic                 0.05  True         0.01
@@ -280,7 +353,12 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     residuals of the biases instead of starting from noise.  For implicit feedback,
     recall on Gowalla rose with ``alpha`` up to 160 and fell beyond, and the count-scaled
     penalty mattered little from 0.3 to 3.  The logistic values had the best AUC on the
-    synthetic labels.
+    synthetic labels.  The ranking losses' gradients vanish when every item has the
+    same factors, so their factors start larger (0.1).  The BPR values are those of
+    the Gowalla comparison with implicit's BPR in ``bench/README.md`` (not tuned by a
+    grid); the softmax's (temperature 0.1, step 0.05, no decay) are a starting point,
+    not tuned.  WARP weighs its steps by up to :math:`\log(n_{items})` (about 10 on
+    Gowalla, where BPR's step 0.05 diverged), hence a step ten times smaller.
 
     Examples
     --------
@@ -339,6 +417,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         columns: tuple[str, ...] | None = None,
         unknown: str = "bias",
         clip: bool | tuple[float, float] = True,
+        negatives: int | None = None,
+        temperature: float = 0.1,
     ) -> None:
         self.factors = factors
         self.solver = solver
@@ -368,6 +448,8 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
         self.columns = columns
         self.unknown = unknown
         self.clip = clip
+        self.negatives = negatives
+        self.temperature = temperature
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: RatingsLike, y: Any = None, *,

@@ -140,7 +140,8 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
                 ) -> tuple[Step, float, sp.csr_matrix | None]:
     """``(step, mu, pairs)``: a function running one epoch of the chosen solver in place
     on ``arrays``, the global bias it uses (computed over the solver's layout unless
-    given), and for ALS the users x items CSR matrix of its layout (None for SGD).
+    given), and for ALS the users x items CSR matrix of its layout (for SGD, the pairs
+    of an implicit fit, otherwise None).
     SGD trains a working copy in its layout's order (``_sgd.Training``), which ``_train``
     has written back to ``arrays`` whenever they are read."""
     if params.solver == "sgd":
@@ -152,7 +153,12 @@ def solver_step(params: Params, data: Ratings, arrays: list[np.ndarray], rng: np
         training = _sgd.Training(blocked, arrays, mu,
                                  rng.integers(0, 2**64, size=1, dtype=np.uint64),
                                  params.sgd_settings(), n_threads=n_threads)
-        return training, mu, None
+        pairs = None
+        if params.feedback == "implicit":
+            pairs = sp.csr_matrix((np.ones(data.nnz, dtype=np.int8), (data.users, data.items)),
+                                  shape=(data.n_users, data.n_items))
+            pairs.sort_indices()
+        return training, mu, pairs
     cfg = params.als_settings()
     als_data = _als.prepare(data, cfg.model, n_threads)
     if mu is None:

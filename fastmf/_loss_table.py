@@ -55,6 +55,17 @@ def logistic_neg_grad(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.asarray(y - sigmoid(s))
 
 
+def bpr_value(y: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """BPR loss of a positive scored ``d`` above a negative: ``log(1 + exp(-d))``, the
+    logistic loss of label 1 at ``d`` (``y`` is not used: every pair is positive)."""
+    return log1pexp(-np.asarray(d, dtype=float))
+
+
+def bpr_neg_grad(y: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``-d/dd`` of the BPR loss: ``sigmoid(-d)``."""
+    return sigmoid(-np.asarray(d, dtype=float))
+
+
 _Formula = Callable[[Any, Any], np.ndarray]
 
 
@@ -62,8 +73,12 @@ _Formula = Callable[[Any, Any], np.ndarray]
 class Loss:
     name: str
     code: int                               # kernel code (the kernel module's LOSSES)
-    value: _Formula                         # (y, s) -> per-rating loss
-    neg_grad: _Formula                      # (y, s) -> -dl/ds
+    value: _Formula | None                  # (y, s) -> per-rating loss
+    neg_grad: _Formula | None               # (y, s) -> -dl/ds; None for a loss of many
+                                            # scores at once (softmax, WARP: see their
+                                            # references)
+    ranking: bool = False                   # a ranking loss of implicit feedback (BPR: s
+                                            # is the positive's score minus a negative's)
 
 
 _CODES = _sgd_kernel.LOSSES
@@ -71,4 +86,7 @@ _CODES = _sgd_kernel.LOSSES
 LOSSES: dict[str, Loss] = {
     "squared": Loss("squared", _CODES["squared"], squared_value, squared_neg_grad),
     "logistic": Loss("logistic", _CODES["logistic"], logistic_value, logistic_neg_grad),
+    "bpr": Loss("bpr", _CODES["bpr"], bpr_value, bpr_neg_grad, ranking=True),
+    "softmax": Loss("softmax", _CODES["softmax"], None, None, ranking=True),
+    "warp": Loss("warp", _CODES["warp"], None, None, ranking=True),
 }

@@ -42,7 +42,7 @@ class Params:
 
     factors: int
     solver: str                 # "sgd" or "als"
-    loss: str                   # "squared" or "logistic"
+    loss: str                   # "squared", "logistic", "bpr", "softmax" or "warp"
     epochs: int
     learning_rate: float
     l2: float
@@ -66,6 +66,8 @@ class Params:
     block_size: int = 16
     l2_exponent: float = 1.0
     l2_unobserved: float = 0.0
+    negatives: int = 1          # softmax: per user and block; WARP: most draws (never None)
+    temperature: float = 1.0    # softmax: tau
 
     @property
     def als_model(self) -> str:
@@ -76,7 +78,9 @@ class Params:
         """What one SGD epoch takes."""
         return _sgd.SGDSettings(learning_rate=self.learning_rate, l2=self.l2,
                                 l2_bias=self.l2_bias, biases=self.biases,
-                                loss_code=LOSSES[self.loss].code)
+                                loss_code=LOSSES[self.loss].code, negatives=self.negatives,
+                                temperature=self.temperature,
+                                unit_rows=self.loss == "softmax")
 
     def als_settings(self) -> _als.ALSConfig:
         """What one ALS sweep takes."""
@@ -126,10 +130,10 @@ def default_settings(solver: str, feedback: str, loss: str) -> dict[str, Any]:
 
 
 def default_kind(solver: str, feedback: str, loss: str) -> str:
-    """The row of :data:`DEFAULTS` of a fit: "sgd", "sgd-logistic", "als-explicit",
-    "als-implicit" or "als-logistic"."""
+    """The row of :data:`DEFAULTS` of a fit: "sgd", "sgd-logistic", "sgd-bpr",
+    "sgd-softmax", "sgd-warp", "als-explicit", "als-implicit" or "als-logistic"."""
     if solver == "sgd":
-        return "sgd-logistic" if loss == "logistic" else "sgd"
+        return "sgd" if loss == "squared" else "sgd-" + loss
     return "als-" + als_model(feedback, loss)
 
 
@@ -139,6 +143,9 @@ def default_kind(solver: str, feedback: str, loss: str) -> str:
 DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"learning_rate": 0.03, "l2": 0.05, "init_scale": 0.01},
     "sgd-logistic": {"learning_rate": 0.05, "l2": 0.02, "init_scale": 0.01},
+    "sgd-bpr": {"learning_rate": 0.05, "l2": 0.001, "init_scale": 0.1},
+    "sgd-softmax": {"learning_rate": 0.05, "l2": 0.0, "init_scale": 0.1},
+    "sgd-warp": {"learning_rate": 0.005, "l2": 0.001, "init_scale": 0.1},
     "als-explicit": {"l2": 0.1, "weighted_l2": True, "init_scale": 0.01},
     "als-implicit": {"l2": 3.0, "weighted_l2": True, "alpha": 160.0, "init_scale": 0.01},
     "als-logistic": {"l2": 0.05, "weighted_l2": True, "init_scale": 0.01},
@@ -192,15 +199,23 @@ def check_params(estimator: Any) -> Params:
     l2_exponent = check_float("l2_exponent", e.l2_exponent)
     l2_unobserved = check_float("l2_unobserved", e.l2_unobserved)
     _check_penalty_form(solver, feedback, bool(weighted_l2), l2_exponent, l2_unobserved)
-    if implicit and solver != "als":
-        raise ValueError(f"feedback='implicit' needs solver='als', got solver={solver!r}")
-    if implicit and loss != "squared":
-        raise ValueError(
-            f"feedback='implicit' is fitted with the squared loss, got loss={loss!r}")
+    ranking = LOSSES[loss].ranking
+    if ranking and not implicit:
+        raise ValueError(f"loss={loss!r} is a ranking loss for interactions: it needs "
+                         "feedback='implicit' (and solver='sgd')")
+    if implicit and solver == "als" and loss != "squared":
+        raise ValueError("feedback='implicit' with solver='als' is fitted with the squared "
+                         f"loss, got loss={loss!r}")
+    if implicit and solver == "sgd" and not ranking:
+        raise ValueError("feedback='implicit' with solver='sgd' needs a ranking loss "
+                         f"(loss='bpr', 'softmax' or 'warp'), got loss={loss!r}")
     if implicit and e.biases:
         raise ValueError(
-            "biases=True is not available with feedback='implicit' (implicit ALS has no "
-            "biases): use biases=None or False")
+            "biases=True is not available with feedback='implicit' (implicit models have "
+            "no biases): use biases=None or False")
+    negatives = _check_negatives(e.negatives, loss)
+    # below 0.01 the softmax's exponentials of cosines (e^{(c - 1)/tau}) underflow
+    temperature = check_float("temperature", e.temperature, low=0.01)
     return Params(
         factors=factors, solver=solver, loss=loss, epochs=epochs,
         learning_rate=learning_rate, l2=l2, l2_bias=l2_bias, init_scale=init_scale,
@@ -211,7 +226,7 @@ def check_params(estimator: Any) -> Params:
         biases=(not implicit) if e.biases is None else bool(e.biases),
         columns=_check_columns(e.columns), unknown=check_unknown(e.unknown),
         clip=_check_clip(e.clip), block_size=block_size, l2_exponent=l2_exponent,
-        l2_unobserved=l2_unobserved)
+        l2_unobserved=l2_unobserved, negatives=negatives, temperature=temperature)
 
 
 def _check_penalty_form(solver: str, feedback: str, weighted_l2: bool,
@@ -230,6 +245,32 @@ def _check_penalty_form(solver: str, feedback: str, weighted_l2: bool,
         raise ValueError(
             f"l2_unobserved={l2_unobserved!r} counts the unobserved cells of implicit "
             f"feedback: it needs feedback='implicit' (got feedback={feedback!r})")
+
+
+#: ``negatives`` when None: per user and block for ``loss="softmax"``, the most draws per
+#: positive for ``loss="warp"`` (LightFM's ``max_sampled``).
+SOFTMAX_NEGATIVES = 256
+WARP_DRAWS = 10
+# The kernel's scratch holds a thread's negatives (36 bytes each): this bounds it to
+# about 36 MiB per thread.
+_MAX_NEGATIVES = 1 << 20
+
+
+def _check_negatives(negatives: Any, loss: str) -> int:
+    """The number of negatives a ranking step draws: softmax's and WARP's ``negatives``
+    (default :data:`SOFTMAX_NEGATIVES`, :data:`WARP_DRAWS`); BPR draws one (``None`` or
+    1)."""
+    if loss in ("softmax", "warp"):
+        if negatives is None:
+            return SOFTMAX_NEGATIVES if loss == "softmax" else WARP_DRAWS
+        return check_int("negatives", negatives, low=1, high=_MAX_NEGATIVES)
+    if negatives is None:
+        return 1
+    value = check_int("negatives", negatives, low=1, high=_MAX_NEGATIVES)
+    if value != 1:
+        raise ValueError(f"negatives={value} is for loss='softmax' or 'warp' (loss={loss!r} "
+                         "draws one negative per positive, or none): leave it None")
+    return value
 
 
 def _check_columns(columns: Any) -> tuple[Any, ...] | None:

@@ -149,6 +149,10 @@ class SGDSettings:
     l2_bias: float
     biases: bool
     loss_code: int          # the kernel's code of the loss (_loss_table.LOSSES)
+    negatives: int = 1      # softmax: negatives per user and block
+    temperature: float = 1.0    # softmax: tau
+    unit_rows: bool = False     # the model's factor rows are the trained ones scaled to
+                                # unit norm (the working copy keeps its norms)
 
     def kernel_settings(self, global_bias: float) -> dict[str, float | int | bool]:
         """The scalar arguments of the kernel's ``sgd_epoch`` (its ``EpochSettings``)."""
@@ -168,6 +172,7 @@ def epoch(blocked: BlockedRatings, state: SGDState, settings: SGDSettings, *,
         blocked.users, blocked.items, blocked.values, blocked.block_ptr, blocked.n_blocks,
         state.user_factors, state.item_factors, state.user_bias, state.item_bias,
         settings.kernel_settings(state.global_bias), state.rng_state, n_threads,
+        settings.negatives, settings.temperature,
     )
     if status != sgd.STATUS["ok"] or not _all_finite(state):
         raise DivergenceError(
@@ -189,14 +194,19 @@ def start(blocked: BlockedRatings, arrays: list[np.ndarray], global_bias: float,
     return SGDState(pu[u], qi[i], bu[u], bi[i], global_bias, rng_state)
 
 
-def write_back(blocked: BlockedRatings, state: SGDState, arrays: list[np.ndarray]) -> None:
-    """Copy the working parameters into the model ``arrays`` (the caller's ids)."""
+def write_back(blocked: BlockedRatings, state: SGDState, arrays: list[np.ndarray], *,
+               unit_rows: bool = False) -> None:
+    """Copy the working parameters into the model ``arrays`` (the caller's ids), with
+    ``unit_rows`` each non-zero factor row scaled to unit norm."""
     pu, qi, bu, bi = arrays
     u, i = blocked.user_order, blocked.item_order
     pu[u] = state.user_factors
     qi[i] = state.item_factors
     bu[u] = state.user_bias
     bi[i] = state.item_bias
+    if unit_rows:
+        _unit_rows(pu)
+        _unit_rows(qi)
 
 
 class Training:
@@ -233,7 +243,8 @@ class Training:
     def sync(self) -> None:
         """Write the working copy back to the model arrays (if it changed since)."""
         if self._dirty and self._state is not None:
-            write_back(self._blocked, self._state, self._arrays)
+            write_back(self._blocked, self._state, self._arrays,
+                       unit_rows=self._settings.unit_rows)
             self._dirty = False
 
 
@@ -242,3 +253,13 @@ def _all_finite(state: SGDState) -> bool:
         np.isfinite(a).all()
         for a in (state.user_factors, state.item_factors, state.user_bias, state.item_bias)
     )
+
+
+def _unit_rows(factors: np.ndarray) -> None:
+    """Scale every non-zero row to unit norm, in place (a cosine loss does not see the
+    norms; unit rows make the model's dot products those cosines).  Non-finite rows are
+    left as they are."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.sqrt(np.einsum("ij,ij->i", factors, factors, dtype=np.float64))
+    nonzero = norms > 0
+    factors[nonzero] /= norms[nonzero, None].astype(factors.dtype)

@@ -17,6 +17,7 @@ import numpy as np
 from . import _reference_rows as _rows
 from ._batched import logistic_newton, squared_solve
 from ._loss_table import sigmoid
+from ._reference_rank import bpr_epoch, softmax_epoch, warp_epoch
 from ._validation import _binary_labels, check_fold_in, check_int
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
     from ._typing import FloatArray, SparseMatrix
 
-__all__ = ["als_half_sweep", "als_objective", "als_subspace_half_sweep", "fold_in", "predict",
-           "sgd_epoch"]
+__all__ = ["als_half_sweep", "als_objective", "als_subspace_half_sweep", "bpr_epoch", "fold_in",
+           "predict", "sgd_epoch", "softmax_epoch", "warp_epoch"]
 
 
 def _squared(y: float, s: float) -> tuple[float, float]:

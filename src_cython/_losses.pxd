@@ -35,6 +35,9 @@ ctypedef fused loss_t:
 cdef enum:
     LOSS_SQUARED = 0
     LOSS_LOGISTIC = 1
+    LOSS_BPR = 2            # ranking, implicit feedback (_sgd_rank.pxd)
+    LOSS_SOFTMAX = 3        # ranking, implicit feedback (_sgd_rank.pxd)
+    LOSS_WARP = 4           # ranking, implicit feedback (_sgd_rank.pxd)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:

@@ -30,6 +30,9 @@
 #     so that only one multiply-add separates g from the next score.  Same updates in the
 #     same order; the scores differ from directly computed ones by rounding only (the
 #     models of tools/fit_grid.py moved by 2e-7 relative in float32, 3e-16 in float64).
+#     Ranking losses for implicit feedback (BPR, sampled softmax, WARP) have walks of their
+#     own, with negatives drawn inside the block's item group from a stream per block
+#     (_sgd_rank.pxd): the same wavefront, and the same independence of the thread count.
 # (e) Errors never raise inside the parallel region: a non-finite loss in a block is
 #     reported as a status after the epoch and the Python layer raises.
 #
@@ -43,16 +46,20 @@
 # fused multiply-adds): each of them includes this file, and setup.py compiles the three
 # with different flags; fastmf._dispatch imports the fastest one the CPU supports.
 from cython cimport floating
-from cython.parallel cimport parallel
+from cython.parallel cimport parallel, threadid
 from libc.math cimport isfinite
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from _openmp cimport (fmf_pause, fmf_yield, omp_destroy_lock, omp_init_lock, omp_lock_t, omp_set_lock,
                       omp_unset_lock)
-from _losses cimport (LOSS_LOGISTIC, LOSS_SQUARED, Logistic, LossSum, Squared, loss_grad,
+from _losses cimport (LOSS_BPR, LOSS_LOGISTIC, LOSS_SOFTMAX, LOSS_SQUARED, LOSS_WARP,
+                      Logistic, LossSum, Squared, loss_grad,
                       loss_sum_init, loss_sum_value, loss_t)
 from _common cimport STATUS_NONFINITE, STATUS_OK
 from _rng cimport rng_below, rng_next
+from _sgd_rank cimport (RankParams, _block_seed, draw_negatives, group_first, next_segment,
+                       rank_scratch_bytes, run_rank_block, segment_begin, segment_end,
+                       visit_position)
 from _sgd_update cimport SGDParams, _advance, _run_block, _second_half
 
 import numpy as np
@@ -65,7 +72,8 @@ cdef enum:
     SPIN_BEFORE_YIELD = 2000
 
 # The codes as the Python layer reads them (fastmf._loss_table, fastmf._sgd), never copied.
-LOSSES = {"squared": LOSS_SQUARED, "logistic": LOSS_LOGISTIC}
+LOSSES = {"squared": LOSS_SQUARED, "logistic": LOSS_LOGISTIC, "bpr": LOSS_BPR,
+          "softmax": LOSS_SOFTMAX, "warp": LOSS_WARP}
 STATUS = {"ok": STATUS_OK, "nonfinite": STATUS_NONFINITE}   # nonfinite: the epoch stopped
 
 
@@ -172,8 +180,9 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
                 const floating *values, const int64_t *block_ptr, int n_blocks,
                 floating *P, floating *Q, floating *bu, floating *bi,
                 const SGDParams *prm, uint64_t *state, int num_threads,
-                Plan *plan, Progress *pr, double *block_loss, double *loss_out) noexcept nogil:
-    """Run one epoch.  A block may start as soon as the blocks before it in the plan that
+                Plan *plan, Progress *pr, double *block_loss, double *loss_out,
+                const RankParams *rank) noexcept nogil:
+    """Run one epoch (of a ranking loss when rank is not NULL: see _sgd_rank.pxd).  A block may start as soon as the blocks before it in the plan that
     share its user group or its item group are done (the rows and columns of the grid
     advance as a wavefront, with no barrier between strata).  Every parameter therefore
     sees the same updates in the same order as on one thread: the result does not depend
@@ -182,7 +191,11 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
     cdef int r, c, spins
     cdef int64_t e, blk
     cdef double total = 0.0
+    cdef uint64_t seeds = 0
+    cdef int64_t item_lo
     _draw_plan(B, block_ptr, state, plan)
+    if rank != NULL:    # the word the blocks' negative streams start from
+        seeds = rng_next(state)
     for r in range(B):
         pr.row_done[r] = 0
         pr.col_done[r] = 0
@@ -207,10 +220,18 @@ cdef int _epoch(loss_t tag, const int32_t *users, const int32_t *items,
                 continue
             spins = 0
             blk = plan.block[e]
-            block_loss[e] = _run_block(
-                tag, users, items, values, block_ptr[blk],
-                block_ptr[blk + 1] - block_ptr[blk], plan.start[e], plan.backward[e],
-                P, Q, bu, bi, prm)
+            if rank != NULL:
+                item_lo = group_first(blk % B, rank.n_items, B)
+                block_loss[e] = run_rank_block(
+                    users, items, block_ptr[blk], block_ptr[blk + 1] - block_ptr[blk],
+                    plan.start[e], plan.backward[e], P, Q, prm, rank, item_lo,
+                    group_first(blk % B + 1, rank.n_items, B) - item_lo,
+                    _block_seed(seeds, e), rank.scratch + threadid() * rank.stride)
+            else:
+                block_loss[e] = _run_block(
+                    tag, users, items, values, block_ptr[blk],
+                    block_ptr[blk + 1] - block_ptr[blk], plan.start[e], plan.backward[e],
+                    P, Q, bu, bi, prm)
             r = <int> (e % B)
             c = <int> (blk % B)
             omp_set_lock(&pr.lock)
@@ -264,7 +285,9 @@ def sgd_epoch(const int32_t[::1] users,        # IN  user of each rating, block 
               floating[::1] item_bias,         # IN/OUT  (n_items,)
               EpochSettings settings,          # IN  the scalars (EpochSettings)
               uint64_t[::1] rng_state,         # IN/OUT  one word, advanced by the epoch
-              int num_threads):
+              int num_threads,
+              int negatives=1,                 # IN  softmax: per user and block; WARP: draws
+              double temperature=1.0):         # IN  softmax: tau
     """Run one SGD epoch in place.  Returns ``(loss_sum, status)``: the sum over ratings of
     the loss seen just before each update, and ``STATUS["ok"]`` or ``STATUS["nonfinite"]``
     (the epoch met a non-finite loss and stopped early: discard the parameters).
@@ -291,15 +314,30 @@ def sgd_epoch(const int32_t[::1] users,        # IN  user of each rating, block 
     cdef floating *Q = &item_factors[0, 0]
     cdef floating *bu = &user_bias[0]
     cdef floating *bi = &item_bias[0]
+    cdef RankParams rank
+    cdef RankParams *ranking = NULL
+    cdef double[::1] scratch
+    if (settings.loss_code == LOSS_BPR or settings.loss_code == LOSS_SOFTMAX
+            or settings.loss_code == LOSS_WARP):
+        rank.loss = settings.loss_code
+        rank.n_items = item_factors.shape[0]
+        rank.negatives = negatives
+        rank.temperature = temperature
+        rank.stride = rank_scratch_bytes(negatives, prm.k)
+        scratch = np.empty(max(num_threads, 1) * rank.stride // 8 + 1, dtype=np.float64)
+        rank.scratch = <char *> &scratch[0]
+        ranking = &rank
     with nogil:
-        if settings.loss_code == LOSS_LOGISTIC:
+        if settings.loss_code == LOSS_LOGISTIC or ranking != NULL:
             status = _epoch(logistic, u_ptr, i_ptr, v_ptr, &block_ptr[0], n_blocks,
                             P, Q, bu, bi, &prm, &rng_state[0], num_threads,
-                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum)
+                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum,
+                            ranking)
         else:
             status = _epoch(squared, u_ptr, i_ptr, v_ptr, &block_ptr[0], n_blocks,
                             P, Q, bu, bi, &prm, &rng_state[0], num_threads,
-                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum)
+                            &buf.plan, &buf.progress, &buf.block_loss[0], &loss_sum,
+                            ranking)
     return loss_sum, status
 
 
@@ -322,8 +360,73 @@ def epoch_order(const int64_t[::1] block_ptr, int n_blocks, uint64_t[::1] rng_st
     return order_arr
 
 
+def ranking_plan(const int32_t[::1] users,     # IN  user of each rating, block order
+                 const int32_t[::1] items,     # IN  item of each rating, block order
+                 const int64_t[::1] block_ptr,  # IN  B*B+1 offsets of block (r, c) at r*B+c
+                 int n_blocks,                  # IN  B
+                 int64_t n_items,               # IN  rows of the item factors
+                 uint64_t[::1] rng_state,       # IN/OUT  one word, advanced as sgd_epoch does
+                 int count,                     # IN  negatives per draw
+                 bint by_user=False):           # IN  the softmax walk (one draw per run)
+    """``(order, negatives, first)`` of one epoch of a ranking loss, as `sgd_epoch` with
+    the same `rng_state` runs it on one thread: the positions of the positives in visiting
+    order; the (nnz, count) negatives drawn for each (row t for order[t]; -1: a draw that
+    hit one of the user's positives, dropped); and whether order[t] starts a draw.  BPR
+    draws for every positive; with `by_user` (softmax) a user's run of positives in a
+    block shares one draw, repeated on each of its rows.  Advances `rng_state` exactly as
+    `sgd_epoch` does.  Used by tests and the reference."""
+    cdef int B = n_blocks
+    cdef int64_t nnz = block_ptr[B * B]
+    order_arr = np.empty(nnz, dtype=np.int64)
+    neg_arr = np.empty((nnz, max(count, 1)), dtype=np.int32)
+    first_arr = np.zeros(nnz, dtype=bool)
+    cdef int64_t[::1] order = order_arr
+    cdef int32_t[:, ::1] neg = neg_arr
+    cdef uint8_t[::1] first = first_arr.view(np.uint8)
+    cdef _PlanBuffers buf = _PlanBuffers(n_blocks)
+    cdef int64_t w = 0, begin, n, e, j, blk, item_lo, item_n, s, s0, t, m
+    cdef uint64_t seeds, stream
+    _draw_plan(B, &block_ptr[0], &rng_state[0], &buf.plan)
+    seeds = rng_next(&rng_state[0])
+    for e in range(B * B):
+        blk = buf.plan.block[e]
+        begin = block_ptr[blk]
+        n = block_ptr[blk + 1] - begin
+        item_lo = group_first(blk % B, n_items, B)
+        item_n = group_first(blk % B + 1, n_items, B) - item_lo
+        stream = _block_seed(seeds, e)
+        if n == 0:
+            continue
+        if not by_user:
+            for j in range(n):
+                order[w] = begin + visit_position(j, n, buf.plan.start[e],
+                                                  buf.plan.backward[e])
+                draw_negatives(&stream, item_lo, item_n, &users[0], &items[0], begin, n,
+                               order[w], &neg[w, 0], count)
+                first[w] = 1
+                w += 1
+            continue
+        s0 = segment_begin(&users[0], begin, buf.plan.start[e])
+        s = s0
+        while True:
+            m = segment_end(&users[0], begin, n, s)
+            draw_negatives(&stream, item_lo, item_n, &users[0], &items[0], begin, n,
+                           begin + s, &neg[w, 0], count)
+            first[w] = 1
+            for t in range(s, m):
+                order[w] = begin + t
+                if t > s:
+                    neg[w, :] = neg[w - 1, :]
+                w += 1
+            s = next_segment(&users[0], begin, n, s, buf.plan.backward[e])
+            if s == s0:
+                break
+    return order_arr, neg_arr[:, :count], first_arr
+
+
 def py_loss_grad(int loss, double y, double s):
-    """``(l(y, s), -dl/ds)`` in double precision, for tests of _losses.pxd."""
+    """``(l(y, s), -dl/ds)`` in double precision, for tests of _losses.pxd (for BPR, s is
+    the difference of the two scores, as _sgd_rank.pxd's step computes it)."""
     cdef LossSum value
     cdef double g
     cdef Squared squared
@@ -333,6 +436,8 @@ def py_loss_grad(int loss, double y, double s):
         g = loss_grad(squared, y, s, &value)
     elif loss == LOSS_LOGISTIC:
         g = loss_grad(logistic, y, s, &value)
+    elif loss == LOSS_BPR:      # s: the positive's score minus the negative's; y unused
+        g = loss_grad(logistic, 1.0, s, &value)
     else:
         raise ValueError(f"unknown loss code {loss}")
     return loss_sum_value(&value), g

@@ -87,7 +87,7 @@ def _bad_arguments():
         (["fit", r, "--epochs", "-1"], "epochs"),
         (["fit", r, "--threads", "0"], "num_threads"),
         (["fit", r, "--seed", "-1"], "random_state"),
-        (["fit", r, "--feedback", "implicit"], "solver='als'"),
+        (["fit", r, "--feedback", "implicit"], "ranking loss"),
         (["fit", r, "--loss", "logistic", "--feedback", "implicit", "--solver", "als"],
          "squared"),
         (["fit", r, "-o", "{dir}/missing/dir/m.npz"], "missing"),
