@@ -132,19 +132,13 @@ cdef inline void draw_negatives(uint64_t *state, int64_t item_lo, int64_t item_n
         out[t] = -1 if _rated(users, items, begin, n, u, j) else j
 
 
-cdef inline void _bpr_step(width_t width, floating *p, floating *qi, floating *qj, int k,
-                           floating lr, floating decay, LossSum *loss) noexcept nogil:
-    """The BPR update of one (user, positive, negative) triple (rule at the top)."""
-    k = width_of(width, k)
-    cdef Logistic logistic
-    cdef floating d, step, pf, a, b
+cdef inline void _pair_update(floating *p, floating *qi, floating *qj, int k,
+                              floating decay, floating step) noexcept nogil:
+    """One pairwise step of weight decay and gradient `step` on (p_u, q_i, q_j): both
+    item rows move along the user row from before the step, the user row along
+    q_i - q_j."""
+    cdef floating pf, a, b
     cdef int f
-    if floating is float:
-        d = fmf_dot_tree_f(p, qi, k) - fmf_dot_tree_f(p, qj, k)
-    else:
-        d = fmf_dot_tree_d(p, qi, k) - fmf_dot_tree_d(p, qj, k)
-    # the logistic loss of label 1 at score d: log(1 + exp(-d)), -dl/dd = sigmoid(-d)
-    step = lr * loss_grad(logistic, <floating> 1, d, loss)
     for f in range(k):
         pf = p[f]
         a = qi[f]
@@ -152,6 +146,21 @@ cdef inline void _bpr_step(width_t width, floating *p, floating *qi, floating *q
         p[f] = decay * pf + step * (a - b)
         qi[f] = decay * a + step * pf
         qj[f] = decay * b - step * pf
+
+
+cdef inline void _bpr_step(width_t width, floating *p, floating *qi, floating *qj, int k,
+                           floating lr, floating decay, LossSum *loss) noexcept nogil:
+    """The BPR update of one (user, positive, negative) triple (rule at the top)."""
+    k = width_of(width, k)
+    cdef Logistic logistic
+    cdef floating d, step
+    if floating is float:
+        d = fmf_dot_tree_f(p, qi, k) - fmf_dot_tree_f(p, qj, k)
+    else:
+        d = fmf_dot_tree_d(p, qi, k) - fmf_dot_tree_d(p, qj, k)
+    # the logistic loss of label 1 at score d: log(1 + exp(-d)), -dl/dd = sigmoid(-d)
+    step = lr * loss_grad(logistic, <floating> 1, d, loss)
+    _pair_update(p, qi, qj, k, decay, step)
 
 
 cdef inline double _walk_bpr(width_t width, const int32_t *users, const int32_t *items,
@@ -333,12 +342,12 @@ cdef inline double _walk_warp(const int32_t *users, const int32_t *items, int64_
     cdef floating decay = <floating> (1.0 - prm.learning_rate * prm.l2)
     cdef uint64_t state = seed
     cdef double total = 0, w
-    cdef floating si, sj, step, pf, a, b
+    cdef floating si, sj, step
     cdef floating *p
     cdef floating *qi
     cdef floating *qj
     cdef int64_t j, idx
-    cdef int t, f
+    cdef int t
     cdef int32_t neg
     for j in range(n):
         idx = begin + visit_position(j, n, start, backward)
@@ -357,13 +366,7 @@ cdef inline double _walk_warp(const int32_t *users, const int32_t *items, int64_
                 w = log(max(1.0, <double> ((rank.n_items - 1) // t)))
                 total += w * (1.0 - si + sj)
                 step = <floating> (lr * w)
-                for f in range(k):
-                    pf = p[f]
-                    a = qi[f]
-                    b = qj[f]
-                    p[f] = decay * pf + step * (a - b)
-                    qi[f] = decay * a + step * pf
-                    qj[f] = decay * b - step * pf
+                _pair_update(p, qi, qj, k, decay, step)
                 break
         # skip the draws not made: every positive takes N from the stream
         state += <uint64_t> (rank.negatives - t) * <uint64_t> 0x9E3779B97F4A7C15

@@ -66,6 +66,9 @@ CONFIGS = {
     "subspace k=512 b=16 nu=0.75 l2=7": dict(factors=512, epochs=4,
                                              linear_solver="subspace", block_size=16,
                                              l2_exponent=0.75, **{**_COMMON, "l2": 7.0}),
+    "subspace k=1024 b=16 nu=0.75 l2=7": dict(factors=1024, epochs=4,
+                                              linear_solver="subspace", block_size=16,
+                                              l2_exponent=0.75, **{**_COMMON, "l2": 7.0}),
     "subspace k=1024 b=32": dict(factors=1024, epochs=4, linear_solver="subspace",
                                  block_size=32, **_COMMON),
 }
