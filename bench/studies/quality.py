@@ -18,8 +18,9 @@ on fold u1 alone (its test set served as the validation set); all five folds are
 each user's training items excluded, averaged over test users (recall = hits / |test
 items|; ndcg with the ideal DCG over min(|test items|, 20) positions), with fit time, for
 
-* the fastmf rows of ``GOWALLA_ROWS`` (implicit ALS at 128, 256 and 512 factors), one
-  line each;
+* the fastmf rows of ``GOWALLA_ROWS`` (implicit ALS at 128, 256 and 512 factors with
+  conjugate gradient, at 512 and 1024 with the subspace solver, and SGD with the BPR
+  loss), one line each;
 * the ``implicit`` library's ALS with the target settings (``IMPLICIT_CONFIGS``),
   measured in the same run with the same thread count;
 
@@ -140,10 +141,23 @@ IALS = dict(solver="als", feedback="implicit", l2=3.0, weighted_l2=True, alpha=3
 """Implicit ALS as tuned for issue #5 (``bench/README.md``), epochs left to early
 stopping."""
 
+IALS_SUBSPACE = dict(IALS, epochs=6, linear_solver="subspace", block_size=16, l2=7.0,
+                     l2_exponent=0.75)
+"""Implicit ALS with the subspace solver and the frequency-scaled penalty
+``l2 * n**0.75``, as chosen on the hold-out by ``ials_rank.py --validate``
+(``bench/README.md``)."""
+
+BPR = dict(solver="sgd", loss="bpr", feedback="implicit", factors=64, epochs=30,
+           learning_rate=0.05, l2=0.001)
+"""SGD with the BPR loss, the settings of ``ranking_peers.py``."""
+
 GOWALLA_ROWS = [
     Row("fastmf implicit ALS k=128", dict(IALS, factors=128)),
     Row("fastmf implicit ALS k=256", dict(IALS, factors=256)),
     Row("fastmf implicit ALS k=512", dict(IALS, factors=512)),
+    Row("fastmf iALS subspace k=512", dict(IALS_SUBSPACE, factors=512)),
+    Row("fastmf iALS subspace k=1024", dict(IALS_SUBSPACE, factors=1024)),
+    Row("fastmf BPR k=64", BPR, patience=None),
 ]
 """The fastmf models on Gowalla, one line each: every row is tuned on the hold-out
 carved from the training set (``HOLDOUT_SEED``) and reported once on the test set,
