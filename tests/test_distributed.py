@@ -376,3 +376,18 @@ def test_absurd_thread_count_is_clamped_on_the_workers(client):
     with pytest.warns(RuntimeWarning, match="on a worker: num_threads=1000000"):
         fit(client, [X], model)
     assert 1 <= model.n_threads_ <= max(64, 4 * os.cpu_count())
+
+
+@pytest.mark.parametrize("preference", [None, [], "known"])
+def test_tasks_run_without_a_worker_preference(client, preference):
+    # A block without a home, or a scheduler that lists no worker yet (a cluster starting
+    # or restarting), leaves the task unplaced instead of asking distributed for
+    # allow_other_workers without workers, which it refuses with a ValueError.
+    from fastmf.distributed._sweep import placed
+
+    if preference == "known":
+        preference = sorted(client.scheduler_info(n_workers=-1)["workers"])[:1]
+        assert placed(preference) == {"workers": preference, "allow_other_workers": True}
+    else:
+        assert placed(preference) == {}
+    assert client.submit(sum, [1, 2, 3], pure=False, **placed(preference)).result() == 6

@@ -35,7 +35,7 @@ from .._state import (
 from .._threads import check_num_threads
 from .._validation import check_int, check_random_state
 from . import _blocks, _checkpoint, _input, _sweep
-from ._sweep import task_key
+from ._sweep import placed, task_key
 
 
 def fit(
@@ -323,8 +323,7 @@ class _Layout:
                 out.append(client.submit(
                     _blocks.build, b, n_blocks, _blocks.n_rows_of(n, n_blocks, b), n_other,
                     self.dtype, *pieces, key=task_key(f"block-{side}", key, b),
-                    workers=[workers[b % len(workers)]] if workers else None,
-                    allow_other_workers=True))
+                    **placed([workers[b % len(workers)]] if workers else None)))
             return out
 
         self.user_blocks = side_blocks("user", P, self.n_users, Q)
@@ -378,7 +377,7 @@ class _Layout:
             self.client.submit(
                 _blocks.Factors, np.ascontiguousarray(rows[b::B]),
                 np.ascontiguousarray(bias[b::B]), key=task_key(f"start-{side}", self.key, b),
-                workers=homes.get(blk.key), allow_other_workers=True)
+                **placed(homes.get(blk.key)))
             for b, blk in enumerate(blocks)
         ]
 
@@ -398,3 +397,4 @@ class _Layout:
             self._interleave([f.bias for f in u], self.n_users),
             self._interleave([f.bias for f in i], self.n_items),
         ]
+

@@ -126,7 +126,7 @@ def half_sweep(client, *, blocks: list, factors: list, fixed_blocks: list,
     if cfg.model == "implicit":
         parts = [
             client.submit(block_gram, f, key=task_key(f"gram-{side}", token, number, b),
-                          workers=homes.get(fb.key), allow_other_workers=True)
+                          **placed(homes.get(fb.key)))
             for b, (f, fb) in enumerate(zip(fixed_factors, fixed_blocks, strict=True))
         ]
         total = tree_reduce(client, parts, add, kind=f"gram-sum-{side}", token=token,
@@ -138,13 +138,19 @@ def half_sweep(client, *, blocks: list, factors: list, fixed_blocks: list,
         pieces = [
             client.submit(send, fixed_blocks[b], fixed_factors[b], a,
                           key=task_key(f"send-{side}", token, number, b, a),
-                          workers=homes.get(fixed_blocks[b].key),
-                          allow_other_workers=True)
+                          **placed(homes.get(fixed_blocks[b].key)))
             for b in np.flatnonzero(links[a])
         ]
         new.append(client.submit(
             solve, blk, fac, gram, cfg, mu, num_threads, want_loss, side, n_fixed, *pieces,
-            key=task_key(f"solve-{side}", token, number, a), workers=homes.get(blk.key),
-            allow_other_workers=True,
+            key=task_key(f"solve-{side}", token, number, a), **placed(homes.get(blk.key)),
         ))
     return new
+
+
+def placed(workers: list | None) -> dict:
+    """``submit`` arguments that prefer ``workers`` (any worker may still run the task),
+    or none when there is no preference: distributed refuses ``allow_other_workers``
+    without ``workers``, and the scheduler may know no worker yet (a cluster starting or
+    restarting) or no home for a block."""
+    return {"workers": workers, "allow_other_workers": True} if workers else {}
