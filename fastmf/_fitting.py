@@ -212,6 +212,7 @@ def _validation_metric(model: MatrixFactorization, params: Params,
     logistic = params.loss == "logistic"
     name = "val_log_loss" if logistic else "val_rmse"
     metric = LOSSES[params.loss].value
+    assert metric is not None       # explicit feedback: a pointwise loss
 
     def evaluate() -> dict[str, float]:
         if logistic:
