@@ -329,18 +329,18 @@ class MatrixFactorization(SklearnMixin, ServingMixin, PersistenceMixin, FittedMo
     synthetic ratings and Gowalla, scored on validation data carved from the training
     data (``bench/studies/defaults.py``; the figures are in ``bench/README.md``):
 
-    =============  =============  ====  ===========  ==========  =====
-    fit            learning_rate  l2    weighted_l2  init_scale  alpha
-    =============  =============  ====  ===========  ==========  =====
-    SGD, explicit  0.03           0.05               0.01
-    SGD, logistic  0.05           0.02               0.01
-    SGD, BPR       0.05           0.001              0.1
-    SGD, softmax   0.05           0                  0.1
-    SGD, WARP      0.005          0.001              0.1
-    ALS, explicit                 0.1   True         0.01
-    ALS, implicit                 3.0   True         0.01        160
-    ALS, logistic                 0.05  True         0.01
-    =============  =============  ====  ===========  ==========  =====
+    =============  =============  =====  ===========  ==========  =====
+    fit            learning_rate  l2     weighted_l2  init_scale  alpha
+    =============  =============  =====  ===========  ==========  =====
+    SGD, explicit  0.03           0.05                0.01
+    SGD, logistic  0.05           0.02                0.01
+    SGD, BPR       0.05           0.001               0.1
+    SGD, softmax   0.05           0                   0.1
+    SGD, WARP      0.005          0.001               0.1
+    ALS, explicit                 0.1    True         0.01
+    ALS, implicit                 3.0    True         0.01        160
+    ALS, logistic                 0.05   True         0.01
+    =============  =============  =====  ===========  ==========  =====
 
     Every ALS fit scales its penalty by the row's count (ALS-WR), the penalty SGD's
     per-rating decay amounts to, so that one value suits rows of 5 and of 500 ratings;
