@@ -130,6 +130,18 @@ def _parser() -> _Parser:
             help="implicit feedback: confidence 1 + alpha * value")
     _option(p, "--threshold", type=float, default=4.0,
             help="logistic loss: ratings >= threshold are positives")
+    _option(p, "--linear-solver", choices=["cholesky", "cg", "subspace"],
+            auto="cg for implicit feedback, else cholesky",
+            help="ALS: how each row's system is solved (subspace: block by block, the "
+                 "cheapest at large --factors)")
+    _option(p, "--block-size", type=int, default=16,
+            help="ALS --linear-solver subspace: coordinates per block")
+    _option(p, "--l2-exponent", type=float, default=1.0,
+            help="ALS --weighted-l2: the penalty is l2 * count ** exponent")
+    _option(p, "--negatives", type=int, auto="256 (softmax), 10 (warp)",
+            help="softmax: negatives per user and block; warp: most draws per positive")
+    _option(p, "--temperature", type=float, default=0.1,
+            help="softmax: temperature of the cosine scores")
     p.set_defaults(run=_commands.fit)
 
     p = sub.add_parser("evaluate", help="score a saved model on a held-out ratings file")

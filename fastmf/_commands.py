@@ -160,7 +160,10 @@ def fit(args: Any) -> int:
         raise CLIError(f"{args.data} holds more than one rating for (user "
                        f"{data.user_ids[u]}, item {data.item_ids[i]})")
     model = MatrixFactorization(solver=args.solver, loss=args.loss, feedback=args.feedback,
-                                alpha=args.alpha, **_model_kwargs(args))
+                                alpha=args.alpha, linear_solver=args.linear_solver,
+                                block_size=args.block_size, l2_exponent=args.l2_exponent,
+                                negatives=args.negatives, temperature=args.temperature,
+                                **_model_kwargs(args))
 
     def report(epoch: int, _model: Any, metrics: dict[str, float]) -> None:
         print(f"epoch {epoch:3d}/{args.epochs}: training loss {metrics['loss']:.5f}",

@@ -91,3 +91,33 @@ def test_usage_errors_exit_2(capsys):
 def test_config(capsys):
     assert main(["config"]) == 0
     assert "openmp" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--solver", "als", "--feedback", "implicit", "--linear-solver", "subspace",
+      "--block-size", "3", "--l2-exponent", "0.75"],
+     {"linear_solver": "subspace", "block_size": 3, "l2_exponent": 0.75}),
+    (["--feedback", "implicit", "--loss", "softmax", "--negatives", "7",
+      "--temperature", "0.3"],
+     {"loss": "softmax", "negatives": 7, "temperature": 0.3}),
+])
+def test_fit_passes_solver_and_loss_options(ratings_file, tmp_path, options, expected):
+    path, _, _ = ratings_file
+    out = tmp_path / "m.npz"
+    assert main(["fit", str(path), "--factors", "4", "--epochs", "2", "-o", str(out),
+                 *options]) == 0
+    params = fastmf.load(out).get_params()
+    assert {name: params[name] for name in expected} == expected
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--solver", "als", "--linear-solver", "subspace", "--block-size", "0"],
+     "block_size must be >= 1"),
+    (["--feedback", "implicit", "--loss", "softmax", "--temperature", "0"], "temperature"),
+])
+def test_bad_solver_and_loss_options_are_one_line(ratings_file, tmp_path, options, message,
+                                                   capsys):
+    path, _, _ = ratings_file
+    assert main(["fit", str(path), "-o", str(tmp_path / "m.npz"), *options]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
